@@ -1,0 +1,51 @@
+"""Versioned, idempotent schema migrations: `migrations/V<nnn>__<name>.sql`, applied once each, in order.
+
+Applied versions are recorded in `ops.schema_migrations` with a checksum; a changed, already-applied file is
+an error (write a new migration instead). An advisory lock makes concurrent callers safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from importlib import resources
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+_LOCK_KEY = 0x656E6572  # arbitrary, constant: "ener"
+
+
+def migration_files() -> list[tuple[str, str]]:
+    """(version, sql) pairs in order."""
+    folder = resources.files("energystat") / "migrations"
+    files = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
+    return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
+
+
+def migrate(dsn: str) -> list[str]:
+    """Apply pending migrations to the warehouse at `dsn`; returns the versions applied now."""
+    applied_now: list[str] = []
+    with psycopg.connect(dsn) as conn:
+        conn.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        conn.execute("create schema if not exists ops")
+        conn.execute(
+            "create table if not exists ops.schema_migrations ("
+            " version text primary key, checksum text not null, applied_at timestamptz not null default now())"
+        )
+        done = dict(conn.execute("select version, checksum from ops.schema_migrations").fetchall())
+        for version, text in migration_files():
+            checksum = hashlib.sha256(text.encode()).hexdigest()
+            if version in done:
+                if done[version] != checksum:
+                    raise RuntimeError(f"migration {version} was changed after it was applied; add a new one")
+                continue
+            log.info("applying migration %s", version)
+            conn.execute(text)
+            conn.execute(
+                "insert into ops.schema_migrations (version, checksum) values (%s, %s)", (version, checksum)
+            )
+            applied_now.append(version)
+        conn.commit()
+    return applied_now

@@ -1,0 +1,139 @@
+"""The PostgreSQL warehouse: an external server when ENERGYSTAT_WAREHOUSE_DSN is set, else an embedded one.
+
+The embedded server comes from the `pgserver` wheel (PostgreSQL 16), lives in `.energystat/pgdata` and
+listens on a Unix socket only. It holds two databases: `energystat` (the warehouse) and `airflow`
+(Airflow's metadata, so LocalExecutor can run tasks in parallel).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from energystat import config
+
+log = logging.getLogger(__name__)
+
+WAREHOUSE_DB = "energystat"
+AIRFLOW_DB = "airflow"
+ANALYST_ROLE = "energystat_analyst"
+
+
+def embedded_pgdata() -> Path:
+    return config.state_dir() / "pgdata"
+
+
+def _embedded_server():
+    # pgserver logs every pg_ctl call at INFO and wants a runtime dir for its lock: keep the CLI quiet.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    folder = config.state_dir()
+    (folder / "run").mkdir(mode=0o700, parents=True, exist_ok=True)
+    (folder / "run").chmod(0o700)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(folder / "run"))
+    import pgserver  # imported lazily: only the embedded path needs it
+
+    # cleanup_mode=None: the server outlives this process (the CLI, Airflow tasks and psql share it).
+    return pgserver.get_server(embedded_pgdata(), cleanup_mode=None)
+
+
+def is_embedded() -> bool:
+    return not os.environ.get(config.WAREHOUSE_DSN_ENV)
+
+
+def with_database(dsn: str, dbname: str) -> str:
+    """The same server URI pointing at another database."""
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path="/" + dbname))
+
+
+def database_of(dsn: str) -> str:
+    return urlsplit(dsn).path.lstrip("/") or "postgres"
+
+
+def ensure_database(dsn: str) -> None:
+    """Create the DSN's database if missing (connecting through the server's `postgres` database)."""
+    name = database_of(dsn)
+    with psycopg.connect(with_database(dsn, "postgres"), autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+            log.info("created database %s", name)
+
+
+def drop_database(dsn: str) -> None:
+    name = database_of(dsn)
+    with psycopg.connect(with_database(dsn, "postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+def server_dsn(start: bool = True) -> str:
+    """A DSN for the server itself (database part is the warehouse's)."""
+    env = os.environ.get(config.WAREHOUSE_DSN_ENV)
+    if env:
+        return env
+    if embedded_running():  # no need to ask pgserver: the socket lives in the data folder
+        return f"postgresql://postgres:@/{WAREHOUSE_DB}?host={embedded_pgdata()}"
+    if not start:
+        raise RuntimeError("embedded PostgreSQL is not running: run `energystat warehouse start`")
+    return with_database(_embedded_server().get_uri(), WAREHOUSE_DB)
+
+
+def warehouse_dsn(start: bool = True) -> str:
+    """The warehouse DSN (libpq URI); starts the embedded server and creates its database if needed."""
+    dsn = server_dsn(start=start)
+    if is_embedded() and start:
+        ensure_database(dsn)
+    return dsn
+
+
+def airflow_db_dsn() -> str:
+    """Airflow's metadata database: ENERGYSTAT_AIRFLOW_DB_DSN, else database `airflow` on the same server."""
+    dsn = os.environ.get("ENERGYSTAT_AIRFLOW_DB_DSN") or with_database(server_dsn(), AIRFLOW_DB)
+    ensure_database(dsn)
+    return dsn
+
+
+def embedded_running() -> bool:
+    pid_file = config.state_dir() / "pgdata" / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+        os.kill(pid, 0)
+    except (ValueError, IndexError, ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def stop_embedded() -> bool:
+    """Stop the embedded server; returns False when it was not running."""
+    if not embedded_running():
+        return False
+    server = _embedded_server()
+    from pgserver._commands import pg_ctl  # the wheel's own pg_ctl binary
+
+    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=server.pgdata, user=server.system_user)
+    return True
+
+
+@contextmanager
+def connect(dsn: str | None = None, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+    """A psycopg connection to the warehouse; commits on success, rolls back on error."""
+    with psycopg.connect(dsn or warehouse_dsn(), autocommit=autocommit) as conn:
+        yield conn
+
+
+def analyst_dsn(dsn: str) -> str:
+    """The DSN of the read-only analyst role (password from ENERGYSTAT_ANALYST_PASSWORD, if the server needs one)."""
+    parts = urlsplit(dsn)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    password = os.environ.get("ENERGYSTAT_ANALYST_PASSWORD")
+    user = ANALYST_ROLE + (f":{password}" if password else "")
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
