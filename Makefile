@@ -1,0 +1,51 @@
+# energystat — the two commands of the README are `make demo` and `make test`; the rest are conveniences.
+SHELL := /bin/bash
+VENV  := .venv
+BIN   := $(VENV)/bin
+UV    := $(shell command -v uv 2>/dev/null || echo $(BIN)/uv)
+DEMO_INSTITUTIONS ?= 600
+
+.PHONY: install demo test test-external lint airflow docs bench bench-quick clean stop
+
+# Install Python 3.11 deps from uv.lock into .venv (uv itself is bootstrapped with pip if missing).
+$(BIN)/energystat: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --user 'uv==0.13.8' || python3 -m pip install --quiet 'uv==0.13.8'
+	@PATH="$$HOME/.local/bin:$$PATH" uv sync --frozen --python 3.11
+	@touch $@
+
+install: $(BIN)/energystat
+
+## The main job end to end on the embedded warehouse: sample data -> validated loads -> marts -> circular.
+demo: install
+	$(BIN)/energystat demo --institutions $(DEMO_INSTITUTIONS)
+
+## The test suite (embedded PostgreSQL unless ENERGYSTAT_WAREHOUSE_DSN is set).
+test: install
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
+
+## The connection/migration tests against an external server (CI: 127.0.0.1:5432).
+test-external: install
+	$(BIN)/python -m pytest -q -m external_pg $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+## Airflow UI on http://localhost:8080 (api-server, scheduler, dag-processor, triggerer).
+airflow: install
+	$(BIN)/energystat airflow up
+
+## dbt docs site (lineage graph) on http://localhost:8081.
+docs: install
+	$(BIN)/energystat marts docs --serve
+
+bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-quick: install
+	$(BIN)/python -m bench.run --quick
+
+stop:
+	-$(BIN)/energystat warehouse stop
+
+clean: stop
+	rm -rf .energystat dbt_project/target dbt_project/logs

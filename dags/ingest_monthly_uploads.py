@@ -1,0 +1,101 @@
+"""
+### Nightly ingestion of the cities' uploads (`ingest_monthly_uploads`)
+
+Every night at 01:30 (Asia/Shanghai) this DAG looks for new or changed files in the landing tree
+(`<reporter>/<YYYY-MM>/<file>`), checks each against the data-governance rulebook (`expectations/`),
+and either loads it into `raw` (replacing the reporter's previous batch for that period, atomically) or
+moves it to quarantine with a report for the city statistician. Governance staff get an alert for every
+rejection and for files with many warnings. When data was loaded, the raw-table Assets are updated and
+`build_marts` runs.
+
+Manual runs take `reporter` and `period` to narrow the search and `force` to reprocess files already seen.
+The work lives in `energystat.pipeline` / `energystat.ingest`; this file only wires it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, Param, dag, task
+
+from energystat import assets, config
+from energystat_alerts import TaskFailureAlert, alert_urls
+
+RAW_ASSETS = [Asset(assets.MONTHLY_STATISTICS), Asset(assets.TASK_PROGRESS)]
+
+
+@dag(
+    dag_id="ingest_monthly_uploads",
+    schedule="30 1 * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["ingestion", "data-quality"],
+    params={
+        "reporter": Param(None, type=["null", "string"], description="only this reporter code, e.g. 450100"),
+        "period": Param(None, type=["null", "string"], description="only this period, YYYY-MM"),
+        "force": Param(False, type="boolean", description="reprocess files already seen"),
+    },
+    default_args={
+        "owner": "data-engineering",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "on_failure_callback": TaskFailureAlert(),
+    },
+)
+def ingest_monthly_uploads():
+    @task
+    def discover_uploads(params: dict | None = None) -> dict:
+        from energystat import pipeline, warehouse
+
+        p = params or {}
+        return pipeline.plan_run(str(config.landing_dir()), warehouse.warehouse_dsn(),
+                                 p.get("reporter"), p.get("period"), bool(p.get("force")))
+
+    @task
+    def load_registry(plan: dict) -> list[dict]:
+        from energystat import pipeline, warehouse
+
+        return pipeline.run_batch(plan["registry"], warehouse.warehouse_dsn(), str(config.landing_dir()))
+
+    @task
+    def upload_batches(plan: dict) -> list[list[dict]]:
+        return plan["batches"]
+
+    @task(max_active_tis_per_dagrun=4)
+    def validate_and_load(batch: list[dict]) -> list[dict]:
+        from energystat import pipeline, warehouse
+
+        return pipeline.run_batch(batch, warehouse.warehouse_dsn(), str(config.landing_dir()))
+
+    @task(trigger_rule="all_done")
+    def alert_governance(registry: list[dict], batches: list[list[dict]]) -> dict:
+        from energystat import pipeline
+
+        outcomes = registry + [o for batch in batches for o in batch]
+        pipeline.send_alerts(outcomes, alert_urls())
+        return pipeline.summarize(outcomes)
+
+    @task(outlets=RAW_ASSETS)
+    def publish_raw_assets(batches: list[list[dict]]) -> list[str]:
+        """Emit the raw-table Assets that received data; skip (no event, no marts rebuild) otherwise."""
+        from airflow.exceptions import AirflowSkipException
+
+        from energystat import pipeline
+
+        updated = pipeline.loaded_assets([o for batch in batches for o in batch])
+        if not updated:
+            raise AirflowSkipException("no new data loaded")
+        return updated
+
+    plan = discover_uploads()
+    registry = load_registry(plan)
+    loaded = validate_and_load.expand(batch=upload_batches(plan))
+    registry >> loaded
+    alert_governance(registry, loaded)
+    publish_raw_assets(loaded)
+
+
+ingest_monthly_uploads()

@@ -1,0 +1,54 @@
+"""DAG integrity: every file in dags/ imports cleanly, every DAG follows the house rules, and parsing the
+DAG folder does not drag Great Expectations or dbt into the scheduler (they cost seconds to import)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DAG_FILES = sorted(p for p in (ROOT / "dags").glob("*.py") if not p.name.startswith("_"))
+
+pytestmark = pytest.mark.xdist_group("airflow")
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> dict:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "dagbag_probe.py")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_there_are_dag_files() -> None:
+    assert DAG_FILES, "dags/ holds no DAG file"
+
+
+def test_every_dag_file_imports_without_errors(dagbag: dict) -> None:
+    assert dagbag["import_errors"] == {}
+
+
+def test_every_dag_file_defines_a_dag(dagbag: dict) -> None:
+    files_with_dags = {Path(d["fileloc"]).name for d in dagbag["dags"].values()}
+    assert {p.name for p in DAG_FILES} <= files_with_dags
+
+
+def test_house_rules(dagbag: dict) -> None:
+    for dag_id, dag in dagbag["dags"].items():
+        assert dag["doc_md"] and len(dag["doc_md"].strip()) > 20, f"{dag_id}: needs a docstring (doc_md)"
+        assert dag["tags"], f"{dag_id}: needs tags"
+        assert dag["owners"] and "airflow" not in dag["owners"], f"{dag_id}: needs a real owner"
+        assert min(dag["retries"]) >= 2, f"{dag_id}: every task needs retries >= 2"
+        assert dag["catchup"] is False, f"{dag_id}: catchup must be off unless backfill is intended"
+        assert dag["timezone"] == "Asia/Shanghai", f"{dag_id}: schedules are in Asia/Shanghai"
+
+
+def test_parsing_dags_does_not_import_gx_or_dbt(dagbag: dict) -> None:
+    heavy = {"great_expectations", "dbt"} & set(dagbag["modules"])
+    assert not heavy, f"DAG files import {heavy} at parse time"
