@@ -1,0 +1,150 @@
+"""Run the dbt project (`dbt_project/`) in-process against the warehouse.
+
+The dbt profile (`dbt_project/profiles.yml`) reads its connection from `ENERGYSTAT_DBT_*` environment
+variables; `dbt_env()` derives them from the platform's single DSN setting (a libpq URI, possibly a Unix
+socket directory as host), so dbt, the CLI and Airflow all point at the same warehouse.
+
+dbt is imported only inside `run_dbt()` (≈ 5 s): importing this module stays cheap (the DAG file uses it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from energystat import config
+
+log = logging.getLogger(__name__)
+
+PROFILE_NAME = "energystat"
+TARGET_NAME = "warehouse"
+AIRFLOW_CONN_ENV = "AIRFLOW_CONN_WAREHOUSE"
+#: The env vars `profiles.yml` reads.
+DBT_ENV_VARS = (
+    "ENERGYSTAT_DBT_HOST",
+    "ENERGYSTAT_DBT_PORT",
+    "ENERGYSTAT_DBT_USER",
+    "ENERGYSTAT_DBT_PASSWORD",
+    "ENERGYSTAT_DBT_DBNAME",
+)
+
+
+def project_dir() -> Path:
+    return config.DBT_PROJECT_DIR
+
+
+def manifest_path() -> Path:
+    return project_dir() / "target" / "manifest.json"
+
+
+def dbt_env(dsn: str) -> dict[str, str]:
+    """The `ENERGYSTAT_DBT_*` variables of `profiles.yml` for a libpq URI.
+
+    `postgresql://postgres:@/energystat?host=/path/pgdata` gives host `/path/pgdata` (a socket directory);
+    `postgresql://u:p@127.0.0.1:5432/db` gives host, port, user, password and database.
+    """
+    parts = urlsplit(dsn)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"not a PostgreSQL URI: {dsn!r}")
+    query = parse_qs(parts.query)
+    host = query.get("host", [None])[0] or (unquote(parts.hostname) if parts.hostname else None)
+    port = query.get("port", [None])[0] or (str(parts.port) if parts.port else "5432")
+    user = query.get("user", [None])[0] or (unquote(parts.username) if parts.username else "postgres")
+    password = query.get("password", [None])[0] or (unquote(parts.password) if parts.password else "")
+    dbname = query.get("dbname", [None])[0] or parts.path.lstrip("/") or "postgres"
+    return {
+        "ENERGYSTAT_DBT_HOST": host or "localhost",
+        "ENERGYSTAT_DBT_PORT": port,
+        "ENERGYSTAT_DBT_USER": user,
+        "ENERGYSTAT_DBT_PASSWORD": password,
+        "ENERGYSTAT_DBT_DBNAME": dbname,
+    }
+
+
+def _airflow_connection_uri(value: str) -> str:
+    """An Airflow connection given as env var: a URI, or the JSON form {conn_type, host, login, ...}."""
+    value = value.strip()
+    if not value.startswith("{"):
+        return value
+    conn = json.loads(value)
+    host, schema = conn.get("host") or "", conn.get("schema") or "postgres"
+    user = conn.get("login") or "postgres"
+    password = conn.get("password") or ""
+    if host.startswith("/"):  # a socket directory
+        return f"postgresql://{user}:{password}@/{schema}?host={host}&port={conn.get('port') or 5432}"
+    return f"postgresql://{user}:{password}@{host}:{conn.get('port') or 5432}/{schema}"
+
+
+def configured_dsn() -> str:
+    """The warehouse DSN without starting anything (safe at DAG-parse time).
+
+    ENERGYSTAT_WAREHOUSE_DSN, else AIRFLOW_CONN_WAREHOUSE (URI or JSON), else the embedded server's socket URI.
+    """
+    from energystat import warehouse
+
+    if os.environ.get(config.WAREHOUSE_DSN_ENV):
+        return os.environ[config.WAREHOUSE_DSN_ENV]
+    if os.environ.get(AIRFLOW_CONN_ENV):
+        return _airflow_connection_uri(os.environ[AIRFLOW_CONN_ENV])
+    return f"postgresql://postgres:@/{warehouse.WAREHOUSE_DB}?host={warehouse.embedded_pgdata()}"
+
+
+class DbtError(RuntimeError):
+    """A dbt command failed (a model error, a failed test, a parse error)."""
+
+
+def run_dbt(args: Sequence[str], dsn: str | None = None, raise_on_failure: bool = True) -> Any:
+    """Run `dbt <args>` in-process (dbtRunner) against `dsn` (default: the warehouse); returns dbt's result.
+
+    The project and profiles folders are added unless given; the connection goes through env vars so the
+    password never appears on a command line.
+    """
+    if dsn is None:
+        from energystat import warehouse
+
+        dsn = warehouse.warehouse_dsn()
+    env = dbt_env(dsn)
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    cli_args = list(args)
+    if "--project-dir" not in cli_args:
+        cli_args += ["--project-dir", str(project_dir())]
+    if "--profiles-dir" not in cli_args:
+        cli_args += ["--profiles-dir", str(project_dir())]
+    try:
+        from dbt.cli.main import dbtRunner
+
+        log.info("dbt %s", " ".join(args))
+        result = dbtRunner().invoke(cli_args)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    if raise_on_failure and not result.success:
+        detail = f": {result.exception}" if result.exception else ""
+        raise DbtError(f"dbt {' '.join(args)} failed{detail} (see dbt_project/logs/dbt.log)")
+    return result
+
+
+def parse(dsn: str | None = None) -> Path:
+    """`dbt parse`: writes target/manifest.json (what the Cosmos DAG loads). Needs no running database."""
+    run_dbt(["parse"], dsn=dsn or configured_dsn())
+    return manifest_path()
+
+
+def build(dsn: str | None = None, select: Sequence[str] = ()) -> Any:
+    """`dbt build`: seeds, models, data tests and unit tests, in dependency order."""
+    selection = ["--select", *select] if select else []
+    return run_dbt(["build", *selection], dsn=dsn)
+
+
+def env_for_profile(dsn: str | None = None) -> Mapping[str, str]:
+    """The profile's env vars for the configured warehouse (what Cosmos operators receive)."""
+    return dbt_env(dsn or configured_dsn())
