@@ -22,7 +22,7 @@ from airflow.sdk import Asset, Param, dag, task
 from energystat import assets, config
 from energystat_alerts import TaskFailureAlert, alert_urls
 
-RAW_ASSETS = [Asset(assets.MONTHLY_STATISTICS), Asset(assets.TASK_PROGRESS)]
+RAW_ASSETS = [Asset(assets.RAW_MONTHLY_STATISTICS), Asset(assets.RAW_TASK_PROGRESS)]
 
 
 @dag(

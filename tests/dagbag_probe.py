@@ -1,4 +1,4 @@
-"""Run in a fresh interpreter: parse dags/ with Airflow's DagBag and print what the integrity tests check.
+"""Run in a fresh interpreter: parse dags/ with Airflow's DagBag; write what the integrity tests check to argv[1].
 
 Kept out of the test process so `sys.modules` shows exactly what importing the DAG files pulls in.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 from energystat import airflow_env, config
 
@@ -28,13 +29,13 @@ for dag_id, dag in bag.dags.items():
         "owners": sorted({t.owner for t in dag.tasks}),
         "retries": sorted({t.retries for t in dag.tasks}),
         "catchup": dag.catchup,
-        "schedule": str(dag.timetable.summary),
+        "schedule": str(getattr(dag.timetable, "description", "")),
         "timezone": str(dag.timezone),
         "task_count": len(dag.tasks),
     }
-print(json.dumps({
+Path(sys.argv[1]).write_text(json.dumps({
     "import_errors": {k: str(v) for k, v in bag.import_errors.items()},
     "dags": dags,
     "modules": sorted({name.split(".")[0] for name in sys.modules} - heavy_before),
     "parse_seconds": elapsed,
-}))
+}), encoding="utf-8")

@@ -17,13 +17,14 @@ pytestmark = pytest.mark.xdist_group("airflow")
 
 
 @pytest.fixture(scope="module")
-def dagbag() -> dict:
+def dagbag(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    result = tmp_path_factory.mktemp("dagbag") / "dagbag.json"
     out = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "dagbag_probe.py")],
+        [sys.executable, str(ROOT / "tests" / "dagbag_probe.py"), str(result)],
         capture_output=True, text=True, timeout=300,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(result.read_text(encoding="utf-8"))
 
 
 def test_there_are_dag_files() -> None:

@@ -1,8 +1,13 @@
-"""URIs of the Airflow Assets the pipeline publishes (plain strings: importing this needs no Airflow)."""
+"""URIs of the Airflow Assets the pipeline publishes (plain strings: importing this needs no Airflow).
 
-MONTHLY_STATISTICS = "postgres://warehouse/raw/monthly_statistics"
-TASK_PROGRESS = "postgres://warehouse/raw/task_progress"
-MARTS = "postgres://warehouse/marts"
+Postgres Asset URIs are `postgres://<host>:<port>/<database>/<schema>/<table>`; `warehouse` names the
+logical warehouse, wherever it runs.
+"""
+
+RAW_MONTHLY_STATISTICS = "postgres://warehouse:5432/energystat/raw/monthly_statistics"
+RAW_TASK_PROGRESS = "postgres://warehouse:5432/energystat/raw/task_progress"
+#: Emitted by build_marts when every model and test passed (the circular waits for it).
+MARTS_BUILT = "postgres://warehouse:5432/energystat/marts/mart_target_attainment"
 
 #: The raw table Asset each upload kind updates.
-BY_KIND = {"monthly": MONTHLY_STATISTICS, "task_progress": TASK_PROGRESS}
+BY_KIND = {"monthly": RAW_MONTHLY_STATISTICS, "task_progress": RAW_TASK_PROGRESS}
