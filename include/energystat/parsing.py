@@ -1,0 +1,523 @@
+"""Read one upload (monthly form or quarterly task progress) into a frame of raw columns. Never raises on bad input.
+
+What the parser does, in order: read the cells (.xlsx/.xls via python-calamine; CSV in UTF-8, UTF-8 with BOM or
+GBK/GB18030, detected), find the header row, tell the form kind, map header aliases to raw columns and units to
+the template's unit (recording the unit each column used), drop blank rows, check and drop a trailing `合计` row,
+and turn cells into numbers (thousands separators and full-width digits accepted). Whatever cannot be read becomes
+a file-level finding (P001 unreadable, M001/T001 missing columns, M015 total row mismatch) instead of an exception;
+cell-level problems (text in a number column, a bad period…) are left for the rulebook (`energystat.rules`).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+MONTHLY = "monthly"
+TASK_PROGRESS = "task_progress"
+MONTHLY_SHEET = "能源资源消费月报"
+TASK_SHEET = "重点任务进展"
+
+#: Suffix of the derived column that keeps a number column's original text when it is not a number (for M002/T002).
+NOT_A_NUMBER_SUFFIX = "__not_a_number"
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column of a form: raw name, template header, accepted header names and units.
+
+    `units` maps a unit as written in a header to the factor converting it to the template unit (`unit`);
+    the string "density" marks a mass unit of a liquid fuel converted to litres with the fuel's density.
+    """
+
+    raw: str
+    header: str
+    names: tuple[str, ...]
+    unit: str | None = None
+    units: dict[str, Any] = field(default_factory=dict)
+    numeric: bool = False
+
+
+_KWH = {"千瓦时": 1, "kwh": 1, "度": 1, "万千瓦时": 1e4, "万度": 1e4, "兆瓦时": 1e3, "mwh": 1e3}
+_M3 = {"立方米": 1, "m3": 1, "m³": 1, "方": 1, "万立方米": 1e4, "万m3": 1e4, "万m³": 1e4, "万方": 1e4}
+_KG = {"千克": 1, "kg": 1, "公斤": 1, "吨": 1e3, "t": 1e3}
+_LITRE = {"升": 1, "l": 1, "千升": 1e3, "立方米": 1e3, "千克": "density", "kg": "density", "公斤": "density",
+          "吨": "density", "t": "density"}
+
+MONTHLY_COLUMNS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("credit_code", "统一社会信用代码", ("统一社会信用代码", "社会信用代码", "信用代码", "统一代码", "credit_code")),
+    ColumnSpec("institution_name", "单位名称", ("单位名称", "机构名称", "名称", "institution_name")),
+    ColumnSpec("institution_kind", "单位类型", ("单位类型", "机构类型", "单位类别", "institution_kind")),
+    ColumnSpec("period_month", "统计期", ("统计期", "统计月份", "统计期间", "月份", "period_month", "period")),
+    ColumnSpec("headcount", "用能人数(人)", ("用能人数", "人数", "headcount"), "人", {"人": 1}, True),
+    ColumnSpec("floor_area_m2", "建筑面积(平方米)", ("建筑面积", "面积", "floor_area_m2"), "平方米",
+               {"平方米": 1, "m2": 1, "m²": 1, "㎡": 1, "万平方米": 1e4}, True),
+    ColumnSpec("electricity_kwh", "电力(千瓦时)", ("电力", "用电量", "电", "electricity_kwh"), "千瓦时", _KWH, True),
+    ColumnSpec("water_t", "水(吨)", ("水", "用水量", "水量", "water_t"), "吨",
+               {"吨": 1, "t": 1, "立方米": 1, "m3": 1, "m³": 1, "万吨": 1e4, "万立方米": 1e4}, True),
+    ColumnSpec("natural_gas_m3", "天然气(立方米)", ("天然气", "natural_gas_m3"), "立方米", _M3, True),
+    ColumnSpec("lpg_kg", "液化石油气(千克)", ("液化石油气", "液化气", "lpg", "lpg_kg"), "千克", _KG, True),
+    ColumnSpec("coal_kg", "煤炭(千克)", ("煤炭", "原煤", "煤", "coal_kg"), "千克", _KG, True),
+    ColumnSpec("gasoline_l", "汽油(升)", ("汽油", "gasoline_l"), "升", _LITRE, True),
+    ColumnSpec("diesel_l", "柴油(升)", ("柴油", "diesel_l"), "升", _LITRE, True),
+    ColumnSpec("heat_gj", "热力(百万千焦)", ("热力", "热", "heat_gj"), "百万千焦",
+               {"百万千焦": 1, "gj": 1, "吉焦": 1, "mj": 1e-3, "兆焦": 1e-3, "千焦": 1e-6, "kj": 1e-6}, True),
+    ColumnSpec("pv_kwh", "光伏发电量(千瓦时)", ("光伏发电量", "光伏发电", "太阳能光电系统发电量", "pv_kwh"), "千瓦时",
+               _KWH, True),
+)
+
+TASK_COLUMNS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("period_quarter", "统计期", ("统计期", "统计季度", "季度", "period_quarter", "period")),
+    ColumnSpec("task_category", "任务类别", ("任务类别", "任务类型", "类别", "task_category")),
+    ColumnSpec("project_name", "项目名称", ("项目名称", "项目", "project_name")),
+    ColumnSpec("credit_code", "实施单位统一社会信用代码",
+               ("实施单位统一社会信用代码", "统一社会信用代码", "信用代码", "credit_code")),
+    ColumnSpec("admin_level", "单位级别", ("单位级别", "级别", "admin_level")),
+    ColumnSpec("institution_kind", "单位类型", ("单位类型", "institution_kind")),
+    ColumnSpec("quantity", "数量", ("数量", "quantity"), None, {}, True),
+    ColumnSpec("unit", "计量单位", ("计量单位", "单位", "unit")),
+    ColumnSpec("note", "备注", ("备注", "说明", "note")),
+)
+
+COLUMNS = {MONTHLY: MONTHLY_COLUMNS, TASK_PROGRESS: TASK_COLUMNS}
+#: Columns a file may leave out (everything else is required: M001 / T001).
+OPTIONAL_COLUMNS = {MONTHLY: frozenset(), TASK_PROGRESS: frozenset({"project_name", "credit_code", "admin_level",
+                                                                    "institution_kind", "note"})}
+MISSING_COLUMNS_RULE = {MONTHLY: "M001", TASK_PROGRESS: "T001"}
+#: Liquid fuels whose mass may be converted to litres (raw column -> fuel name in the fuel densities seed).
+DENSITY_FUELS = {"gasoline_l": "gasoline", "diesel_l": "diesel"}
+TOTAL_LABELS = ("合计", "总计")
+
+
+@dataclass
+class Finding:
+    """One rule finding; the shape of a row of ops.dq_findings (without upload_id)."""
+
+    rule_id: str
+    severity: str
+    message_zh: str
+    message_en: str
+    source_row: int | None = None
+    credit_code: str | None = None
+    column_name: str | None = None
+    observed_value: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source_row": self.source_row, "credit_code": self.credit_code, "column_name": self.column_name,
+            "rule_id": self.rule_id, "severity": self.severity, "message_zh": self.message_zh,
+            "message_en": self.message_en, "observed_value": self.observed_value,
+        }
+
+
+@dataclass
+class ParsedUpload:
+    """A parsed upload. `frame` has the raw columns (numbers converted to the template's units), `source_row`
+    (row number in the file, header = row 1) and, per number column, `<col>__not_a_number` holding the cell's
+    original text when it was not a number. `readable` is False when nothing could be read (P001)."""
+
+    path: Path
+    kind: str | None
+    reporter_code: str | None
+    period: str | None
+    frame: pd.DataFrame
+    units_used: dict[str, str] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # raw column -> header text as found in the file
+    header_row: int | None = None  # row number of the header in the file
+    sheet: str | None = None
+
+    @property
+    def readable(self) -> bool:
+        return not any(f.rule_id == "P001" for f in self.findings)
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame)
+
+    def column_header(self, raw: str) -> str:
+        """The header the file used for a raw column (the template header when the column was missing)."""
+        if raw in self.headers:
+            return self.headers[raw]
+        spec = next((s for s in COLUMNS.get(self.kind or MONTHLY, ()) if s.raw == raw), None)
+        return spec.header if spec else raw
+
+
+# ---------------------------------------------------------------------------------------------------- reading
+
+
+class UnreadableFile(Exception):
+    """The file cannot be read as a table; the message (Chinese and English) is the P001 reason."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(en)
+        self.zh, self.en = zh, en
+
+
+def _decode_csv(data: bytes) -> tuple[str, str]:
+    """Text and encoding name of CSV bytes: UTF-8 (with or without BOM), else GB18030 (a superset of GBK)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8"), "utf-8-sig"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16"), "utf-16"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(
+            f"无法识别文件编码（支持 UTF-8、GBK/GB18030）：第 {exc.start} 字节处无效",
+            f"unknown text encoding (UTF-8 and GBK/GB18030 are supported): invalid byte at offset {exc.start}",
+        ) from exc
+
+
+def _read_csv(path: Path) -> tuple[list[list[Any]], None]:
+    text, _encoding = _decode_csv(path.read_bytes())
+    if "\x00" in text:
+        raise UnreadableFile("文件不是文本表格（含有二进制内容）", "not a text table (binary content)")
+    sample = text[:4096]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",\t;")
+    except csv.Error:
+        dialect = csv.excel
+    return [row for row in csv.reader(io.StringIO(text), dialect)], None
+
+
+def _read_workbook(path: Path, kinds_sheets: tuple[str, ...]) -> tuple[list[list[Any]], str]:
+    from python_calamine import CalamineWorkbook
+
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises its own error types for every kind of broken file
+        raise UnreadableFile(f"无法打开 Excel 文件（文件损坏或不是 Excel 格式）：{exc}",
+                             f"cannot open the workbook (corrupt or not Excel): {exc}") from exc
+    names = workbook.sheet_names
+    if not names:
+        raise UnreadableFile("工作簿中没有工作表", "the workbook has no sheet")
+    sheet = next((n for n in names if n.strip() in kinds_sheets), names[0])
+    try:
+        rows = workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+    except Exception as exc:
+        raise UnreadableFile(f"无法读取工作表“{sheet}”：{exc}", f"cannot read sheet {sheet!r}: {exc}") from exc
+    return rows, sheet
+
+
+def read_cells(path: Path) -> tuple[list[list[Any]], str | None]:
+    """All rows of the file's table as lists of cell values, and the sheet read (None for CSV)."""
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt"):
+        return _read_csv(path)
+    if suffix in (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"):
+        return _read_workbook(path, (MONTHLY_SHEET, TASK_SHEET))
+    raise UnreadableFile(f"不支持的文件类型“{path.suffix}”（请上传 .xlsx 或 .csv）",
+                         f"unsupported file type {path.suffix!r} (upload .xlsx or .csv)")
+
+
+# ---------------------------------------------------------------------------------------------------- headers
+
+_UNIT_IN_HEADER = re.compile(r"^(?P<name>.*?)\s*[(\[{【]\s*(?P<unit>[^)\]}】]*?)\s*[)\]}】]\s*$")
+_UNIT_AFTER_SLASH = re.compile(r"^(?P<name>[^/]+?)\s*/\s*(?P<unit>.+)$")
+
+
+def normalise_text(value: Any) -> str:
+    """Cell text with full-width characters folded (NFKC) and outer blanks stripped."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    return unicodedata.normalize("NFKC", str(value)).replace("\u3000", " ").strip()
+
+
+def split_header(header: Any) -> tuple[str, str | None]:
+    """`电力(万千瓦时)` -> ("电力", "万千瓦时"); full-width brackets and `名称/单位` accepted."""
+    text = normalise_text(header).replace(" ", "")
+    for pattern in (_UNIT_IN_HEADER, _UNIT_AFTER_SLASH):
+        match = pattern.match(text)
+        if match and match["name"]:
+            return match["name"], match["unit"] or None
+    return text, None
+
+
+def _match_spec(name: str, specs: tuple[ColumnSpec, ...]) -> ColumnSpec | None:
+    key = name.lower()
+    return next((s for s in specs if key in (n.lower() for n in s.names)), None)
+
+
+def _header_score(row: list[Any], specs: tuple[ColumnSpec, ...]) -> int:
+    return len({s.raw for cell in row if (s := _match_spec(split_header(cell)[0], specs))})
+
+
+def _detect_kind(rows: list[list[Any]], sheet: str | None, path: Path) -> tuple[str | None, int | None]:
+    """The form kind and the index of the header row: the first of the first rows naming ≥ 3 known columns;
+    the kind whose columns the header names best, ties broken by the sheet name, then the file name."""
+    hint = None
+    for text in (sheet or "", path.name):
+        if TASK_SHEET in text or "任务" in text:
+            hint = hint or TASK_PROGRESS
+        elif MONTHLY_SHEET in text or "月报" in text:
+            hint = hint or MONTHLY
+    for index, row in enumerate(rows[:15]):
+        scores = {kind: _header_score(row, specs) for kind, specs in COLUMNS.items()}
+        best = max(scores.values())
+        if best >= 3:
+            # Monthly-only headers (电力, 用能人数) or task-only ones (任务类别, 数量) decide; else the name hint.
+            winners = [k for k, s in scores.items() if s == best]
+            kind = hint if hint in winners else winners[0]
+            return kind, index
+    return hint, None
+
+
+# ---------------------------------------------------------------------------------------------------- values
+
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def to_number(value: Any) -> tuple[float | None, str | None]:
+    """(number, None) for a number cell, (None, None) for a blank one, (None, original text) otherwise.
+    Thousands separators, full-width digits and surrounding blanks are accepted."""
+    if value is None or value == "":
+        return None, None
+    if isinstance(value, bool):
+        return None, str(value)
+    if isinstance(value, int | float):
+        return (None, None) if isinstance(value, float) and math.isnan(value) else (float(value), None)
+    text = normalise_text(value)
+    if not text:
+        return None, None
+    compact = text.replace(",", "").replace(" ", "").replace("_", "")
+    if _NUMBER.match(compact):
+        return float(compact), None
+    return None, str(value).strip()
+
+
+def _cell_text(value: Any) -> str | None:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a code or number Excel stored as a float
+    text = normalise_text(value)
+    return text or None
+
+
+_MONTH_PATTERNS = (
+    re.compile(r"^(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*(月份?)?(\s*[-/.]\s*\d{1,2}\s*日?)?(\s.*)?$"),
+    re.compile(r"^(?P<y>\d{4})(?P<m>\d{2})$"),
+)
+_QUARTER_PATTERNS = (
+    re.compile(r"^(?P<y>\d{4})\s*[-/年]?\s*(第)?\s*[Qq]?(?P<q>[1-4])\s*(季度?)?$"),
+    re.compile(r"^(?P<y>\d{4})\s*[-/年]?\s*第?(?P<q>[一二三四])季度?$"),
+)
+_CHINESE_QUARTER = {"一": "1", "二": "2", "三": "3", "四": "4"}
+
+
+def normalise_month(value: Any) -> str | None:
+    """`YYYY-MM` for the usual spellings of a month (2024-03, 2024/3, 2024年3月, 202403, an Excel date);
+    other text is returned as written so M004 can show it."""
+    if isinstance(value, dt.date | dt.datetime):
+        return f"{value.year:04d}-{value.month:02d}"
+    text = _cell_text(value)
+    if text is None:
+        return None
+    for pattern in _MONTH_PATTERNS:
+        match = pattern.match(text)
+        if match and 1 <= int(match["m"]) <= 12:
+            return f"{match['y']}-{int(match['m']):02d}"
+    return text
+
+
+def normalise_quarter(value: Any) -> str | None:
+    """`YYYY-Qn` for 2024-Q1, 2024Q1, 2024年第1季度, 2024年第一季度; other text as written."""
+    text = _cell_text(value)
+    if text is None:
+        return None
+    for pattern in _QUARTER_PATTERNS:
+        match = pattern.match(text)
+        if match:
+            return f"{match['y']}-Q{_CHINESE_QUARTER.get(match['q'], match['q'])}"
+    return text
+
+
+# ---------------------------------------------------------------------------------------------------- parsing
+
+
+def _unreadable(path: Path, reporter: str | None, period: str | None, zh: str, en: str,
+                kind: str | None = None) -> ParsedUpload:
+    return ParsedUpload(path=path, kind=kind, reporter_code=reporter, period=period, frame=pd.DataFrame(),
+                        findings=[Finding("P001", "error", f"文件无法读取：{zh}", f"file unreadable: {en}")])
+
+
+def _fuel_densities() -> dict[str, float]:
+    """kg per litre of the liquid fuels, from the reference seeds."""
+    from energystat import reference
+
+    return reference.fuel_densities()
+
+
+def parse_upload(path: str | Path, reporter_code: str | None = None, period: str | None = None,
+                 fuel_densities: dict[str, float] | None = None) -> ParsedUpload:
+    """Parse one upload; never raises for bad input (problems become findings).
+
+    `reporter_code` and `period` are the folder's (`<reporter>/<YYYY-MM>/file`); they are kept on the result for
+    the rules (M004, M009…). `fuel_densities` ({"gasoline": kg/L, "diesel": kg/L}) defaults to the reference seed
+    and is only needed when a file gives a liquid fuel by mass.
+    """
+    path = Path(path)
+    try:
+        rows, sheet = read_cells(path)
+    except UnreadableFile as exc:
+        return _unreadable(path, reporter_code, period, exc.zh, exc.en)
+    except OSError as exc:
+        return _unreadable(path, reporter_code, period, f"无法打开文件：{exc.strerror or exc}",
+                           f"cannot open the file: {exc}")
+    try:
+        return _parse_rows(path, rows, sheet, reporter_code, period, fuel_densities)
+    except Exception as exc:  # last resort: a user must get a finding, never a traceback
+        log.exception("unexpected error parsing %s", path)
+        return _unreadable(path, reporter_code, period, f"解析出错：{exc}", f"parse error: {exc!r}")
+
+
+def _parse_rows(path: Path, rows: list[list[Any]], sheet: str | None, reporter: str | None, period: str | None,
+                fuel_densities: dict[str, float] | None) -> ParsedUpload:
+    if not any(_cell_text(c) for row in rows for c in row):
+        return _unreadable(path, reporter, period, "文件为空", "the file is empty")
+    kind, header_index = _detect_kind(rows, sheet, path)
+    if kind is None or header_index is None:
+        return _unreadable(path, reporter, period,
+                           "未找到表头行，无法判断报表类型（能源资源消费月报 / 重点任务进展）",
+                           "no header row found: cannot tell the form (monthly statistics / task progress)", kind)
+    specs = COLUMNS[kind]
+    parsed = ParsedUpload(path=path, kind=kind, reporter_code=reporter, period=period, frame=pd.DataFrame(),
+                          header_row=header_index + 1, sheet=sheet)
+
+    # Map header cells to raw columns and unit factors.
+    positions: dict[str, int] = {}
+    factors: dict[str, Any] = {}
+    for position, cell in enumerate(rows[header_index]):
+        name, unit = split_header(cell)
+        spec = _match_spec(name, specs)
+        if spec is None or spec.raw in positions:
+            continue
+        if spec.units:
+            unit_key = (unit or spec.unit or "").lower()
+            factor = next((f for u, f in spec.units.items() if u.lower() == unit_key), None)
+            if factor is None:
+                parsed.findings.append(Finding(
+                    MISSING_COLUMNS_RULE[kind], "error",
+                    f"列“{normalise_text(cell)}”的计量单位“{unit}”无法识别，应为：{'、'.join(spec.units)}",
+                    f"column {normalise_text(cell)!r}: unknown unit {unit!r}; expected one of {', '.join(spec.units)}",
+                    column_name=spec.raw, observed_value=unit))
+                continue
+            if factor == "density":
+                densities = fuel_densities if fuel_densities is not None else _fuel_densities()
+                factor = 1.0 / float(densities[DENSITY_FUELS[spec.raw]])
+                if unit_key in ("吨", "t"):
+                    factor *= 1000.0
+            factors[spec.raw] = float(factor)
+            parsed.units_used[spec.raw] = unit or spec.unit or ""
+        positions[spec.raw] = position
+        parsed.headers[spec.raw] = normalise_text(cell)
+
+    missing = [s for s in specs if s.raw not in positions and s.raw not in OPTIONAL_COLUMNS[kind]
+               and not any(f.column_name == s.raw for f in parsed.findings)]
+    if missing:
+        parsed.findings.append(Finding(
+            MISSING_COLUMNS_RULE[kind], "error",
+            "缺少必填列：" + "、".join(s.header for s in missing),
+            "required columns missing: " + ", ".join(f"{s.header} ({s.raw})" for s in missing),
+            column_name=",".join(s.raw for s in missing)))
+
+    # Data rows: blank rows skipped; every kept row remembers its row number in the file.
+    data: list[tuple[int, list[Any]]] = [
+        (index + 1, row) for index, row in enumerate(rows[header_index + 1:], start=header_index + 1)
+        if any(_cell_text(c) for c in row)
+    ]
+    total_row = _trailing_total(data, positions, kind)
+    if total_row is not None:
+        data = data[:-1]
+
+    parsed.frame = _build_frame(specs, positions, factors, data, kind)
+    if total_row is not None:
+        parsed.findings.extend(_check_total(parsed, specs, positions, factors, total_row))
+    return parsed
+
+
+def _cell(row: list[Any], position: int | None) -> Any:
+    return row[position] if position is not None and position < len(row) else None
+
+
+def _trailing_total(data: list[tuple[int, list[Any]]], positions: dict[str, int], kind: str) -> tuple | None:
+    """The last data row when one of its first text cells says 合计/总计."""
+    if not data:
+        return None
+    row = data[-1][1]
+    label_columns = ("credit_code", "institution_name") if kind == MONTHLY else ("period_quarter", "task_category",
+                                                                                "project_name")
+    cells = [_cell_text(_cell(row, positions.get(c))) for c in label_columns] + [_cell_text(c) for c in row[:2]]
+    if any(c and c.replace(" ", "") in TOTAL_LABELS for c in cells):
+        return data[-1]
+    return None
+
+
+def _build_frame(specs: tuple[ColumnSpec, ...], positions: dict[str, int], factors: dict[str, float],
+                 data: list[tuple[int, list[Any]]], kind: str) -> pd.DataFrame:
+    columns: dict[str, Any] = {"source_row": pd.array([n for n, _ in data], dtype="Int64")}
+    for spec in specs:
+        position = positions.get(spec.raw)
+        cells = [_cell(row, position) for _, row in data]
+        if spec.numeric:
+            numbers, texts = [], []
+            for value in cells:
+                number, text = to_number(value)
+                numbers.append(math.nan if number is None else number)
+                texts.append(text)
+            factor = factors.get(spec.raw, 1.0)
+            series = pd.Series(numbers, dtype="float64")
+            columns[spec.raw] = series * factor if factor != 1.0 else series
+            columns[spec.raw + NOT_A_NUMBER_SUFFIX] = pd.Series(texts, dtype="object")
+        elif spec.raw == "period_month":
+            columns[spec.raw] = pd.Series([normalise_month(v) for v in cells], dtype="object")
+        elif spec.raw == "period_quarter":
+            columns[spec.raw] = pd.Series([normalise_quarter(v) for v in cells], dtype="object")
+        elif spec.raw == "credit_code":
+            columns[spec.raw] = pd.Series([(_cell_text(v) or "").upper().replace(" ", "") or None for v in cells],
+                                          dtype="object")
+        else:
+            columns[spec.raw] = pd.Series([_cell_text(v) for v in cells], dtype="object")
+    return pd.DataFrame(columns)
+
+
+def _check_total(parsed: ParsedUpload, specs: tuple[ColumnSpec, ...], positions: dict[str, int],
+                 factors: dict[str, float], total_row: tuple[int, list[Any]]) -> list[Finding]:
+    """M015: each number in the 合计 row equals its column's sum (within 0.01 of the file's unit)."""
+    if parsed.kind != MONTHLY:
+        return []
+    row_number, row = total_row
+    findings = []
+    for spec in specs:
+        if not spec.numeric or spec.raw not in positions:
+            continue
+        total, _text = to_number(_cell(row, positions[spec.raw]))
+        if total is None:
+            continue
+        factor = factors.get(spec.raw, 1.0)
+        column_sum = float(parsed.frame[spec.raw].sum()) / factor  # back in the file's unit
+        if abs(column_sum - total) > max(0.01, 1e-9 * abs(column_sum)):
+            header = parsed.column_header(spec.raw)
+            findings.append(Finding(
+                "M015", "error",
+                f"合计行“{header}”为 {total:,.2f}，但各行之和为 {column_sum:,.2f}",
+                f"total row: {header} is {total:,.2f} but the rows sum to {column_sum:,.2f}",
+                source_row=row_number, column_name=spec.raw, observed_value=f"{total:g}"))
+    return findings
