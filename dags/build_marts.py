@@ -16,19 +16,16 @@ its downstream marts and alerts through the energystat notifier.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
+import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Asset
 from cosmos import DbtTaskGroup, ExecutionConfig, LoadMode, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode
 
 from energystat import assets, dbt_runner
-
-try:  # the lead's notifier (plugins/); without it the DAG still runs, failures are only logged
-    from energystat_alerts import alert_on_failure
-except ImportError:
-    alert_on_failure = None
+from energystat_alerts import TaskFailureAlert
 
 project_config = ProjectConfig(
     dbt_project_path=dbt_runner.project_dir(),
@@ -46,7 +43,7 @@ with DAG(
     dag_id="build_marts",
     doc_md=__doc__,
     schedule=(Asset(assets.RAW_MONTHLY_STATISTICS) | Asset(assets.RAW_TASK_PROGRESS)),
-    start_date=datetime(2024, 1, 1),
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,
     tags=["energystat", "dbt", "marts"],
@@ -54,7 +51,7 @@ with DAG(
         "owner": "energystat",
         "retries": 2,
         "retry_delay": timedelta(minutes=1),
-        "on_failure_callback": alert_on_failure,
+        "on_failure_callback": TaskFailureAlert(),  # a failed model or dbt test alerts like ingestion
     },
 ) as dag:
     dbt_marts = DbtTaskGroup(

@@ -1,0 +1,23 @@
+-- Target attainment of the four intensity indicators, per reporter (and GX) and year.
+with indicators as (
+    {{ unpivot_indicators(ref('int_reporter_year'), ['reporter_code', 'year']) }}
+),
+
+compared as (
+    {{ attainment('indicators', ['reporter_code']) }}
+)
+
+select
+    c.reporter_code,
+    r.reporter_name,
+    c.year,
+    c.indicator,
+    c.indicator_name_zh,
+    c.unit,
+    c.value,
+    c.prior_value,
+    c.yoy_change,
+    c.target_change,
+    {{ attained_and_gap() }}
+from compared as c
+join {{ ref('dim_reporter') }} as r on r.reporter_code = c.reporter_code
