@@ -96,8 +96,6 @@ COLUMNS = {MONTHLY: MONTHLY_COLUMNS, TASK_PROGRESS: TASK_COLUMNS}
 OPTIONAL_COLUMNS = {MONTHLY: frozenset(), TASK_PROGRESS: frozenset({"project_name", "credit_code", "admin_level",
                                                                     "institution_kind", "note"})}
 MISSING_COLUMNS_RULE = {MONTHLY: "M001", TASK_PROGRESS: "T001"}
-#: Liquid fuels whose mass may be converted to litres (raw column -> fuel name in the fuel densities seed).
-DENSITY_FUELS = {"gasoline_l": "gasoline", "diesel_l": "diesel"}
 TOTAL_LABELS = ("合计", "总计")
 
 
@@ -359,7 +357,7 @@ def _unreadable(path: Path, reporter: str | None, period: str | None, zh: str, e
 
 
 def _fuel_densities() -> dict[str, float]:
-    """kg per litre of the liquid fuels, from the reference seeds."""
+    """kg per litre of the litre columns ({"gasoline_l": 0.73, …}), from the reference seeds."""
     from energystat import reference
 
     return reference.fuel_densities()
@@ -370,8 +368,8 @@ def parse_upload(path: str | Path, reporter_code: str | None = None, period: str
     """Parse one upload; never raises for bad input (problems become findings).
 
     `reporter_code` and `period` are the folder's (`<reporter>/<YYYY-MM>/file`); they are kept on the result for
-    the rules (M004, M009…). `fuel_densities` ({"gasoline": kg/L, "diesel": kg/L}) defaults to the reference seed
-    and is only needed when a file gives a liquid fuel by mass.
+    the rules (M004, M009…). `fuel_densities` ({"gasoline_l": kg/L, "diesel_l": kg/L}) defaults to the reference
+    seed and is only needed when a file gives a liquid fuel by mass.
     """
     path = Path(path)
     try:
@@ -421,7 +419,7 @@ def _parse_rows(path: Path, rows: list[list[Any]], sheet: str | None, reporter: 
                 continue
             if factor == "density":
                 densities = fuel_densities if fuel_densities is not None else _fuel_densities()
-                factor = 1.0 / float(densities[DENSITY_FUELS[spec.raw]])
+                factor = 1.0 / float(densities[spec.raw])
                 if unit_key in ("吨", "t"):
                     factor *= 1000.0
             factors[spec.raw] = float(factor)
