@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from energystat import config, creditcode, reference
-from energystat.parsing import MONTHLY, NOT_A_NUMBER_SUFFIX, TASK_PROGRESS, Finding, ParsedUpload
+from energystat.parsing import MONTHLY, TASK_PROGRESS, Finding, ParsedUpload
 
 log = logging.getLogger(__name__)
 
