@@ -330,6 +330,12 @@ def test_compose_refuses_to_start_without_the_secrets(
     missing: list[str] = []
     interpolate_tree(raw_compose, {name: value for name, (value, _) in example_env.items()}, missing)
     assert set(missing) == REQUIRED_SECRETS
+    # ...and no use of a secret falls back to a default (a service could start with a known password).
+    for text in walk_strings(raw_compose):
+        for part in text.split("$$"):
+            for match in _COMPOSE_VAR.finditer(part):
+                if match.group(1) in REQUIRED_SECRETS:
+                    assert match.group(2) == ":?", f"{match.group(0)} must be ${{{match.group(1)}:?...}}"
 
 
 def test_container_variables_are_ones_the_project_reads(
