@@ -23,12 +23,12 @@ from typing import Any
 
 import pandas as pd
 
+from energystat.forms import MONTHLY_SHEET, TASK_SHEET
+
 log = logging.getLogger(__name__)
 
 MONTHLY = "monthly"
 TASK_PROGRESS = "task_progress"
-MONTHLY_SHEET = "能源资源消费月报"
-TASK_SHEET = "重点任务进展"
 
 #: Suffix of the derived column that keeps a number column's original text when it is not a number (for M002/T002).
 NOT_A_NUMBER_SUFFIX = "__not_a_number"
@@ -475,13 +475,8 @@ def _build_frame(specs: tuple[ColumnSpec, ...], positions: dict[str, int], facto
         position = positions.get(spec.raw)
         cells = [_cell(row, position) for _, row in data]
         if spec.numeric:
-            numbers, texts = [], []
-            for value in cells:
-                number, text = to_number(value)
-                numbers.append(math.nan if number is None else number)
-                texts.append(text)
+            series, texts = _numbers(cells)
             factor = factors.get(spec.raw, 1.0)
-            series = pd.Series(numbers, dtype="float64")
             columns[spec.raw] = series * factor if factor != 1.0 else series
             columns[spec.raw + NOT_A_NUMBER_SUFFIX] = pd.Series(texts, dtype="object")
         elif spec.raw == "period_month":
@@ -493,7 +488,31 @@ def _build_frame(specs: tuple[ColumnSpec, ...], positions: dict[str, int], facto
                                           dtype="object")
         else:
             columns[spec.raw] = pd.Series([_cell_text(v) for v in cells], dtype="object")
-    return pd.DataFrame(columns)
+    frame = pd.DataFrame(columns)
+    if kind == TASK_PROGRESS:
+        frame["task_code"] = frame["task_category"].map(_task_codes())
+    return frame
+
+
+def _numbers(cells: list[Any]) -> tuple[pd.Series, list[str | None]]:
+    """Cells as float64 (NaN = blank or not a number) and, per cell, its original text when it is not a number.
+    Fast path: pandas converts plain numbers; only the cells it cannot read go through `to_number`."""
+    raw = pd.Series(cells, dtype="object")
+    series = pd.to_numeric(raw, errors="coerce").astype("float64")
+    texts: list[str | None] = [None] * len(cells)
+    for position in (series.isna() & raw.notna()).to_numpy().nonzero()[0]:
+        number, text = to_number(cells[position])
+        if number is not None:
+            series.iat[position] = number
+        texts[position] = text
+    return series, texts
+
+
+def _task_codes() -> dict[str, str]:
+    """任务类别 (Chinese) -> task_code, from the seed ref_task_kinds."""
+    from energystat import reference
+
+    return {k.category_zh: k.task_code for k in reference.task_kinds().values()}
 
 
 def _check_total(parsed: ParsedUpload, specs: tuple[ColumnSpec, ...], positions: dict[str, int],

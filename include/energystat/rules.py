@@ -101,20 +101,26 @@ def rulebook(kind: str) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
+@cache
+def rule_descriptions(kind: str) -> dict[str, dict[str, str]]:
+    """rule_id -> {rule_id, severity, description_zh, description_en} of a suite (file rules and meta.rules),
+    in rule-id order with P001 last."""
+    meta = load_suites()[kind]["meta"]
+    rows = {r["rule_id"]: r for r in [*meta.get("file_rules", []), *meta.get("rules", [])]}
+    return {r: rows[r] for r in sorted(rows, key=lambda r: (r.startswith("P"), r))}
+
+
 def rule_table() -> list[dict[str, str]]:
-    """One row per rule id (kind, id, severity, Chinese and English description), for `energystat rules`."""
+    """One row per rule id (kind, id, severity, Chinese and English description, expectation count)."""
     rows: list[dict[str, str]] = []
     for kind in SUITE_FILES:
-        seen: dict[str, dict[str, str]] = {}
+        counts: dict[str, int] = {}
         for rule in rulebook(kind):
-            row = seen.get(rule.rule_id)
-            if row is None:
-                seen[rule.rule_id] = {"kind": kind, "rule_id": rule.rule_id, "severity": rule.severity,
-                                      "description_zh": rule.description_zh, "description_en": rule.description_en,
-                                      "expectations": "1" if rule.expectation_type else "0"}
-            else:
-                row["expectations"] = str(int(row["expectations"]) + 1)
-        rows.extend(sorted(seen.values(), key=lambda r: (r["rule_id"][0] == "P", r["rule_id"])))
+            counts[rule.rule_id] = counts.get(rule.rule_id, 0) + (1 if rule.expectation_type else 0)
+        for rule_id, row in rule_descriptions(kind).items():
+            rows.append({"kind": kind, "rule_id": rule_id, "severity": row["severity"],
+                         "description_zh": row["description_zh"], "description_en": row["description_en"],
+                         "expectations": str(counts.get(rule_id, 0))})
     return rows
 
 
@@ -234,7 +240,6 @@ def _enrich_task(frame: pd.DataFrame, context: ValidationContext) -> pd.DataFram
     kinds = {k.category_zh: k for k in reference.task_kinds().values()}
     frame["folder_quarter"] = _quarter_of(context.period)
     frame["expected_unit"] = frame["task_category"].map(lambda c: kinds[c].unit_zh if c in kinds else None)
-    frame["task_code"] = frame["task_category"].map(lambda c: kinds[c].task_code if c in kinds else None)
     frame["credit_code_valid"] = _valid_codes(frame["credit_code"], missing_is_valid=True)
     return frame
 
@@ -461,10 +466,8 @@ def _finish(parsed: ParsedUpload, context: ValidationContext, frame: pd.DataFram
     """Build the report of one file from its parser findings and its failing positions per rule index."""
     kind = parsed.kind or MONTHLY
     rules = rulebook(kind)
-    outcomes: dict[str, RuleOutcome] = {}
-    for rule in rules:
-        outcomes.setdefault(rule.rule_id, RuleOutcome(rule.rule_id, rule.severity, rule.description_zh,
-                                                      rule.description_en))
+    outcomes = {r: RuleOutcome(r, d["severity"], d["description_zh"], d["description_en"])
+                for r, d in rule_descriptions(kind).items()}
     findings = list(parsed.findings)
     missing_columns = {c for f in parsed.findings if f.rule_id in ("M001", "T001") and f.column_name
                        for c in f.column_name.split(",")}
