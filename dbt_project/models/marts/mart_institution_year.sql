@@ -14,9 +14,9 @@ with years as (
 ranked as (
     select
         *,
-        percent_rank() over (partition by year, institution_subkind order by energy_per_m2_kgce)
+        (percent_rank() over (partition by year, institution_subkind order by energy_per_m2_kgce))::numeric
             as energy_per_m2_percentile,
-        percent_rank() over (partition by year, institution_subkind order by energy_per_capita_kgce)
+        (percent_rank() over (partition by year, institution_subkind order by energy_per_capita_kgce))::numeric
             as energy_per_capita_percentile
     from years
 ),

@@ -40,7 +40,9 @@ select
     e.deadline_date,
     u.first_accepted_at,
     (u.first_accepted_at at time zone 'Asia/Shanghai')::date - e.deadline_date as days_after_deadline,
-    greatest((u.first_accepted_at at time zone 'Asia/Shanghai')::date - e.deadline_date, 0) as days_late,
+    -- greatest() ignores nulls: a missing upload has no days late (is_missing says it)
+    case when u.first_accepted_at is not null
+        then greatest((u.first_accepted_at at time zone 'Asia/Shanghai')::date - e.deadline_date, 0) end as days_late,
     u.first_accepted_at is null as is_missing,
     (u.first_accepted_at at time zone 'Asia/Shanghai')::date <= e.deadline_date as is_on_time,
     case when e.upload_kind = 'monthly' then coalesce(x.institutions_expected, 0) end as institutions_expected,

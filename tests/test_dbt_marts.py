@@ -1,0 +1,230 @@
+"""The dbt marts on a generated province: `dbt build` passes, every target-attainment value agrees with an
+independent pandas recomputation from the landing files, the attained flags are the generator's intended
+ones, and the analyst role sees the marts and nothing else.
+
+One expensive set-up per module: generate a small province, ingest it with `energystat.ingest`, build.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+import pytest
+
+from energystat import cli, dbt_runner, forms, ingest, reference, warehouse
+
+INSTITUTIONS = 150
+YEARS = [2022, 2023]
+REL_TOL = 1e-9
+
+
+@pytest.fixture(scope="module")
+def province(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("landing")
+    code = cli.main(["generate", "--out", str(root), "--institutions", str(INSTITUTIONS),
+                     "--years", *map(str, YEARS), "--seed", "11"])
+    assert code == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def built(module_warehouse_dsn: str, province: Path) -> str:
+    """The module's warehouse with the province ingested and the marts built (raises if dbt build fails)."""
+    summary = ingest.ingest(province, dsn=module_warehouse_dsn, alert_urls=[])
+    assert summary.count("rejected") == 0, summary.describe()
+    dbt_runner.build(dsn=module_warehouse_dsn)
+    return module_warehouse_dsn
+
+
+def _query(dsn: str, sql: str) -> pd.DataFrame:
+    with psycopg.connect(dsn) as conn:
+        cur = conn.execute(sql)
+        return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+
+
+# ------------------------------------------------------------------ independent recomputation from the files
+
+def _read_monthly_file(path: Path) -> pd.DataFrame:
+    if path.suffix == ".xlsx":
+        frame = pd.read_excel(path, sheet_name=forms.MONTHLY_SHEET, dtype=str, engine="calamine")
+    else:
+        frame = pd.read_csv(path, dtype=str, encoding="utf-8-sig")
+    frame = frame.rename(columns=lambda h: str(h).strip())
+    missing = set(forms.MONTHLY_HEADERS) - set(frame.columns)
+    assert not missing, f"{path}: unexpected headers, missing {missing}"
+    frame = frame.rename(columns=forms.MONTHLY_COLUMNS)
+    # a trailing 合计 (totals) row is not an institution
+    frame = frame[frame["credit_code"].notna() & ~frame["credit_code"].str.contains("合计", na=False)]
+    frame = frame[~frame["institution_name"].fillna("").str.contains("合计")]
+    for column in forms.MONTHLY_NUMERIC_COLUMNS:
+        frame[column] = pd.to_numeric(frame[column]).fillna(0.0).astype(float)
+    frame["reporter_code"] = path.parts[-3]
+    frame["year"] = frame["period_month"].str[:4].astype(int)
+    return frame
+
+
+def _seed(name: str) -> pd.DataFrame:
+    return pd.DataFrame(list(reference.load(name)))
+
+
+def expected_attainment(root: Path) -> pd.DataFrame:
+    """mart_target_attainment recomputed with pandas from the landing files and the seed CSVs."""
+    files = sorted(root.glob("*/*/*_能源资源消费月报.*"))
+    assert files, f"no monthly files under {root}"
+    rows = pd.concat([_read_monthly_file(p) for p in files], ignore_index=True)
+
+    coal = _seed("ref_standard_coal_coefficients")
+    coal = coal[coal["is_default"].str.lower() == "true"]
+    kgce = dict(zip(coal["raw_column"], coal["kgce_per_unit"].astype(float), strict=True))
+    density = dict(zip(_seed("ref_fuel_densities")["raw_column"],
+                       _seed("ref_fuel_densities")["kg_per_l"].astype(float), strict=True))
+    co2 = _seed("ref_co2_factors")
+    co2 = co2[co2["is_default"].str.lower() == "true"].assign(year=lambda f: f["year"].astype(int))
+
+    def co2_factor(column: str, year: int) -> float:
+        candidates = co2[co2["raw_column"] == column]
+        earlier = candidates[candidates["year"] <= year]
+        row = earlier.loc[earlier["year"].idxmax()] if len(earlier) else candidates.loc[candidates["year"].idxmin()]
+        return float(row["kgco2_per_unit"])
+
+    rows["energy_kgce"] = 0.0
+    rows["carbon_kgco2"] = 0.0
+    for column in reference.ENERGY_COLUMNS:
+        kg = density.get(column, 1.0)
+        rows["energy_kgce"] += rows[column] * kg * kgce[column]
+        factors = rows["year"].map(lambda y, c=column: co2_factor(c, y))
+        rows["carbon_kgco2"] += rows[column] * kg * factors
+
+    per_institution = rows.groupby(["reporter_code", "credit_code", "year"]).agg(
+        energy=("energy_kgce", "sum"), water=("water_t", "sum"), carbon=("carbon_kgco2", "sum"),
+        persons=("headcount", "mean"), area=("floor_area_m2", "mean"),
+    ).reset_index()
+    by_reporter = per_institution.groupby(["reporter_code", "year"])[["energy", "water", "carbon", "persons", "area"]].sum()
+    region = per_institution.groupby("year")[["energy", "water", "carbon", "persons", "area"]].sum()
+    region.index = pd.MultiIndex.from_product([["GX"], region.index], names=["reporter_code", "year"])
+    totals = pd.concat([by_reporter, region])
+    values = pd.DataFrame({
+        "energy_per_capita": totals["energy"] / totals["persons"],
+        "energy_per_m2": totals["energy"] / totals["area"],
+        "water_per_capita": totals["water"] / totals["persons"],
+        "carbon_per_m2": totals["carbon"] / totals["area"],
+    }).stack().rename("value").reset_index().rename(columns={"level_2": "indicator"})
+    prior = values.assign(year=values["year"] + 1).rename(columns={"value": "prior_value"})
+    out = values.merge(prior, on=["reporter_code", "year", "indicator"], how="left")
+    out["yoy_change"] = out["value"] / out["prior_value"] - 1
+    targets = _seed("ref_intensity_targets").assign(
+        year=lambda f: f["year"].astype(int), target_change=lambda f: f["target_change"].astype(float))
+    out = out.merge(targets[["year", "indicator", "target_change"]], on=["year", "indicator"], how="left")
+    return out
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    if a is None or pd.isna(a) or b is None or pd.isna(b):
+        return (a is None or pd.isna(a)) and (b is None or pd.isna(b))
+    return math.isclose(float(a), float(b), rel_tol=REL_TOL, abs_tol=1e-12)
+
+
+# ------------------------------------------------------------------ tests
+
+def test_build_covers_every_reporter_and_the_whole_region(built: str) -> None:
+    mart = _query(built, "select reporter_code, year, indicator from marts.mart_target_attainment")
+    reporters = set(reference.reporter_codes()) | {"GX"}
+    assert set(mart["reporter_code"]) == reporters
+    assert set(mart["year"]) == set(YEARS)
+    assert len(mart) == len(reporters) * len(YEARS) * 4
+
+
+def test_target_attainment_agrees_with_independent_pandas(built: str, province: Path) -> None:
+    expected = expected_attainment(province).set_index(["reporter_code", "year", "indicator"])
+    actual = _query(built, "select * from marts.mart_target_attainment").set_index(
+        ["reporter_code", "year", "indicator"])
+    assert set(actual.index) == set(expected.index)
+    mismatches = []
+    for key, row in actual.iterrows():
+        want = expected.loc[key]
+        for column in ("value", "prior_value", "yoy_change", "target_change"):
+            got = None if pd.isna(row[column]) else float(row[column])
+            if not _close(got, want[column]):
+                mismatches.append((key, column, got, want[column]))
+        if not pd.isna(want["target_change"]) and not pd.isna(want["yoy_change"]):
+            assert row["attained"] == (want["yoy_change"] <= want["target_change"]), key
+            assert _close(float(row["gap"]), want["yoy_change"] - want["target_change"]), key
+        else:
+            assert pd.isna(row["attained"]), key
+    assert not mismatches, mismatches[:10]
+
+
+def test_attained_flags_match_the_generators_intended_directions(built: str, province: Path) -> None:
+    truth = json.loads((province / "truth.json").read_text(encoding="utf-8"))
+    intended = _intended_attainment(truth)
+    assert intended, "truth.json lists no intended attainment"
+    actual = _query(built, "select reporter_code, year, indicator, attained from marts.mart_target_attainment"
+                           " where attained is not null")
+    got = {(r.reporter_code, int(r.year), r.indicator): bool(r.attained) for r in actual.itertuples()}
+    for key, attained in intended.items():
+        assert got.get(key) == attained, f"{key}: mart says {got.get(key)}, generator intended {attained}"
+
+
+def _intended_attainment(truth: dict) -> dict[tuple[str, int, str], bool]:
+    """(reporter, year, indicator) -> intended attained, from truth.json."""
+    out: dict[tuple[str, int, str], bool] = {}
+    for item in truth.get("attainment", []):
+        out[(str(item["reporter_code"]), int(item["year"]), item["indicator"])] = bool(item["attained"])
+    return out
+
+
+def test_analyst_reads_marts_and_is_refused_elsewhere(built: str) -> None:
+    analyst = warehouse.analyst_dsn(built)
+    with psycopg.connect(analyst) as conn:
+        count = conn.execute("select count(*) from marts.mart_target_attainment").fetchone()[0]
+        assert count > 0
+        for table in ("raw.monthly_statistics", "ops.upload_log", "staging.stg_monthly_statistics",
+                      "intermediate.int_institution_month", "reference.ref_reporters"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f"select 1 from {table} limit 1")
+            conn.rollback()
+
+
+def test_whole_region_energy_is_the_sum_of_reporters(built: str) -> None:
+    dual = _query(built, "select reporter_code, year, energy_tce, carbon_tco2 from marts.mart_dual_control")
+    for year in YEARS:
+        region = dual[(dual.reporter_code == "GX") & (dual.year == year)].iloc[0]
+        reporters = dual[(dual.reporter_code != "GX") & (dual.year == year)]
+        assert math.isclose(float(region.energy_tce), float(reporters.energy_tce.sum()), rel_tol=REL_TOL)
+        assert math.isclose(float(region.carbon_tco2), float(reporters.carbon_tco2.sum()), rel_tol=REL_TOL)
+
+
+def test_timeliness_counts_every_reporter_month(built: str) -> None:
+    timeliness = _query(built, "select * from marts.mart_reporting_timeliness where upload_kind = 'monthly'")
+    assert len(timeliness) == 15 * 12 * len(YEARS)
+    assert not timeliness["is_missing"].any()
+    assert (timeliness["institutions_reported"] <= timeliness["institutions_expected"]).all()
+
+
+# ------------------------------------------------------------------ the profile's connection settings
+
+def test_dbt_env_from_a_socket_uri() -> None:
+    env = dbt_runner.dbt_env("postgresql://postgres:@/energystat?host=/srv/pgdata")
+    assert env["ENERGYSTAT_DBT_HOST"] == "/srv/pgdata"
+    assert env["ENERGYSTAT_DBT_DBNAME"] == "energystat"
+    assert env["ENERGYSTAT_DBT_USER"] == "postgres"
+    assert env["ENERGYSTAT_DBT_PORT"] == "5432"
+
+
+def test_dbt_env_from_a_tcp_uri_with_password() -> None:
+    env = dbt_runner.dbt_env("postgresql://es%40user:p%2Fw@db.example:6543/wh")
+    assert env == {"ENERGYSTAT_DBT_HOST": "db.example", "ENERGYSTAT_DBT_PORT": "6543",
+                   "ENERGYSTAT_DBT_USER": "es@user", "ENERGYSTAT_DBT_PASSWORD": "p/w",
+                   "ENERGYSTAT_DBT_DBNAME": "wh"}
+
+
+def test_configured_dsn_reads_airflow_connection_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ENERGYSTAT_WAREHOUSE_DSN", raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps(
+        {"conn_type": "postgres", "host": "/srv/pgdata", "login": "postgres", "schema": "energystat", "port": 5432}))
+    env = dbt_runner.dbt_env(dbt_runner.configured_dsn())
+    assert env["ENERGYSTAT_DBT_HOST"] == "/srv/pgdata" and env["ENERGYSTAT_DBT_DBNAME"] == "energystat"
