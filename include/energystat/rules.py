@@ -288,7 +288,9 @@ def _enrich_monthly(frame: pd.DataFrame, context: ValidationContext) -> pd.DataF
     frame["kind_for_range"] = kind_for_range
     ranges = reference.intensity_ranges()
     for indicator, (numerator, denominator) in INTENSITIES.items():
+        # Zero energy is M013's finding and a negative value M006's, not an implausible intensity.
         top = energy if numerator == "energy" else frame[numerator]
+        top = top.where(top > 0)
         bottom = frame[denominator].where(frame[denominator] > 0)
         frame[indicator] = (top / bottom).astype("float64")
         bounds = kind_for_range.map(lambda k, ind=indicator: ranges.get((k, ind), (math.nan, math.nan)))

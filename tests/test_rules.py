@@ -1,0 +1,225 @@
+"""The rulebook on real files: each rule fires on the intended row at the intended severity, nothing on clean data;
+registry and history rules against a real warehouse."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from fixtures_uploads import (
+    credit_code,
+    gx_rules,
+    monthly_row,
+    task_row,
+    write_csv,
+    write_task_xlsx,
+    write_xlsx,
+)
+
+from energystat import config
+from energystat.forms import MONTHLY_COLUMNS
+from energystat.parsing import parse_upload
+
+__all__ = ["gx_rules"]  # the module-scoped fixture (one GX context for the module)
+
+
+def found(report):
+    return {(f.rule_id, f.source_row, f.severity) for f in report.findings}
+
+
+def no_warehouse(rules, reporter="450100", period="2024-03"):
+    return rules.context_without_warehouse(reporter, period, "no warehouse in this test")
+
+
+def test_suites_are_valid_gx_suites_with_complete_meta(gx_rules):
+    for kind, document in gx_rules.load_suites().items():
+        suite = gx_rules._gx_suite(kind)  # GX itself accepts every expectation type and kwarg
+        assert len(suite.expectations) == len(document["expectations"]) > 0
+        described = set(gx_rules.rule_descriptions(kind))
+        for exp in document["expectations"]:
+            meta = exp["meta"]
+            assert meta["severity"] in ("error", "warning")
+            assert meta["rule_id"] in described, meta["rule_id"]
+            assert meta["description_zh"] and meta["description_en"]
+    documented = {line.split("|")[1].strip() for line in (config.PROJECT_ROOT / "docs/architecture.md")
+                  .read_text(encoding="utf-8").splitlines() if line.startswith("| M0") or line.startswith("| P0")}
+    assert documented == set(gx_rules.rule_descriptions("monthly"))
+
+
+def test_clean_file_raises_nothing(gx_rules, tmp_path):
+    path = write_xlsx(tmp_path / "clean.xlsx", [monthly_row(n) for n in range(1, 6)])
+    report = gx_rules.validate(parse_upload(path, "450100", "2024-03"), no_warehouse(gx_rules))
+    assert report.status == "accepted" and report.findings == []
+    assert set(report.skipped_rules) == {"M008", "M009", "M011", "M012", "M013", "M014"}
+    assert report.rule_summary == {}
+
+
+def test_each_file_rule_fires_on_its_row(gx_rules, tmp_path):
+    rows = [
+        monthly_row(1),                                               # row 2: clean
+        monthly_row(2, **{"电力(千瓦时)": "三万"}),                     # row 3: M002
+        monthly_row(3, 统一社会信用代码=credit_code(3)[:17] + "0"        # row 4: M003 (check character)
+                    if credit_code(3)[17] != "0" else credit_code(3)[:17] + "1"),
+        monthly_row(4, 统计期="2024-04"),                              # row 5: M004
+        monthly_row(5), monthly_row(5, 单位名称="重复"),                 # rows 6, 7: M005
+        monthly_row(7, **{"水(吨)": -5}),                               # row 8: M006
+        monthly_row(8, **{"用能人数(人)": 0}),                          # row 9: M007
+        monthly_row(9, **{"电力(千瓦时)": 3_000_000}),                  # row 10: M010 (above the range)
+    ]
+    report = gx_rules.validate(parse_upload(write_csv(tmp_path / "m.csv", rows), "450100", "2024-03"),
+                               no_warehouse(gx_rules))
+    assert found(report) == {
+        ("M002", 3, "error"), ("M003", 4, "error"), ("M004", 5, "error"), ("M005", 6, "error"),
+        ("M005", 7, "error"), ("M006", 8, "error"), ("M007", 9, "error"), ("M010", 10, "warning"),
+    }
+    assert report.status == "rejected"
+    by_rule = {f.rule_id: f for f in report.findings}
+    assert by_rule["M002"].column_name == "electricity_kwh" and by_rule["M002"].observed_value == "三万"
+    assert "三万" in by_rule["M002"].message_zh and "电力(千瓦时)" in by_rule["M002"].message_zh
+    assert by_rule["M006"].observed_value == "-5"
+    assert "2024-04" in by_rule["M004"].message_zh
+    assert report.rule_summary["M005"] == {"severity": "error", "failed": 2}
+    assert report.outcomes["M010"].failed_rows == [10]
+
+
+def test_only_warnings_means_accepted_with_warnings(gx_rules, tmp_path):
+    path = write_xlsx(tmp_path / "w.xlsx", [monthly_row(1), monthly_row(2, **{"水(吨)": 1})])  # 0.01 t/person
+    report = gx_rules.validate(parse_upload(path, "450100", "2024-03"), no_warehouse(gx_rules))
+    assert found(report) == {("M010", 3, "warning")}
+    assert report.status == "accepted_with_warnings"
+
+
+def test_parser_findings_reject_and_skip_the_missing_column(gx_rules, tmp_path):
+    headers = [h for h in MONTHLY_COLUMNS if h != "用能人数(人)"]
+    rows = [[v for h, v in zip(MONTHLY_COLUMNS, monthly_row(1), strict=True) if h != "用能人数(人)"]]
+    report = gx_rules.validate(parse_upload(write_xlsx(tmp_path / "m.xlsx", rows, headers), "450100", "2024-03"),
+                               no_warehouse(gx_rules))
+    assert found(report) == {("M001", None, "error")}  # not also M007 "用能人数 must be given" on every row
+    assert report.status == "rejected"
+
+
+def test_unreadable_file_report(gx_rules, tmp_path):
+    path = tmp_path / "x.xlsx"
+    path.write_bytes(b"not a workbook")
+    report = gx_rules.validate(parse_upload(path), no_warehouse(gx_rules))
+    assert report.unreadable and report.status == "rejected" and found(report) == {("P001", None, "error")}
+
+
+def test_task_progress_rules(gx_rules, tmp_path):
+    bad_code = credit_code(9)[:17] + ("0" if credit_code(9)[17] != "0" else "1")
+    rows = [
+        task_row(),                                                  # row 2: clean
+        task_row(实施单位统一社会信用代码=""),                         # row 3: clean (code optional)
+        task_row(数量="若干"),                                        # row 4: T002
+        task_row(统计期="2024-Q2"),                                   # row 5: T003
+        task_row(任务类别="植树造林"),                                # row 6: T004
+        task_row(数量=-1),                                            # row 7: T005
+        task_row(计量单位="件"),                                      # row 8: T006
+        task_row(实施单位统一社会信用代码=bad_code),                   # row 9: T007
+    ]
+    parsed = parse_upload(write_task_xlsx(tmp_path / "450100_2024Q1_重点任务进展.xlsx", rows), "450100", "2024-03")
+    report = gx_rules.validate(parsed, no_warehouse(gx_rules))
+    assert found(report) == {("T002", 4, "error"), ("T003", 5, "error"), ("T004", 6, "error"),
+                             ("T005", 7, "error"), ("T006", 8, "error"), ("T007", 9, "warning")}
+
+
+# ------------------------------------------------------------------------------------------- against the warehouse
+
+LAST_YEAR = dt.date(2023, 3, 1)
+
+
+def _insert_registry(conn, n, reporter="450100", active_to=None):
+    conn.execute(
+        "insert into raw.institution_registry (credit_code, institution_name, reporter_code, institution_kind, "
+        "institution_subkind, admin_level, headcount, floor_area_m2, active_from, active_to) "
+        "values (%s, %s, %s, '党政机关', '机关', '市直', 100, 5000, '2020-01-01', %s)",
+        (credit_code(n, "450100"), f"测试单位{n}", reporter, active_to))
+
+
+def _insert_batch(conn, status, rows):
+    """An upload_log row of 450100 for 2023-03 and its monthly rows: (code number, headcount, electricity)."""
+    upload_id = conn.execute(
+        "insert into ops.upload_log (path, file_name, sha256, size_bytes, reporter_code, period, kind, status) "
+        "values ('450100/2023-03/f.xlsx', 'f.xlsx', repeat('a', 64), 1, '450100', '2023-03', 'monthly', %s) "
+        "returning upload_id", (status,)).fetchone()[0]
+    for i, (n, headcount, electricity) in enumerate(rows):
+        conn.execute(
+            "insert into raw.monthly_statistics (upload_id, source_row, reporter_code, period_month, credit_code, "
+            "headcount, floor_area_m2, electricity_kwh, water_t, natural_gas_m3, lpg_kg, coal_kg, gasoline_l, "
+            "diesel_l, heat_gj, pv_kwh) values (%s, %s, '450100', %s, %s, %s, 5000, %s, 300, 100, 0, 0, 200, 0, 0, 0)",
+            (upload_id, i + 2, LAST_YEAR, credit_code(n), headcount, electricity))
+
+
+@pytest.fixture
+def history_warehouse(warehouse_dsn):
+    import psycopg
+
+    with psycopg.connect(warehouse_dsn) as conn:
+        for n in range(1, 25):
+            _insert_registry(conn, n)
+        _insert_registry(conn, 25, active_to=dt.date(2023, 12, 31))  # closed: not expected in 2024
+        _insert_registry(conn, 50, reporter="450200")
+        _insert_batch(conn, "accepted", [(1, 100, 30000), (2, 100, 30000), (3, 100, 3000), (4, 100, 30000)])
+        # A superseded batch must be ignored: its electricity for institution 1 would make row 2 a unit slip.
+        _insert_batch(conn, "superseded", [(1, 100, 1_000_000)])
+    return warehouse_dsn
+
+
+def _history_file(tmp_path):
+    zero = {"电力(千瓦时)": 0, "天然气(立方米)": 0, "汽油(升)": 0}
+    rows = [
+        monthly_row(1),                                      # row 2: same as last year: clean
+        monthly_row(2, **{"用能人数(人)": 120}),              # row 3: M011 (+20 %)
+        monthly_row(3),                                      # row 4: M012 (30000 vs 3000 last year)
+        monthly_row(4, **zero),                              # row 5: M013
+        monthly_row(50),                                     # row 6: M009 (registered under 450200)
+        monthly_row(99),                                     # row 7: M008 (not registered)
+        *[monthly_row(n) for n in range(5, 22)],             # rows 8-24: clean, no history
+    ]  # 21 of the 24 active registered institutions: 87.5 % → M014
+    return write_xlsx(tmp_path / "450100" / "2024-03" / "450100_2024-03_能源资源消费月报.xlsx", rows)
+
+
+HISTORY_FINDINGS = {("M011", 3, "warning"), ("M012", 4, "error"), ("M013", 5, "warning"), ("M009", 6, "error"),
+                    ("M008", 7, "warning"), ("M014", None, "warning")}
+
+
+def test_registry_and_history_rules_against_the_warehouse(gx_rules, history_warehouse, tmp_path):
+    context = gx_rules.load_context(history_warehouse, "450100", "2024-03")
+    report = gx_rules.validate(parse_upload(_history_file(tmp_path), "450100", "2024-03"), context)
+    assert found(report) == HISTORY_FINDINGS
+    assert report.skipped_rules == []
+    by_rule = {f.rule_id: f for f in report.findings}
+    assert by_rule["M012"].column_name == "electricity_kwh" and "10" in by_rule["M012"].message_zh
+    assert "21 / 24" in by_rule["M014"].message_zh and credit_code(22) in by_rule["M014"].message_zh
+    assert "450200" in by_rule["M009"].message_zh
+
+
+def test_validate_many_equals_one_by_one(gx_rules, history_warehouse, tmp_path):
+    monthly = parse_upload(_history_file(tmp_path), "450100", "2024-03")
+    clean = parse_upload(write_xlsx(tmp_path / "c.xlsx", [monthly_row(n) for n in range(1, 25) if n != 3]),
+                         "450100", "2024-03")  # institution 3 left out: its 2023 electricity was a tenth
+    duplicate_in_other = parse_upload(write_xlsx(tmp_path / "d.xlsx", [monthly_row(1), monthly_row(1)]),
+                                      "450100", "2024-03")
+    task = parse_upload(write_task_xlsx(tmp_path / "t.xlsx", [task_row(), task_row(数量=-1)]), "450100", "2024-03")
+    broken = tmp_path / "b.csv"
+    broken.write_bytes(b"")
+    contexts = gx_rules.load_contexts(history_warehouse, [("450100", "2024-03")])
+    context = contexts[("450100", "2024-03")]
+    items = [(monthly, context), (clean, context), (task, context), (parse_upload(broken), context),
+             (duplicate_in_other, context)]
+    together = gx_rules.validate_many(items)
+    alone = [gx_rules.validate(p, c) for p, c in items]
+    assert [found(r) for r in together] == [found(r) for r in alone]
+    assert found(together[0]) == HISTORY_FINDINGS
+    assert found(together[1]) == set()  # 23 of 24 present (95.8 %): complete enough, nothing else
+    assert found(together[4]) == {("M005", 2, "error"), ("M005", 3, "error"), ("M014", None, "warning")}
+    assert [r.status for r in together] == ["rejected", "accepted", "rejected", "rejected", "rejected"]
+    json.dumps([f.as_dict() for r in together for f in r.findings], ensure_ascii=False)  # ops.dq_findings shape
+
+
+def test_check_context_without_warehouse_skips(gx_rules, monkeypatch, tmp_path):
+    monkeypatch.setenv("ENERGYSTAT_STATE_DIR", str(tmp_path / "state"))  # no embedded server there
+    monkeypatch.delenv("ENERGYSTAT_WAREHOUSE_DSN", raising=False)
+    context = gx_rules.context_for_check("450100", "2024-03")
+    assert context.available == {"folder_period"} and context.unavailable_reason
