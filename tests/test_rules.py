@@ -223,3 +223,38 @@ def test_check_context_without_warehouse_skips(gx_rules, monkeypatch, tmp_path):
     monkeypatch.delenv("ENERGYSTAT_WAREHOUSE_DSN", raising=False)
     context = gx_rules.context_for_check("450100", "2024-03")
     assert context.available == {"folder_period"} and context.unavailable_reason
+
+
+def test_rejected_report_files(gx_rules, tmp_path):
+    from openpyxl import load_workbook
+
+    from energystat.reports import ERROR_FILL, REASON_HEADER, WARNING_FILL, write_report
+
+    rows = [monthly_row(1), monthly_row(2, **{"电力(千瓦时)": "三万"}), monthly_row(3, **{"水(吨)": 1})]
+    parsed = parse_upload(write_csv(tmp_path / "up" / "450100_2024-03_能源资源消费月报.csv", rows, encoding="gbk"),
+                          "450100", "2024-03")
+    report = gx_rules.validate(parsed, no_warehouse(gx_rules))
+    assert report.status == "rejected"
+    paths = write_report(parsed, report, tmp_path / "quarantine")
+
+    page = paths["html"].read_text(encoding="utf-8")
+    assert "<style>" in page and "http" not in page.split("</style>")[0]  # styles inline, nothing from a CDN
+    assert "不通过" in page and "三万" in page and "第 1 行" in page
+
+    result = json.loads(paths["json"].read_text(encoding="utf-8"))
+    assert result["status"] == "rejected" and result["rule_summary"]["M002"] == {"severity": "error", "failed": 1}
+    assert {(f["rule_id"], f["source_row"]) for f in result["findings"]} == {("M002", 3), ("M010", 4)}
+    gx_result = json.loads(paths["gx_json"].read_text(encoding="utf-8"))
+    assert gx_result["success"] is False and len(gx_result["results"]) == 50
+
+    sheet = load_workbook(paths["xlsx"]).worksheets[0]
+    header = [c.value for c in sheet[1]]
+    assert header[-1] == REASON_HEADER
+    electricity = header.index("电力(千瓦时)") + 1
+    water = header.index("水(吨)") + 1
+    assert sheet.cell(row=3, column=electricity).fill.start_color.rgb.endswith(ERROR_FILL)
+    assert sheet.cell(row=3, column=electricity).value == "三万"
+    assert sheet.cell(row=4, column=water).fill.start_color.rgb.endswith(WARNING_FILL)
+    assert sheet.cell(row=2, column=electricity).fill.fill_type is None  # clean row untouched
+    assert "M002" in sheet.cell(row=3, column=len(header)).value and "三万" in sheet.cell(row=3, column=len(header)).value
+    assert sheet.cell(row=2, column=len(header)).value is None
