@@ -130,7 +130,9 @@ def build_registry(institutions: int, years: list[int], rng: np.random.Generator
     reg["active_from"] = [dt.date(int(y), 1, 1).isoformat() for y in established]
     reg["active_to"] = ""
     months = [(y, m) for y in range(first, last + 1) for m in range(1, 13)]
-    movers = rng.permutation(n)
+    # joiners and leavers are small units (new or merged organs, service centres), not universities or hospitals
+    small = np.flatnonzero(reg["institution_subkind"].isin(["机关", "其他", "团体"]).to_numpy())
+    movers = small[rng.permutation(len(small))]
     joiners = movers[: round(n * JOIN_SHARE)]
     leavers = movers[round(n * JOIN_SHARE): round(n * JOIN_SHARE) + round(n * LEAVE_SHARE)]
     for i in joiners:  # joins on the first day of a month after the first one
