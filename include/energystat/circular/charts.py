@@ -69,8 +69,11 @@ def yoy_chart(
     import matplotlib.pyplot as plt
 
     cjk = font_family is not None
-    rows = [(r, r.indicator(key)) for r in reporters] + [(region, region.indicator(key))]
-    rows = [(r, i) for r, i in rows if i is not None]
+    # Largest decline on top (sorting only orders bars), the whole region last.
+    rows = [(r, i) for r in reporters if (i := r.indicator(key)) is not None]
+    rows.sort(key=lambda ri: (ri[1].yoy_change is None, ri[1].yoy_change or 0.0))
+    if (region_result := region.indicator(key)) is not None:
+        rows.append((region, region_result))
     labels = [(r.reporter_name if cjk else r.reporter_code) for r, _ in rows]
     values = [(i.yoy_change * 100 if i.yoy_change is not None else 0.0) for _, i in rows]
     colours = [
@@ -83,7 +86,7 @@ def yoy_chart(
     rc = {"font.family": [font_family, "DejaVu Sans"] if cjk else ["DejaVu Sans"], "axes.unicode_minus": False,
           "svg.fonttype": "path", "svg.hashsalt": "energystat", "font.size": 9}
     with plt.rc_context(rc):
-        fig, ax = plt.subplots(figsize=(6.3, 0.28 * len(rows) + 1.1), dpi=150)
+        fig, ax = plt.subplots(figsize=(6.3, 0.22 * len(rows) + 1.3), dpi=150)
         positions = list(range(len(rows)))[::-1]  # first reporter on top
         ax.barh(positions, values, color=colours, height=0.62)
         ax.set_yticks(positions, labels)
@@ -100,6 +103,12 @@ def yoy_chart(
             ax.text(value + (span * 0.02 if value >= 0 else -span * 0.02), pos, text, va="center",
                     ha="left" if value >= 0 else "right", fontsize=7.5)
         ax.set_xlabel(f"{indicator_label} 同比变化率（%）" if cjk else f"{key}: year-on-year change (%)")
+        from matplotlib.patches import Patch
+
+        legend = [(COLOUR_ATTAINED, "完成" if cjk else "attained"), (COLOUR_MISSED, "未完成" if cjk else "missed"),
+                  (COLOUR_REGION, region.reporter_name if cjk else region.reporter_code)]
+        ax.legend(handles=[Patch(color=c, label=label) for c, label in legend], loc="lower right", fontsize=7.5,
+                  frameon=False)
         ax.spines[["top", "right"]].set_visible(False)
         ax.grid(axis="x", color="#e0e0e0", linewidth=0.6)
         ax.set_axisbelow(True)

@@ -300,3 +300,40 @@ def check_complete(data: CircularData) -> None:
     """Raise IncompleteReportingError naming the reporters and months without accepted monthly statistics."""
     if data.missing:
         raise IncompleteReportingError(data.year, data.missing)
+
+
+FRESHNESS_SQL = """
+select (select max(upload_id) from ops.upload_log
+         where status in ('accepted', 'accepted_with_warnings') and kind in ('monthly', 'task_progress'))
+           as latest_accepted_upload,
+       (select max(live_upload_id) from marts.mart_reporting_timeliness) as latest_upload_in_marts
+"""
+
+
+def marts_freshness(dsn: str | None = None) -> tuple[bool, str]:
+    """Whether the marts include the latest accepted upload (the marts record each period's live upload id).
+
+    Returns (fresh, explanation); marts that do not exist yet are not fresh.
+    """
+    import psycopg
+
+    from energystat import warehouse
+
+    try:
+        with warehouse.connect(dsn) as conn:
+            latest, in_marts = conn.execute(FRESHNESS_SQL).fetchone()
+    except psycopg.errors.UndefinedTable:
+        return False, "the marts are not built yet (marts.mart_reporting_timeliness is missing)"
+    if latest is None:
+        return False, "no accepted monthly or task-progress upload in ops.upload_log"
+    if in_marts is None or in_marts < latest:
+        return False, f"marts are stale: latest accepted upload {latest}, latest upload in the marts {in_marts}"
+    return True, f"marts include the latest accepted upload ({latest})"
+
+
+def default_year(moment: datetime | None = None) -> int:
+    """The circular's year when none is given: the year before `moment` (default now) in Asia/Shanghai."""
+    from zoneinfo import ZoneInfo
+
+    moment = moment or datetime.now(UTC)
+    return moment.astimezone(ZoneInfo("Asia/Shanghai")).year - 1

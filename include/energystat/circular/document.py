@@ -23,7 +23,8 @@ class Cell:
 
 @dataclass
 class Block:
-    kind: str  # title | doc_number | addressee | heading | subheading | paragraph | table | figure | signature | note
+    kind: str  # title | doc_number | addressee | heading | subheading | paragraph | table | figure | signature
+    #            | annex_list | annex_label | note
     text: str = ""
     key: str = ""  # tables and figures: a stable id (reporters, region, totals, tasks, reporting, chart_<indicator>)
     header: list[list[Cell]] = field(default_factory=list)
@@ -66,12 +67,12 @@ def _reporters_table(data: CircularData, w: Wording) -> Block:
     for ind in indicators:
         uniform, target = _uniform_target(data, ind.indicator)
         with_target_column[ind.indicator] = not uniform
-        columns = [w.text(f"{h}.value", year=year, unit=ind.unit), w.text(f"{h}.yoy")]
+        labels = {"year": year, "name_zh": ind.name_zh, "unit": ind.unit, "target": target if uniform else None}
+        columns = [w.text(f"{h}.value", **labels), w.text(f"{h}.yoy")]
         if not uniform:
             columns.append(w.text(f"{h}.target"))
         columns.append(w.text(f"{h}.status"))
-        top.append(Cell(w.text(f"{h}.group", name_zh=ind.name_zh, target=target if uniform else None),
-                        colspan=len(columns)))
+        top.append(Cell(w.text(f"{h}.group", **labels), colspan=len(columns)))
         sub += [Cell(c) for c in columns]
 
     def cells(result: IndicatorResult | None, key: str) -> list[str]:
@@ -153,7 +154,7 @@ def build_document(
     else:
         text = w.text("sections.reporters.none_missed")
     blocks.append(Block("paragraph", text=text))
-    blocks.append(_reporters_table(data, w))
+    annex = _reporters_table(data, w)  # too wide for the body: the annex, on a landscape page
     for n, ind in enumerate(region.indicators, start=1):
         chart = charts.get(ind.indicator)
         if chart is not None:
@@ -185,7 +186,7 @@ def build_document(
     blocks.append(Block("paragraph", text=w.text(
         "sections.reporting.intro", year=year, periods_expected=total.periods_expected,
         periods_on_time=total.periods_on_time, all_on_time=all_on_time, late=late,
-        rejections=total.rejections, warnings=total.warnings,
+        rejections=total.rejections, warnings=total.warnings, reporter_count=len(data.reporting),
     )))
 
     def reporting_row(r: Any, name: str) -> list[str]:
@@ -205,7 +206,7 @@ def build_document(
     if missed_by_indicator:
         problems.append(w.text(f"{s5}.problem_missed", missed=missed_by_indicator))
     if late:
-        problems.append(w.text(f"{s5}.problem_late", late=late))
+        problems.append(w.text(f"{s5}.problem_late", late=late, reporter_count=len(data.reporting)))
     if data.outliers:
         from energystat.circular.data import OUTLIERS_NAMED
 
@@ -222,10 +223,13 @@ def build_document(
                for p in w.paragraphs(f"{s5}.requirements", year=year, missed_reporters=missed_reporters)]
 
     blocks.append(Block("paragraph", text=w.text("closing")))
+    blocks.append(Block("annex_list", text=w.text("annex_list", caption=annex.text)))
     blocks.append(Block("signature", lines=[settings.issuer, fmt.cn_date(settings.effective_date)]))
     generated_at = data.marts_loaded_at.astimezone().strftime("%Y-%m-%d %H:%M")
     for note in [w.text("data_note", generated_at=generated_at), *(notes or [])]:
         blocks.append(Block("note", text=note))
+    blocks.append(Block("annex_label", text=w.text("annex_label")))
+    blocks.append(annex)
 
     metadata = {
         "title": title, "year": year, "issuer": settings.issuer, "issue_date": settings.effective_date.isoformat(),

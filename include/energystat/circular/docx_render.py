@@ -116,17 +116,43 @@ def _cell_text(cell, text: str, font: str, size: float, bold: bool = False, alig
     _set_font(p.add_run(text), font, size, bold)
 
 
+def _column_widths(block: Block, ncols: int, available_cm: float) -> list[float]:
+    """Label columns get room for a name; the number columns share the rest."""
+    first = [1.2, 1.9, 1.3] if block.wide else [3.6]
+    first = first[:ncols]
+    rest = ncols - len(first)
+    return first + [(available_cm - sum(first)) / rest] * rest if rest else first
+
+
+def _keep_row_together(row) -> None:
+    from docx.oxml.ns import qn
+
+    tr_pr = row._tr.get_or_add_trPr()
+    tr_pr.append(tr_pr.makeelement(qn("w:cantSplit"), {qn("w:val"): "true"}))
+
+
 def _table(doc, block: Block) -> None:
     from docx.enum.table import WD_TABLE_ALIGNMENT
     from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Cm, Emu
 
     size = SIZE_TABLE_WIDE if block.wide else SIZE_TABLE
-    _paragraph(doc, block.text, font=FONT_HEADING, size=12, indent=False, align=WD_ALIGN_PARAGRAPH.CENTER,
-               space_after=4, exact_line=None)
+    caption = _paragraph(doc, block.text, font=FONT_HEADING, size=12, indent=False,
+                         align=WD_ALIGN_PARAGRAPH.CENTER, space_after=4, exact_line=None)
+    caption.paragraph_format.keep_with_next = True
     ncols = sum(c.colspan for c in block.header[0])
     table = doc.add_table(rows=len(block.header) + len(block.rows), cols=ncols)
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    table.autofit = False
+    section = doc.sections[-1]
+    available = Emu(section.page_width - section.left_margin - section.right_margin).cm
+    for c, width in enumerate(_column_widths(block, ncols, available)):
+        table.columns[c].width = Cm(width)
+        for cell in table.columns[c].cells:
+            cell.width = Cm(width)
+    for row in table.rows:
+        _keep_row_together(row)
     # Header rows with row/column spans: walk a grid, skipping cells already covered by a span.
     covered: set[tuple[int, int]] = set()
     for r, header_row in enumerate(block.header):
@@ -190,12 +216,12 @@ def render_docx(document: CircularDocument, path: Path) -> Path:
             _paragraph(doc, block.text, font=FONT_SUBHEADING)
         elif block.kind == "paragraph":
             _paragraph(doc, block.text)
-        elif block.kind == "table" and block.wide:
-            landscape = doc.add_section(WD_SECTION.NEW_PAGE)
-            _page_setup(landscape, landscape=True)
-            _table(doc, block)
-            portrait = doc.add_section(WD_SECTION.NEW_PAGE)
-            _page_setup(portrait, landscape=False)
+        elif block.kind == "annex_list":
+            _paragraph(doc, "", indent=False)
+            _paragraph(doc, block.text)
+        elif block.kind == "annex_label":  # the annex starts on a landscape page (its table is wide)
+            _page_setup(doc.add_section(WD_SECTION.NEW_PAGE), landscape=True)
+            _paragraph(doc, block.text, font=FONT_HEADING, indent=False, space_after=6)
         elif block.kind == "table":
             _table(doc, block)
         elif block.kind == "figure" and block.chart is not None:
@@ -207,7 +233,8 @@ def render_docx(document: CircularDocument, path: Path) -> Path:
         elif block.kind == "signature":
             _paragraph(doc, "", indent=False)
             for line in block.lines:
-                _paragraph(doc, line, indent=False, align=WD_ALIGN_PARAGRAPH.RIGHT)
+                p = _paragraph(doc, line, indent=False, align=WD_ALIGN_PARAGRAPH.RIGHT)
+                p.paragraph_format.right_indent = Pt(SIZE_BODY * 2)
         elif block.kind == "note":
             _paragraph(doc, block.text, size=SIZE_NOTE, indent=False, exact_line=None)
     path.parent.mkdir(parents=True, exist_ok=True)
