@@ -258,3 +258,71 @@ def test_rejected_report_files(gx_rules, tmp_path):
     assert sheet.cell(row=2, column=electricity).fill.fill_type is None  # clean row untouched
     assert "M002" in sheet.cell(row=3, column=len(header)).value and "三万" in sheet.cell(row=3, column=len(header)).value
     assert sheet.cell(row=2, column=len(header)).value is None
+
+
+# ------------------------------------------------------------------------------------------- generator's defects
+
+def _load_registry_and_year(dsn, root, year):
+    """The registry and every monthly file of `year` as accepted batches (the generator's defects are all in the
+    last year, so earlier years are clean history)."""
+    import psycopg
+
+    from energystat.forms import REGISTRY_COLUMNS
+
+    with psycopg.connect(dsn) as conn:
+        with conn.cursor().copy(f"copy raw.institution_registry ({', '.join(REGISTRY_COLUMNS)}) "
+                                "from stdin with (format csv, header true)") as copy:
+            copy.write((root / "institutions.csv").read_bytes())
+        columns = ["source_row", "credit_code", "institution_name", "institution_kind", *MONTHLY_COLUMNS.values()][:4]
+        numbers = list(MONTHLY_COLUMNS.values())[4:]
+        for path in sorted(root.glob(f"*/{year}-*/*月报.*")):
+            reporter, period = path.parts[-3], path.parts[-2]
+            parsed = parse_upload(path, reporter, period)
+            assert parsed.findings == [], path
+            upload_id = conn.execute(
+                "insert into ops.upload_log (path, file_name, sha256, size_bytes, reporter_code, period, kind, "
+                "status) values (%s, %s, repeat('0', 64), 1, %s, %s, 'monthly', 'accepted') returning upload_id",
+                (str(path.relative_to(root)), path.name, reporter, period)).fetchone()[0]
+            frame = parsed.frame
+            with conn.cursor().copy(
+                    f"copy raw.monthly_statistics (upload_id, reporter_code, period_month, {', '.join(columns)}, "
+                    f"{', '.join(numbers)}) from stdin") as copy:
+                for record in frame[columns + numbers].itertuples(index=False):
+                    values = [None if isinstance(v, float) and v != v else v for v in record]
+                    copy.write_row([upload_id, reporter, f"{period}-01", *values])
+
+
+def test_generator_defects_are_caught_by_their_rule_and_clean_files_raise_nothing(gx_rules, warehouse_dsn,
+                                                                                    tmp_path):
+    from energystat.synth import generate
+
+    root = tmp_path / "landing"
+    generate(root, institutions=150, years=[2022, 2023], seed=7, defects=True)
+    _load_registry_and_year(warehouse_dsn, root, 2022)
+    manifest = json.loads((root / "defects.json").read_text(encoding="utf-8"))
+    defects_by_file: dict[str, list[dict]] = {}
+    for defect in manifest:
+        defects_by_file.setdefault(defect["file"], []).append(defect)
+
+    files = sorted(p for p in root.glob("*/2023-*/*") if p.is_file())
+    keys = [(p.parts[-3], p.parts[-2]) for p in files]
+    contexts = gx_rules.load_contexts(warehouse_dsn, keys)
+    parsed = [parse_upload(p, r, m) for p, (r, m) in zip(files, keys, strict=True)]
+    reports = gx_rules.validate_many([(p, contexts[k]) for p, k in zip(parsed, keys, strict=True)])
+
+    caught, unexpected = [], []
+    for path, report in zip(files, reports, strict=True):
+        relative = str(path.relative_to(root))
+        intended = [d for d in defects_by_file.get(relative, []) if d["rule_id"]]
+        for defect in intended:
+            hits = [f for f in report.findings if f.rule_id == defect["rule_id"]
+                    and f.severity == defect["severity"] and (defect["row"] is None or f.source_row == defect["row"])]
+            (caught if hits else unexpected).append((relative, defect["kind"], defect["rule_id"], defect["row"],
+                                                      [(f.rule_id, f.source_row) for f in report.findings][:8]))
+        if not intended and report.findings:  # clean files and must-parse-cleanly defects raise nothing
+            unexpected.append((relative, "clean", None, None, [(f.rule_id, f.source_row, f.message_en)
+                                                                 for f in report.findings][:5]))
+    assert unexpected == []
+    assert len(caught) == sum(1 for d in manifest if d["rule_id"] and d["file"] in {str(p.relative_to(root))
+                                                                                      for p in files})
+    assert {c[2] for c in caught} >= {f"M{n:03d}" for n in range(1, 16) if n != 10} | {"P001"}
