@@ -228,14 +228,16 @@ def test_check_context_without_warehouse_skips(gx_rules, monkeypatch, tmp_path):
 def test_rejected_report_files(gx_rules, tmp_path):
     from openpyxl import load_workbook
 
-    from energystat.reports import ERROR_FILL, REASON_HEADER, WARNING_FILL, write_report
+    from energystat.reports import ERROR_FILL, REASON_HEADER, WARNING_FILL, report_paths, write_report
 
     rows = [monthly_row(1), monthly_row(2, **{"电力(千瓦时)": "三万"}), monthly_row(3, **{"水(吨)": 1})]
     parsed = parse_upload(write_csv(tmp_path / "up" / "450100_2024-03_能源资源消费月报.csv", rows, encoding="gbk"),
                           "450100", "2024-03")
-    report = gx_rules.validate(parsed, no_warehouse(gx_rules))
+    other = parse_upload(write_xlsx(tmp_path / "other.xlsx", [monthly_row(1)]), "450100", "2024-03")
+    report, _ = gx_rules.validate_many([(parsed, no_warehouse(gx_rules)), (other, no_warehouse(gx_rules))])
     assert report.status == "rejected"
-    paths = write_report(parsed, report, tmp_path / "quarantine")
+    assert write_report(parsed, report, tmp_path / "quarantine") == tmp_path / "quarantine"
+    paths = report_paths(parsed, tmp_path / "quarantine")
 
     page = paths["html"].read_text(encoding="utf-8")
     assert "<style>" in page and "http" not in page.split("</style>")[0]  # styles inline, nothing from a CDN
@@ -245,7 +247,8 @@ def test_rejected_report_files(gx_rules, tmp_path):
     assert result["status"] == "rejected" and result["rule_summary"]["M002"] == {"severity": "error", "failed": 1}
     assert {(f["rule_id"], f["source_row"]) for f in result["findings"]} == {("M002", 3), ("M010", 4)}
     gx_result = json.loads(paths["gx_json"].read_text(encoding="utf-8"))
-    assert gx_result["success"] is False and len(gx_result["results"]) == 50
+    assert gx_result["success"] is False and len(gx_result["results"]) == 50  # this file alone
+    assert all(r["result"].get("element_count", 3) == 3 for r in gx_result["results"])
 
     sheet = load_workbook(paths["xlsx"]).worksheets[0]
     header = [c.value for c in sheet[1]]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from energystat.parsing import Finding, ParsedUpload, normalise_text, read_cells
-from energystat.rules import ValidationReport, rule_descriptions
+from energystat.rules import ValidationReport, rule_descriptions, run_gx
 
 STATUS_ZH = {"accepted": "通过", "accepted_with_warnings": "通过（有警告）", "rejected": "不通过，已退回"}
 SEVERITY_ZH = {"error": "错误", "warning": "警告"}
@@ -39,25 +39,31 @@ def report_json(parsed: ParsedUpload, report: ValidationReport) -> dict[str, Any
     }
 
 
-def write_report(parsed: ParsedUpload, report: ValidationReport, out_dir: str | Path) -> dict[str, Path]:
-    """Write the report files into `out_dir`; returns {"html", "json", "xlsx", "gx_json"?} paths.
+def report_paths(parsed: ParsedUpload, out_dir: str | Path) -> dict[str, Path]:
+    """Where `write_report` puts each file: {"html", "json", "gx_json", "xlsx"} (names start with the upload's
+    stem, so several reports can share a quarantine folder; gx_json/xlsx only exist for readable files)."""
+    out, stem = Path(out_dir), parsed.path.stem
+    return {"html": out / f"{stem}_检查报告.html", "json": out / f"{stem}_检查结果.json",
+            "gx_json": out / f"{stem}_gx_validation_result.json", "xlsx": out / f"{stem}_问题标注.xlsx"}
 
-    Names start with the upload's file stem so several reports can share a quarantine folder.
-    """
+
+def write_report(parsed: ParsedUpload, report: ValidationReport, out_dir: str | Path) -> Path:
+    """Write the report files (see `report_paths`) into `out_dir`; returns `out_dir`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = parsed.path.stem
-    paths = {"html": out / f"{stem}_检查报告.html", "json": out / f"{stem}_检查结果.json"}
+    paths = report_paths(parsed, out)
     paths["json"].write_text(json.dumps(report_json(parsed, report), ensure_ascii=False, indent=2), encoding="utf-8")
     paths["html"].write_text(render_html(parsed, report), encoding="utf-8")
-    if report.gx_result is not None:
-        paths["gx_json"] = out / f"{stem}_gx_validation_result.json"
-        paths["gx_json"].write_text(json.dumps(report.gx_result, ensure_ascii=False, indent=2, default=str),
+    gx_result = report.gx_result
+    if gx_result is None and report.frame is not None and parsed.kind:
+        # validate_many keeps no per-file GX result: run this one file again (≈ 0.1 s) for GX's own record.
+        gx_result = run_gx(parsed.kind, report.frame).to_json_dict()
+    if gx_result is not None:
+        paths["gx_json"].write_text(json.dumps(gx_result, ensure_ascii=False, indent=2, default=str),
                                     encoding="utf-8")
     if parsed.readable:
-        paths["xlsx"] = out / f"{stem}_问题标注.xlsx"
         write_marked_workbook(parsed, report.findings, paths["xlsx"])
-    return paths
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------- HTML
