@@ -61,7 +61,12 @@ with DAG(
         execution_config=ExecutionConfig(
             execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER
         ),
-        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, emit_datasets=False),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            emit_datasets=False,
+            # invariant tests spanning several models (GX = Σ reporters …) run once all their parents are built
+            should_detach_multiple_parents_tests=True,
+        ),
         operator_args={"install_deps": False},
     )
     marts_ready = EmptyOperator(task_id="marts_ready", outlets=[Asset(assets.MARTS_BUILT)])

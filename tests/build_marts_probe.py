@@ -1,0 +1,26 @@
+"""Run in a fresh interpreter: parse dags/build_marts.py with Airflow's DagBag and print its shape as JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from energystat import airflow_env, config
+
+airflow_env.apply()
+sys.path.insert(0, str(config.PLUGINS_DIR))  # Airflow adds plugins/ itself; a bare DagBag does not
+
+from airflow.dag_processing.dagbag import DagBag  # noqa: E402  (after the environment)
+
+started = time.perf_counter()
+bag = DagBag(str(config.DAGS_DIR / "build_marts.py"))
+elapsed = time.perf_counter() - started
+dag = bag.dags.get("build_marts")
+print(json.dumps({
+    "import_errors": {k: str(v) for k, v in bag.import_errors.items()},
+    "parse_seconds": elapsed,
+    "tasks": {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks} if dag else {},
+    "schedule": repr(getattr(dag.timetable, "asset_condition", dag.timetable)) if dag else None,
+    "dbt_imported": "dbt" in sys.modules,
+}))
