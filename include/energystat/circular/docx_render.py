@@ -147,12 +147,15 @@ def _table(doc, block: Block) -> None:
     table.autofit = False
     section = doc.sections[-1]
     available = Emu(section.page_width - section.left_margin - section.right_margin).cm
-    for c, width in enumerate(_column_widths(block, ncols, available)):
-        table.columns[c].width = Cm(width)
-        for cell in table.columns[c].cells:
-            cell.width = Cm(width)
-    for row in table.rows:
+    widths = [Cm(w) for w in _column_widths(block, ncols, available)]
+    for c, width in enumerate(widths):
+        table.columns[c].width = width
+    # row.cells once per row: python-docx's table.cell(r, c) rebuilds the whole grid on every call
+    grid = [row.cells for row in table.rows]
+    for row, cells in zip(table.rows, grid, strict=True):
         _keep_row_together(row)
+        for cell, width in zip(cells, widths, strict=True):
+            cell.width = width
     # Header rows with row/column spans: walk a grid, skipping cells already covered by a span.
     covered: set[tuple[int, int]] = set()
     for r, header_row in enumerate(block.header):
@@ -171,8 +174,8 @@ def _table(doc, block: Block) -> None:
     for r in range(len(block.header)):
         _repeat_header_row(table.rows[r])
     for r, values in enumerate(block.rows, start=len(block.header)):
-        for c, value in enumerate(values):
-            _cell_text(table.cell(r, c), value, FONT_BODY, size)
+        for cell, value in zip(grid[r], values, strict=True):
+            _cell_text(cell, value, FONT_BODY, size)
     if block.note:
         _paragraph(doc, block.note, size=SIZE_NOTE, indent=False, exact_line=None, space_after=6)
     else:
