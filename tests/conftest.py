@@ -45,6 +45,11 @@ def template_dsn(server_dsn: str) -> Iterator[str]:
     warehouse.drop_database(dsn)
 
 
+def clone_database(server_dsn: str, template_dsn: str) -> str:
+    """A new database copied from `template_dsn` (which must have no open connections); returns its DSN."""
+    return _fresh_database(server_dsn, template_dsn)
+
+
 def _fresh_database(server_dsn: str, template_dsn: str) -> str:
     import psycopg
     from psycopg import sql

@@ -32,7 +32,8 @@ def plan_run(
 
 def run_batch(batch: list[dict[str, Any]], dsn: str, root: str) -> list[dict[str, Any]]:
     """Process the files of one batch in order (registry or uploads); returns their outcomes."""
-    return [ingest.process_file(LandingFile(**f), dsn, Path(root)).to_dict() for f in batch]
+    outcomes = ingest.process_files([LandingFile(**f) for f in batch], dsn, Path(root))
+    return [o.to_dict() for o in outcomes]
 
 
 def send_alerts(outcomes: list[dict[str, Any]], urls: list[str]) -> int:

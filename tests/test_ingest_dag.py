@@ -1,0 +1,49 @@
+"""The ingestion DAG, run by Airflow (`airflow dags test`): loads a province, publishes the raw-table Asset,
+alerts on a rejected upload, and a second run over unchanged files changes nothing."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import psycopg
+import pytest
+from airflow_harness import dags_test
+from alert_servers import webhook_server, webhook_url
+
+from energystat.synth import generate
+
+pytestmark = pytest.mark.xdist_group("airflow")
+
+
+def test_nightly_dag_loads_rejects_alerts_and_is_idempotent(tmp_path: Path, warehouse_dsn: str) -> None:
+    landing = tmp_path / "landing"
+    generate(landing, institutions=150, years=[2022, 2023], seed=11, fmt="xlsx")
+    # One broken upload: a monthly file that is not a workbook at all.
+    broken = next(landing.glob("450300/2023-12/*能源资源消费月报*"))
+    broken.write_bytes(b"this is not an xlsx file")
+    env = {"ENERGYSTAT_WAREHOUSE_DSN": warehouse_dsn, "ENERGYSTAT_LANDING_DIR": str(landing),
+           "ENERGYSTAT_QUARANTINE_DIR": str(tmp_path / "quarantine"), "ENERGYSTAT_INGEST_BATCHES": "2"}
+
+    with webhook_server() as (port, posts):
+        run = dags_test("ingest_monthly_uploads", ENERGYSTAT_ALERT_URLS=webhook_url(port), **env)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+
+    files = [p for p in landing.rglob("*") if p.is_file() and p.parent != landing]
+    with psycopg.connect(warehouse_dsn) as conn:
+        statuses = dict(conn.execute("select status, count(*) from ops.upload_log group by 1").fetchall())
+        rejected = conn.execute("select path, reason from ops.upload_log where status = 'rejected'").fetchall()
+        events = conn.execute("select count(*) from raw.monthly_statistics").fetchone()[0]
+    assert statuses.get("rejected") == 1 and rejected[0][0].startswith("450300/2023-12/")
+    assert statuses.get("accepted", 0) + statuses.get("accepted_with_warnings", 0) == len(files) + 1  # + registry
+    assert events > 0
+    assert len(posts) == 1 and "450300" in posts[0]["json"]["title"] and "P001" in posts[0]["json"]["message"]
+    assert (tmp_path / "quarantine" / "450300" / "2023-12" / broken.name).exists()
+
+    with psycopg.connect(warehouse_dsn) as conn:
+        before = conn.execute("select count(*), max(upload_id) from ops.upload_log").fetchone()
+    again = dags_test("ingest_monthly_uploads", **env)
+    assert again.returncode == 0, again.stdout[-4000:]
+    with psycopg.connect(warehouse_dsn) as conn:
+        assert conn.execute("select count(*), max(upload_id) from ops.upload_log").fetchone() == before
+    shutil.rmtree(landing)
