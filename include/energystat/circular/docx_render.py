@@ -176,6 +176,12 @@ def _table(doc, block: Block) -> None:
     for r, values in enumerate(block.rows, start=len(block.header)):
         for cell, value in zip(grid[r], values, strict=True):
             _cell_text(cell, value, FONT_BODY, size)
+    # A short table stays on one page with its caption (Word keeps rows whose paragraphs "keep with next").
+    if len(table.rows) <= 24:
+        for row_cells in grid[:-1]:
+            for cell in row_cells:
+                for p in cell.paragraphs:
+                    p.paragraph_format.keep_with_next = True
     if block.note:
         _paragraph(doc, block.note, size=SIZE_NOTE, indent=False, exact_line=None, space_after=6)
     else:
