@@ -311,3 +311,23 @@ def test_json_numbers_equal_the_marts(published: dict[str, Path], complete: str)
 def test_marts_are_fresh_after_the_rebuild(complete: str) -> None:
     fresh, why = marts_freshness(complete)
     assert fresh, why
+
+
+@pytest.mark.parametrize("with_cjk_font", [True, False], ids=["cjk-font", "no-cjk-font"])
+def test_charts_have_no_missing_glyphs(complete: str, with_cjk_font: bool) -> None:
+    """Chinese labels with a CJK font; without one, reporter codes and English (never tofu boxes)."""
+    import warnings
+
+    from energystat.circular import charts, load_circular_data
+
+    font = charts.find_cjk_font() if with_cjk_font else None
+    if with_cjk_font and font is None:
+        pytest.skip("no CJK font installed (apt-get install fonts-noto-cjk)")
+    data = load_circular_data(complete, YEAR)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        chart = charts.yoy_chart("energy_per_capita", "人均综合能耗", data.reporters, data.region, font)
+    missing = [str(w.message) for w in caught if "missing from" in str(w.message)]
+    assert missing == []
+    assert chart.png.startswith(b"\x89PNG") and chart.svg.startswith("<svg")
+    assert chart.cjk is with_cjk_font

@@ -94,7 +94,8 @@ def yoy_chart(
         if target is not None:
             ax.axvline(target * 100, color="#ef6c00", linestyle="--", linewidth=1.2)
             ax.text(target * 100, len(rows) - 0.35, (f"目标 {fmt.pct(target)}%" if cjk else f"target {fmt.pct(target)}%"),
-                    color="#ef6c00", ha="center", va="bottom", fontsize=8)
+                    color="#ef6c00", ha="center", va="bottom", fontsize=8,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
         span = max([abs(v) for v in values] + [abs(target * 100) if target is not None else 0.0, 0.5])
         ax.set_xlim(-span * 1.35, span * 1.35)
         ax.set_ylim(-0.6, len(rows) + 0.2)
