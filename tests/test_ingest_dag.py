@@ -19,6 +19,9 @@ pytestmark = pytest.mark.xdist_group("airflow")
 def test_nightly_dag_loads_rejects_alerts_and_is_idempotent(tmp_path: Path, warehouse_dsn: str) -> None:
     landing = tmp_path / "landing"
     generate(landing, institutions=150, years=[2022, 2023], seed=11, fmt="xlsx")
+    for folder in landing.iterdir():  # two reporters are enough to exercise the batches
+        if folder.is_dir() and folder.name not in ("450300", "451000"):
+            shutil.rmtree(folder)
     # One broken upload: a monthly file that is not a workbook at all.
     broken = next(landing.glob("450300/2023-12/*能源资源消费月报*"))
     broken.write_bytes(b"this is not an xlsx file")
