@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     docs = action.add_parser("docs", help="dbt docs generate (catalog + lineage), optionally serve them")
     docs.add_argument("--serve", action="store_true", help=f"serve the site on http://localhost:{DOCS_PORT}")
     docs.add_argument("--port", type=int, default=DOCS_PORT)
+    docs.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 inside a container)")
     docs.set_defaults(handler=_docs)
 
 
@@ -46,5 +47,5 @@ def _docs(args: argparse.Namespace) -> int:
     print(f"docs written to {dbt_runner.project_dir() / 'target'}")
     if args.serve:
         print(f"serving on http://localhost:{args.port} (Ctrl-C to stop)")
-        dbt_runner.run_dbt(["docs", "serve", "--port", str(args.port), "--host", "127.0.0.1", "--no-browser"])
+        dbt_runner.run_dbt(["docs", "serve", "--port", str(args.port), "--host", args.host, "--no-browser"])
     return 0
