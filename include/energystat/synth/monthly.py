@@ -149,14 +149,16 @@ def calibrate(rows: pd.DataFrame, years: list[int], rng: np.random.Generator) ->
         prev = indicators(sums).xs(year - 1, level="year")
         cur = sums.xs(year, level="year")
         whole_prev = indicators(sums.groupby(level="year").sum()).loc[year - 1]
-        for _attempt in range(200):
+        for attempt in range(600):
             plan = _draw_plan(reporters, targets, prev, cur, rng)
             if plan is None:
                 continue
             scaled = _apply_to_sums(cur, plan)
             whole = indicators(scaled.sum().to_frame().T).iloc[0] / whole_prev - 1
             gaps = [abs(whole[i] - (targets[i].target_change if i in targets else 0.0)) for i in INDICATORS]
-            if min(gaps) >= VISIBLE_MARGIN:
+            # The whole region should clear or miss every target visibly too; some seeds' mixes of reporters
+            # make that rare, so the required margin halves every 150 attempts rather than failing.
+            if min(gaps) >= VISIBLE_MARGIN / 2 ** (attempt // 150):
                 break
         else:
             raise RuntimeError(f"could not find year-on-year trends for {year} (too few institutions?)")
