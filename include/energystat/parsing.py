@@ -235,6 +235,8 @@ def normalise_text(value: Any) -> str:
     """Cell text with full-width characters folded (NFKC) and outer blanks stripped."""
     if value is None:
         return ""
+    if isinstance(value, str) and value.isascii():  # nothing to fold: the common case, kept fast
+        return value.strip()
     if isinstance(value, float) and math.isnan(value):
         return ""
     return unicodedata.normalize("NFKC", str(value)).replace("\u3000", " ").strip()
@@ -439,7 +441,7 @@ def _parse_rows(path: Path, rows: list[list[Any]], sheet: str | None, reporter: 
     # Data rows: blank rows skipped; every kept row remembers its row number in the file.
     data: list[tuple[int, list[Any]]] = [
         (index + 1, row) for index, row in enumerate(rows[header_index + 1:], start=header_index + 1)
-        if any(_cell_text(c) for c in row)
+        if not _blank(row)
     ]
     total_row = _trailing_total(data, positions, kind)
     if total_row is not None:
@@ -449,6 +451,30 @@ def _parse_rows(path: Path, rows: list[list[Any]], sheet: str | None, reporter: 
     if total_row is not None:
         parsed.findings.extend(_check_total(parsed, specs, positions, factors, total_row))
     return parsed
+
+
+def _blank(row: list[Any]) -> bool:
+    """No cell holds anything but blanks (checked cheaply first: this runs on every row)."""
+    return all(c is None or (isinstance(c, str) and not c.strip())  # str.strip also removes the full-width space
+               or (isinstance(c, float) and math.isnan(c)) for c in row)
+
+
+def _by_unique(cells: list[Any], convert: Any) -> list[Any]:
+    """`convert` applied once per distinct cell value (periods and kinds repeat on every row)."""
+    cache: dict[Any, Any] = {}
+    out = []
+    for value in cells:
+        try:
+            out.append(cache[value])
+        except KeyError:
+            out.append(cache.setdefault(value, convert(value)))
+        except TypeError:  # unhashable: convert directly
+            out.append(convert(value))
+    return out
+
+
+def _credit_code_text(value: Any) -> str | None:
+    return (_cell_text(value) or "").upper().replace(" ", "") or None
 
 
 def _cell(row: list[Any], position: int | None) -> Any:
@@ -471,23 +497,22 @@ def _trailing_total(data: list[tuple[int, list[Any]]], positions: dict[str, int]
 def _build_frame(specs: tuple[ColumnSpec, ...], positions: dict[str, int], factors: dict[str, float],
                  data: list[tuple[int, list[Any]]], kind: str) -> pd.DataFrame:
     columns: dict[str, Any] = {"source_row": pd.array([n for n, _ in data], dtype="Int64")}
+    width = max([len(row) for _, row in data] + [max(positions.values(), default=0) + 1])
+    # Transposed once: one tuple of cells per file column (short rows padded with None).
+    by_position = list(zip(*[row if len(row) == width else [*row, *[None] * (width - len(row))]
+                             for _, row in data], strict=True)) if data else [()] * width
     for spec in specs:
         position = positions.get(spec.raw)
-        cells = [_cell(row, position) for _, row in data]
+        cells = list(by_position[position]) if position is not None else [None] * len(data)
         if spec.numeric:
             series, texts = _numbers(cells)
             factor = factors.get(spec.raw, 1.0)
             columns[spec.raw] = series * factor if factor != 1.0 else series
             columns[spec.raw + NOT_A_NUMBER_SUFFIX] = pd.Series(texts, dtype="object")
-        elif spec.raw == "period_month":
-            columns[spec.raw] = pd.Series([normalise_month(v) for v in cells], dtype="object")
-        elif spec.raw == "period_quarter":
-            columns[spec.raw] = pd.Series([normalise_quarter(v) for v in cells], dtype="object")
-        elif spec.raw == "credit_code":
-            columns[spec.raw] = pd.Series([(_cell_text(v) or "").upper().replace(" ", "") or None for v in cells],
-                                          dtype="object")
         else:
-            columns[spec.raw] = pd.Series([_cell_text(v) for v in cells], dtype="object")
+            convert = {"period_month": normalise_month, "period_quarter": normalise_quarter,
+                       "credit_code": _credit_code_text}.get(spec.raw, _cell_text)
+            columns[spec.raw] = pd.Series(_by_unique(cells, convert), dtype="object")
     frame = pd.DataFrame(columns)
     if kind == TASK_PROGRESS:
         frame["task_code"] = frame["task_category"].map(_task_codes())

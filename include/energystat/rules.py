@@ -224,8 +224,11 @@ def _quarter_of(period: str | None) -> str | None:
 
 
 def _valid_codes(codes: pd.Series, missing_is_valid: bool) -> pd.Series:
-    return pd.Series([(None if missing_is_valid else False) if not isinstance(c, str) else creditcode.is_valid(c)
-                      for c in codes], index=codes.index, dtype="object")
+    """True/False per credit code; a missing code is False, or None (not checked) when codes are optional."""
+    valid = {c: creditcode.is_valid(c) for c in codes.dropna().unique()}
+    missing = None if missing_is_valid else False
+    return pd.Series([valid.get(c, missing) if isinstance(c, str) else missing for c in codes],
+                     index=codes.index, dtype="object")
 
 
 def enrich(parsed: ParsedUpload, context: ValidationContext) -> pd.DataFrame:
@@ -293,9 +296,9 @@ def _enrich_monthly(frame: pd.DataFrame, context: ValidationContext) -> pd.DataF
         top = top.where(top > 0)
         bottom = frame[denominator].where(frame[denominator] > 0)
         frame[indicator] = (top / bottom).astype("float64")
-        bounds = kind_for_range.map(lambda k, ind=indicator: ranges.get((k, ind), (math.nan, math.nan)))
-        frame[indicator + "_low"] = [b[0] for b in bounds]
-        frame[indicator + "_high"] = [b[1] for b in bounds]
+        for side, bound in (("_low", 0), ("_high", 1)):
+            by_kind = {k: limits[bound] for (k, ind), limits in ranges.items() if ind == indicator}
+            frame[indicator + side] = kind_for_range.map(by_kind).astype("float64")
 
     # Zero energy for an active institution (M013): energy total of active registered rows, null otherwise.
     frame["energy_use_of_active_institution"] = energy.where(active.eq(True)).astype("float64")
