@@ -182,6 +182,49 @@ def _intended_attainment(truth: dict) -> dict[tuple[str, int, str], bool]:
     return out
 
 
+def test_dual_control_totals_match_truth(built: str, province: Path) -> None:
+    truth = json.loads((province / "truth.json").read_text(encoding="utf-8"))["indicators"]
+    dual = _query(built, "select reporter_code, year, energy_tce, water_t, carbon_tco2 from marts.mart_dual_control")
+    assert len(dual) == len(truth) * len(YEARS)
+    for row in dual.itertuples():
+        totals = truth[row.reporter_code][str(row.year)]["totals"]
+        assert math.isclose(float(row.energy_tce) * 1000, totals["energy_kgce"], rel_tol=1e-6), row
+        assert math.isclose(float(row.water_t), totals["water_t"], rel_tol=1e-6), row
+        assert math.isclose(float(row.carbon_tco2) * 1000, totals["co2_kg"], rel_tol=1e-6), row
+
+
+def test_task_progress_matches_truth(built: str, province: Path) -> None:
+    truth = json.loads((province / "truth.json").read_text(encoding="utf-8"))["tasks"]
+    mart = _query(built, "select reporter_code, year, task_code, sum(achieved_in_year) as in_year,"
+                         " sum(achieved) as achieved, bool_or(is_cumulative) as cumulative"
+                         " from marts.mart_task_progress group by 1, 2, 3")
+    assert len(mart) == len(truth) * len(YEARS) * len(truth["GX"][str(YEARS[0])])
+    for row in mart.itertuples():
+        item = truth[row.reporter_code][str(row.year)][row.task_code]
+        assert float(row.in_year) == pytest.approx(item["total"]), row
+        if row.cumulative:
+            assert float(row.achieved) == pytest.approx(item["cumulative"]), row
+    # GX's count targets: completion as the generator says
+    gx = _query(built, "select task_code, achieved, target, completion_ratio from marts.mart_task_progress"
+                       f" where reporter_code = 'GX' and year = {max(YEARS)} and target_type = 'count'")
+    assert len(gx) > 0
+    for row in gx.itertuples():
+        item = truth["GX"][str(max(YEARS))][row.task_code]
+        assert float(row.target) == pytest.approx(float(item["target_value"]))
+        assert (float(row.completion_ratio) >= 1) == item["attained"], row
+    # share targets (节水型单位 by level and kind): base, achieved and verdict as the generator says
+    shares = _query(built, "select admin_level, institution_kind, achieved, target_base_count, completion_ratio"
+                           " from marts.mart_task_progress where reporter_code = 'GX'"
+                           f" and year = {max(YEARS)} and target_type = 'share'")
+    expected = truth["GX"][str(max(YEARS))]["water_saving_units"]["shares"]
+    assert len(shares) == len(expected)
+    for row in shares.itertuples():
+        item = expected[f"{row.admin_level}|{row.institution_kind}"]
+        assert int(row.target_base_count) == item["registered_active"], row
+        assert float(row.achieved) == item["built"], row
+        assert (float(row.completion_ratio) >= 1) == item["attained"], row
+
+
 def test_analyst_reads_marts_and_is_refused_elsewhere(built: str) -> None:
     analyst = warehouse.analyst_dsn(built)
     with psycopg.connect(analyst) as conn:
