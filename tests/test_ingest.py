@@ -107,6 +107,11 @@ def test_clean_province_is_loaded_whole(province: Path, loaded: tuple[str, inges
     independent = sum(pd.to_numeric(_read(p)["电力(千瓦时)"]).sum() for p in monthly)
     assert float(electricity) == pytest.approx(independent, rel=1e-12)
     assert registry == len(pd.read_csv(province / "institutions.csv"))
+    # When an upload was received is when its file arrived (its modification time), not when it was processed.
+    with psycopg.connect(dsn) as conn:
+        received = dict(conn.execute("select path, received_at from ops.upload_log").fetchall())
+    for path in monthly[:5]:
+        assert received[path.relative_to(province).as_posix()].timestamp() == pytest.approx(path.stat().st_mtime)
     task_files = sorted(province.glob("4*/*/*重点任务进展*.csv"))
     assert task_files and tasks == sum(len(_read(p)) for p in task_files)
 

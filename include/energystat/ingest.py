@@ -24,7 +24,7 @@ import re
 import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,8 @@ class LandingFile:
     kind: str
     sha256: str
     size_bytes: int
+    #: The file's modification time (ISO 8601): when the reporter's upload arrived in the landing folder.
+    received_at: str | None = None
 
     @property
     def file_name(self) -> str:
@@ -143,13 +145,15 @@ def discover(root: Path, reporter: str | None = None, period: str | None = None)
 
 
 def _landing_file(root: Path, path: Path, reporter: str | None, period: str | None) -> LandingFile:
+    stat = path.stat()
     return LandingFile(
         rel_path=path.relative_to(root).as_posix(),
         reporter_code=reporter,
         period=period,
         kind=kind_of(path.name),
         sha256=sha256_of(path),
-        size_bytes=path.stat().st_size,
+        size_bytes=stat.st_size,
+        received_at=datetime.fromtimestamp(stat.st_mtime, tz=UTC).isoformat(),
     )
 
 
@@ -185,8 +189,10 @@ def select_new(dsn: str, files: Sequence[LandingFile], force: bool = False) -> t
 
 
 def _insert_upload(conn: psycopg.Connection, f: LandingFile, status: str, **values: Any) -> int:
-    columns = ["path", "file_name", "sha256", "size_bytes", "reporter_code", "period", "kind", "status"]
-    params: list[Any] = [f.rel_path, f.file_name, f.sha256, f.size_bytes, f.reporter_code, f.period, f.kind, status]
+    columns = ["path", "file_name", "sha256", "size_bytes", "reporter_code", "period", "kind", "status",
+               "received_at"]
+    params: list[Any] = [f.rel_path, f.file_name, f.sha256, f.size_bytes, f.reporter_code, f.period, f.kind, status,
+                         f.received_at or datetime.now(UTC).isoformat()]
     for key, value in values.items():
         columns.append(key)
         params.append(Jsonb(value) if isinstance(value, dict) else value)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,7 @@ def generate(out_dir: str | Path, institutions: int = 600, years: list[int] | tu
     manifest: list[dict[str, Any]] = []
     files = _write_monthly(out, rows, registry, fmt, monthly_plan, manifest, rng_defect_rows)
     files += _write_tasks(out, tasks, fmt, task_plan, manifest, rng_defect_rows)
+    _stamp_submission_times(out, seed)
     _write_json(out / TRUTH_FILE, truth)
     if defects:
         manifest.sort(key=lambda d: (d["file"], d["row"] or 0))
@@ -118,6 +121,22 @@ def _prepare(out: Path, overwrite: bool) -> None:
         path.unlink(missing_ok=True)
     for path in reporter_dirs:
         shutil.rmtree(path)
+
+
+def _stamp_submission_times(out: Path, seed: int) -> None:
+    """Give every upload the modification time of a plausible submission: most arrive 1–9 days before the
+    deadline (ref_reporting_deadlines), about one in eight 1–12 days after it. Ingestion records the file's
+    modification time as when it was received, so the timeliness mart and the circular have a story to tell."""
+    rng = np.random.default_rng([seed, 20230610])  # its own stream: the data files stay byte-identical
+    shanghai = dt.timezone(dt.timedelta(hours=8))
+    for path in sorted(out.glob("[0-9]*/[0-9]*-[0-9]*/*")):
+        quarter = re.search(r"_(\d{4})Q([1-4])_", path.name)
+        period = f"{quarter[1]}-Q{quarter[2]}" if quarter else path.parent.name
+        deadline = dt.datetime.combine(reference.reporting_deadline(period), dt.time(18), shanghai)
+        late = rng.random() < 0.125
+        days = rng.integers(1, 13) if late else -rng.integers(1, 10)
+        moment = deadline + dt.timedelta(days=int(days), hours=-int(rng.integers(0, 9)))
+        os.utime(path, (moment.timestamp(), moment.timestamp()))
 
 
 def _write_json(path: Path, data: Any) -> None:
