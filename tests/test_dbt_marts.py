@@ -7,8 +7,10 @@ One expensive set-up per module: generate a small province, ingest it with `ener
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -251,6 +253,22 @@ def test_timeliness_counts_every_reporter_month(built: str) -> None:
     assert len(timeliness) == 15 * 12 * len(YEARS)
     assert not timeliness["is_missing"].any()
     assert (timeliness["institutions_reported"] <= timeliness["institutions_expected"]).all()
+
+
+def test_days_late_follow_the_files_submission_times(built: str, province: Path) -> None:
+    """Ingestion records a file's modification time as its receipt; recompute days late from the files."""
+    shanghai = datetime.timezone(datetime.timedelta(hours=8))
+    expected = {}
+    for path in province.glob("*/*/*_*.*"):
+        quarter = re.search(r"_(\d{4})Q([1-4])_", path.name)
+        kind, period = ("task_progress", f"{quarter[1]}-Q{quarter[2]}") if quarter else ("monthly", path.parent.name)
+        received = datetime.datetime.fromtimestamp(path.stat().st_mtime, tz=shanghai).date()
+        late = (received - reference.reporting_deadline(period)).days
+        expected[(path.parts[-3], kind, path.parent.name)] = max(late, 0)
+    mart = _query(built, "select reporter_code, upload_kind, period, days_late from marts.mart_reporting_timeliness")
+    got = {(r.reporter_code, r.upload_kind, r.period): r.days_late for r in mart.itertuples()}
+    assert got == expected
+    assert any(v > 0 for v in got.values()) and any(v == 0 for v in got.values())
 
 
 # ------------------------------------------------------------------ the profile's connection settings
