@@ -17,12 +17,13 @@ from energystat import dbt_runner, ingest, migrate, parsing, warehouse
 from energystat.synth import generate
 
 
-def load_without_rules(root: Path, dsn: str) -> int:
-    """Registry through ingestion's loader, forms parsed and COPYed as accepted uploads; returns rows loaded."""
+def load_without_rules(root: Path, dsn: str, files: list[ingest.LandingFile] | None = None) -> int:
+    """Registry through ingestion's loader, forms parsed and COPYed as accepted uploads (all of `root`, or
+    `files`); returns rows loaded."""
     import psycopg
 
     rows = 0
-    for f in ingest.discover(root):
+    for f in ingest.discover(root) if files is None else files:
         if f.kind == "registry":
             ingest.load_registry(f, dsn, root)
             continue

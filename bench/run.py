@@ -1,0 +1,249 @@
+"""`make bench`: province-scale throughput of energystat, the naive pandas baseline and plain COPY, side by side.
+
+    python -m bench.run --institutions 10000          # or 80000; `--quick` = 300 institutions (smoke size)
+    python -m bench.run --quick --skip nightly dag_parse --results-dir /tmp/x
+
+Each stage runs in its own process (bench/stages.py) so its peak RSS is its own. Figures go to
+`<results-dir>/<date>-<size>.json` and a Markdown section is appended to `<results-dir>/../RESULTS.md`
+(bench/RESULTS.md by default). The bench uses its own databases on the warehouse server (`es_bench_<size>…`), so
+the demo's data is untouched; the landing tree is kept in `.energystat/bench/<size>/` and reused when it was
+generated with the same arguments. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from energystat import config, warehouse
+
+BENCH_DIR = Path(__file__).resolve().parent
+QUICK_INSTITUTIONS = 300
+ALL_STAGES = ("generate", "prepare", "parse", "ingest_year", "copy_reference", "baseline", "dbt_build",
+              "circular", "nightly", "dag_parse", "batches")
+OPTIONAL_STAGES = ("batches",)  # only with --batches
+
+
+def run_stage(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Run one stage in a fresh interpreter; its JSON figures (or the error, when it failed)."""
+    print(f"[bench] {name} …", flush=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH_DIR.parent), str(config.PROJECT_ROOT / "include"),
+                                                         os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-m", "bench.stages", name, json.dumps(params)], cwd=BENCH_DIR.parent,
+                         env=env, capture_output=True, text=True)
+    for line in run.stdout.splitlines():
+        if line.startswith("BENCH-RESULT "):
+            result = json.loads(line.removeprefix("BENCH-RESULT "))
+            print(f"[bench] {name}: {json.dumps(result, ensure_ascii=False)[:400]}", flush=True)
+            return result
+    print(run.stdout[-2000:], run.stderr[-4000:], file=sys.stderr)
+    return {"error": (run.stderr or run.stdout)[-800:]}
+
+
+def versions() -> dict[str, str]:
+    names = ("apache-airflow", "great-expectations", "dbt-core", "dbt-postgres", "pandas", "psycopg",
+             "python-calamine", "openpyxl", "SQLAlchemy")
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "-"
+    return out
+
+
+def machine() -> dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    memory = next((int(line.split()[1]) // 1024 for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal")), None) if Path("/proc/meminfo").exists() else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_mib": memory, "platform": platform.platform(),
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a and b else None
+
+
+def summarise(figures: dict[str, Any]) -> dict[str, Any]:
+    """The ratios and targets of issue 8 from the stage figures."""
+    ingest = figures.get("ingest_year", {})
+    steps = ingest.get("steps_s", {})
+    parse_load_monthly = (steps.get("parse_monthly") or 0) + (steps.get("load_monthly") or 0)
+    baseline = figures.get("baseline", {})
+    monthly_rows = ingest.get("rows_by_kind", {}).get("monthly")
+    # The baseline may run on a subset of files: compare per row.
+    es_rate = monthly_rows / parse_load_monthly if monthly_rows and parse_load_monthly else None
+    baseline_rate = baseline.get("rows_per_s")
+    copy = figures.get("copy_reference", {})
+    dags = figures.get("dag_parse", {}).get("files", {})
+    peaks = [s.get("peak_rss_mib") or 0 for s in figures.values() if isinstance(s, dict)]
+    return {
+        "ingest_s": ingest.get("seconds"),
+        "ingest_rows": ingest.get("rows"),
+        "ingest_rows_per_s": ingest.get("rows_per_s"),
+        "baseline_over_energystat_parse_load": _ratio(es_rate, baseline_rate),
+        "baseline_over_energystat_ingest_with_rules": _ratio(ingest.get("rows_per_s"), baseline_rate),
+        "ingest_over_plain_copy": _ratio(ingest.get("seconds"), copy.get("seconds")),
+        "dbt_build_s": figures.get("dbt_build", {}).get("seconds"),
+        "nightly_one_file_s": figures.get("nightly", {}).get("seconds"),
+        "slowest_dag_parse_s": max((d["median_s"] for d in dags.values()), default=None),
+        "peak_rss_mib": max(peaks, default=None),
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    f, s = result["figures"], result["summary"]
+
+    def cell(stage: str, key: str = "seconds") -> str:
+        value = f.get(stage, {}).get(key)
+        return "-" if value is None else f"{value:,}" if isinstance(value, int | float) else str(value)
+
+    lines = [
+        f"## {result['date']} — {result['size']} ({result['institutions']:,} institutions, years "
+        f"{', '.join(map(str, result['years']))}; timed year {result['year']})",
+        "",
+        f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, "
+        f"{result['machine']['memory_mib']} MiB, load average at start {result['machine']['load_average_at_start']}. "
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()) + ".",
+        "",
+        "| stage | rows | wall s | rows/s | peak RSS MiB |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    parse = f.get("parse", {})
+    rows = [
+        ("generate (xlsx, all years)", cell("generate", "rows"), cell("generate", "wall_s"), "-", cell("generate", "peak_rss_mib")),
+        ("parse xlsx", f"{parse.get('xlsx', {}).get('rows', '-'):,}" if parse.get("xlsx") else "-",
+         str(parse.get("xlsx", {}).get("seconds", "-")), f"{parse.get('xlsx', {}).get('rows_per_s', '-'):,}" if parse.get("xlsx") else "-",
+         cell("parse", "peak_rss_mib")),
+        ("parse CSV (GBK, one month)", f"{parse.get('csv_gbk', {}).get('rows', '-'):,}" if parse.get("csv_gbk") else "-",
+         str(parse.get("csv_gbk", {}).get("seconds", "-")), f"{parse.get('csv_gbk', {}).get('rows_per_s') or '-':,}" if parse.get("csv_gbk") else "-", "(same process)"),
+    ]
+    ingest = f.get("ingest_year", {})
+    steps = ingest.get("steps_s", {})
+    for label, key in (("ingest: parse", "parse"), ("ingest: validate (GX suites)", "validate"),
+                       ("ingest: load (COPY)", "load")):
+        seconds = sum(v for k, v in steps.items() if k == key or k.startswith(key + "_"))
+        rows.append((label, f"{ingest.get('rows', 0):,}", f"{seconds:.2f}",
+                     f"{round(ingest.get('rows', 0) / seconds):,}" if seconds else "-", "(ingest process)"))
+    rows += [
+        (f"**ingest total** (parse+validate+load, {ingest.get('files', '-')} files; + GX import "
+         f"{ingest.get('gx_import_s', '-')} s once)", cell("ingest_year", "rows"), cell("ingest_year"),
+         cell("ingest_year", "rows_per_s"), cell("ingest_year", "peak_rss_mib")),
+        ("plain COPY FROM of the same rows (server-side CSV)", cell("copy_reference", "rows"), cell("copy_reference"),
+         cell("copy_reference", "rows_per_s"), cell("copy_reference", "peak_rss_mib")),
+        (f"baseline read_excel(openpyxl)+to_sql ({cell('baseline', 'files')} monthly files)", cell("baseline", "rows"),
+         cell("baseline"), cell("baseline", "rows_per_s"), cell("baseline", "peak_rss_mib")),
+        ("dbt build (all years)", cell("dbt_build", "rows"), cell("dbt_build"), cell("dbt_build", "rows_per_s"),
+         cell("dbt_build", "peak_rss_mib")),
+        ("circular (docx, html, json)", "-", cell("circular"), "-", cell("circular", "peak_rss_mib")),
+        (f"nightly run, one new file, `airflow dags test` ({cell('nightly', 'new_file_status')})",
+         cell("nightly", "file_rows"), cell("nightly"), "-", cell("nightly", "peak_rss_mib")),
+    ]
+    lines += [f"| {' | '.join(map(str, r))} |" for r in rows]
+    lines += ["", "Ratios and targets (issue 8):", ""]
+    target = {"ingest_s": "≤ 60 s at 80,000", "baseline_over_energystat_parse_load": "≥ 10",
+              "ingest_over_plain_copy": "≤ 3", "dbt_build_s": "≤ 60 s at 80,000", "nightly_one_file_s": "≤ 60 s",
+              "slowest_dag_parse_s": "≤ 0.5 s", "peak_rss_mib": "≤ 2048"}
+    lines += [f"- {k}: **{v}**" + (f" (target {target[k]})" if k in target else "") for k, v in s.items()]
+    dags = f.get("dag_parse", {}).get("files", {})
+    if dags:
+        lines += ["", "DAG file parse (DagBag of one file, fresh process, median): " + ", ".join(
+            f"{name} {d['median_s']} s" for name, d in dags.items()) + "."]
+    if f.get("batches"):
+        lines += ["", "ENERGYSTAT_INGEST_BATCHES (parallel processes on the timed year): " + ", ".join(
+            f"{n}: {d['seconds']} s" for n, d in f["batches"].items() if isinstance(d, dict)) + "."]
+    errors = {k: v["error"][-200:] for k, v in f.items() if isinstance(v, dict) and "error" in v}
+    if errors:
+        lines += ["", "Stages that failed: " + "; ".join(f"{k}: `{v.splitlines()[-1] if v else ''}`"
+                                                         for k, v in errors.items())]
+    return "\n".join(lines) + "\n\n"
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--institutions", type=int, default=10_000)
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_INSTITUTIONS} institutions, smoke size")
+    parser.add_argument("--years", type=int, nargs="+", default=[2022, 2023],
+                        help="generated years; the last one is timed through ingestion, earlier ones preloaded")
+    parser.add_argument("--skip", nargs="*", default=[], choices=ALL_STAGES, help="stages to leave out")
+    parser.add_argument("--batches", type=int, nargs="*", default=[],
+                        help="also time ENERGYSTAT_INGEST_BATCHES of these sizes (e.g. 1 2 4)")
+    parser.add_argument("--baseline-files", type=int, default=0, help="baseline on the first N monthly files only")
+    parser.add_argument("--dag-parse-runs", type=int, default=5)
+    parser.add_argument("--workdir", help="landing tree and scratch (default .energystat/bench/<size>)")
+    parser.add_argument("--results-dir", default=str(BENCH_DIR / "results"))
+    parser.add_argument("--no-summary", action="store_true", help="do not append to RESULTS.md")
+    args = parser.parse_args(argv)
+
+    institutions = QUICK_INSTITUTIONS if args.quick else args.institutions
+    size = "quick" if args.quick else f"{institutions}"
+    years = sorted(args.years)
+    workdir = Path(args.workdir or config.state_dir() / "bench" / size).resolve()
+    landing = workdir / "landing"
+    server = warehouse.server_dsn()  # starts the embedded server when needed
+    database = f"es_bench_{size}"
+    params: dict[str, Any] = {
+        "institutions": institutions, "years": years, "year": years[-1], "landing": str(landing),
+        "workdir": str(workdir), "dsn": warehouse.with_database(server, database),
+        "copy_dsn": warehouse.with_database(server, database + "_copy"),
+        "baseline_dsn": warehouse.with_database(server, database + "_baseline"),
+        "airflow_dsn": warehouse.with_database(server, "es_bench_airflow"),
+        "baseline_files": args.baseline_files, "runs": args.dag_parse_runs, "counts": args.batches,
+        "template_db": database + "_prepared",
+        **{f"batch_dsn_{n}": warehouse.with_database(server, f"{database}_batches{n}") for n in args.batches},
+    }
+    skip = set(args.skip) | ({"batches"} if not args.batches else set())
+    figures: dict[str, Any] = {}
+    truth = landing / "truth.json"
+    generated = json.loads(truth.read_text())["generator"] if truth.exists() else {}
+    if generated.get("institutions") == institutions and generated.get("years") == years and "generate" not in args.skip:
+        print(f"[bench] reusing the province in {landing} (delete it to time generation again)")
+        skip.add("generate")
+        figures["generate"] = {"reused": str(landing)}
+    for name in ALL_STAGES:
+        if name in skip:
+            continue
+        figures[name] = run_stage(name, params)
+        if name == "prepare" and args.batches:  # each batch count starts from this state
+            _snapshot(params["dsn"], params["template_db"])
+    for db in ("copy_dsn", "baseline_dsn"):
+        warehouse.drop_database(params[db])  # big and only needed while timing
+    if args.batches:
+        warehouse.drop_database(warehouse.with_database(server, params["template_db"]))
+
+    now = dt.datetime.now()
+    result = {"date": now.strftime("%Y-%m-%d %H:%M"), "size": size, "institutions": institutions, "years": years,
+              "year": years[-1], "machine": machine(), "versions": versions(), "figures": figures}
+    result["summary"] = summarise(figures)
+    out_dir = Path(args.results_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{now:%Y-%m-%d}-{size}.json"
+    path.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"[bench] figures in {path}")
+    if not args.no_summary:
+        summary_file = out_dir.parent / "RESULTS.md"
+        with summary_file.open("a", encoding="utf-8") as fh:
+            fh.write(markdown(result))
+        print(f"[bench] table appended to {summary_file}")
+    return result
+
+
+def _snapshot(dsn: str, template: str) -> None:
+    import psycopg
+
+    warehouse.drop_database(warehouse.with_database(dsn, template))
+    with psycopg.connect(warehouse.with_database(dsn, "postgres"), autocommit=True) as conn:
+        conn.execute(f'create database "{template}" template "{warehouse.database_of(dsn)}"')
+
+
+if __name__ == "__main__":
+    main()

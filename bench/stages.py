@@ -1,0 +1,398 @@
+"""Benchmark stages, each run in its own process so its peak RSS is its own.
+
+`python -m bench.stages STAGE '<json params>'` runs one stage and prints one JSON line (the stage's figures plus
+`peak_rss_mib` and `wall_s`). `bench.run` calls them in order; they can also be run by hand to repeat one stage.
+Every stage works on the bench database named in the params, never on the demo's warehouse.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from energystat import config, ingest, warehouse
+from energystat.forms import MONTHLY_COLUMNS, MONTHLY_HEADERS
+
+STAGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def stage(function: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    STAGES[function.__name__] = function
+    return function
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process and of the children it waited for (Linux: ru_maxrss in KiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(max(own, children) / 1024, 1)
+
+
+def landing_files(landing: Path, year: int | None = None, kind: str | None = None) -> list[ingest.LandingFile]:
+    """Uploads of the landing tree (registry excluded), optionally of one year and kind, in load order."""
+    files = [f for f in ingest.discover(landing) if f.kind != "registry"]
+    if year is not None:
+        files = [f for f in files if (f.period or "").startswith(str(year))]
+    return [f for f in files if kind is None or f.kind == kind]
+
+
+def rows_of(parsed: list[Any]) -> int:
+    return sum(p.rows for p in parsed)
+
+
+# ------------------------------------------------------------------------------------------------------ stages
+
+@stage
+def generate(p: dict[str, Any]) -> dict[str, Any]:
+    from energystat.synth import generate as write_province
+
+    summary = write_province(p["landing"], institutions=p["institutions"], years=p["years"], fmt="xlsx",
+                             overwrite=True)
+    return {"rows": summary["monthly_rows"] + summary["task_rows"], "monthly_rows": summary["monthly_rows"],
+            "files": len(summary["files"]) if isinstance(summary["files"], list) else summary["files"]}
+
+
+@stage
+def prepare(p: dict[str, Any]) -> dict[str, Any]:
+    """A fresh bench database with the registry and every year before the timed one (parse + COPY, no rules)."""
+    from bench.marts_build import load_without_rules
+
+    dsn = p["dsn"]
+    warehouse.drop_database(dsn)
+    warehouse.ensure_database(dsn)
+    from energystat import migrate
+
+    migrate.migrate(dsn)
+    landing = Path(p["landing"])
+    earlier = [f for f in ingest.discover(landing)
+               if f.kind == "registry" or (f.period or "9999") < str(p["year"])]
+    return {"rows": load_without_rules(landing, dsn, earlier), "files": len(earlier)}
+
+
+@stage
+def parse(p: dict[str, Any]) -> dict[str, Any]:
+    """Parse every xlsx upload of the timed year; then the same year's last month as GBK CSV."""
+    from energystat.parsing import parse_upload, read_cells
+
+    landing = Path(p["landing"])
+    files = landing_files(landing, p["year"])
+    started = time.perf_counter()
+    parsed = [parse_upload(landing / f.rel_path, f.reporter_code, f.period) for f in files]
+    xlsx_s = time.perf_counter() - started
+
+    csv_dir = Path(p["workdir"]) / "csv"
+    csv_files = []
+    for f in landing_files(landing, p["year"], "monthly"):
+        if f.period == f"{p['year']}-12":
+            target = csv_dir / f.rel_path.replace(".xlsx", ".csv")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("w", encoding="gbk", newline="") as fh:
+                csv.writer(fh).writerows(read_cells(landing / f.rel_path)[0])
+            csv_files.append((target, f))
+    started = time.perf_counter()
+    parsed_csv = [parse_upload(path, f.reporter_code, f.period) for path, f in csv_files]
+    csv_s = time.perf_counter() - started
+    return {"xlsx": {"files": len(files), "rows": rows_of(parsed), "seconds": round(xlsx_s, 2),
+                     "rows_per_s": round(rows_of(parsed) / xlsx_s)},
+            "csv_gbk": {"files": len(csv_files), "rows": rows_of(parsed_csv), "seconds": round(csv_s, 2),
+                        "rows_per_s": round(rows_of(parsed_csv) / csv_s) if csv_s else None}}
+
+
+class _Timer:
+    """Wraps module functions to add up the time spent in them (the real functions run unchanged)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def wrap(self, module: Any, name: str, label: Callable[..., str]) -> None:
+        original = getattr(module, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            result = original(*args, **kwargs)
+            self.seconds[label(*args, result=result, **kwargs)] += time.perf_counter() - started
+            return result
+
+        setattr(module, name, timed)
+
+
+@stage
+def ingest_year(p: dict[str, Any]) -> dict[str, Any]:
+    """The real ingest path (`ingest.process_files`) on every upload of the timed year, split into its steps."""
+    from energystat import parsing, rules
+
+    started = time.perf_counter()
+    rules._gx()  # the one-off GX import and context (paid once per process, reported apart)
+    gx_s = time.perf_counter() - started
+    timer = _Timer()
+    timer.wrap(parsing, "parse_upload", lambda *a, result, **k: f"parse_{result.kind}")
+    timer.wrap(rules, "load_contexts", lambda *a, result, **k: "validate")
+    timer.wrap(rules, "validate_many", lambda *a, result, **k: "validate")
+    timer.wrap(ingest, "_accept", lambda f, *a, result, **k: f"load_{f.kind}")
+    timer.wrap(ingest, "_reject", lambda f, *a, result, **k: f"reject_{f.kind}")
+    landing = Path(p["landing"])
+    files = landing_files(landing, p["year"])
+    dsn = p["dsn"]
+    started = time.perf_counter()
+    todo, _ = ingest.select_new(dsn, files)
+    outcomes = ingest.process_files(todo, dsn, landing, quarantine_root=Path(p["workdir"]) / "quarantine")
+    total_s = time.perf_counter() - started
+    statuses: dict[str, int] = defaultdict(int)
+    rows: dict[str, int] = defaultdict(int)
+    for o in outcomes:
+        statuses[o.status] += 1
+        rows[o.kind] += o.rows_in_file or 0
+    seconds = {k: round(v, 2) for k, v in sorted(timer.seconds.items())}
+    return {"files": len(outcomes), "rows": sum(rows.values()), "rows_by_kind": dict(rows),
+            "statuses": dict(statuses), "gx_import_s": round(gx_s, 2), "seconds": round(total_s, 2),
+            "rows_per_s": round(sum(rows.values()) / total_s), "steps_s": seconds}
+
+
+@stage
+def copy_reference(p: dict[str, Any]) -> dict[str, Any]:
+    """Plain server-side `COPY FROM` of the rows ingest loaded (exported as CSV) into an empty copy of the schema."""
+    import psycopg
+
+    from energystat import migrate
+
+    source, target = p["dsn"], p["copy_dsn"]
+    warehouse.drop_database(target)
+    warehouse.ensure_database(target)
+    migrate.migrate(target)
+    folder = Path(p["workdir"]) / "copy"
+    folder.mkdir(parents=True, exist_ok=True)
+    year = int(p["year"])
+    tables = {"raw.monthly_statistics": f"period_month >= '{year}-01-01'", "raw.task_progress": f"year >= {year}"}
+    with psycopg.connect(source) as src, psycopg.connect(target) as dst:
+        # The upload log first (untimed): the raw rows reference it.
+        with src.cursor().copy("copy ops.upload_log to stdout") as out, \
+                dst.cursor().copy("copy ops.upload_log from stdin") as into:
+            for block in out:
+                into.write(block)
+        dst.commit()
+        files, rows = {}, 0
+        for table, where in tables.items():
+            path = folder / f"{table}.csv"
+            query = f"copy (select * from {table} where {where}) to stdout with (format csv)"
+            with path.open("wb") as fh, src.cursor().copy(query) as out:
+                for block in out:
+                    fh.write(block)
+            files[table] = path
+        started = time.perf_counter()
+        for table, path in files.items():
+            literal = "'" + str(path).replace("'", "''") + "'"  # COPY takes no parameters
+            rows += dst.execute(f"copy {table} from {literal} with (format csv)").rowcount
+        dst.commit()
+        seconds = time.perf_counter() - started
+    return {"rows": rows, "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds)}
+
+
+@stage
+def baseline(p: dict[str, Any]) -> dict[str, Any]:
+    """What a user would otherwise write: pandas.read_excel (openpyxl) + DataFrame.to_sql, the same upload-log SQL,
+    one transaction per file, on the timed year's monthly files (into a fresh database of the same schema)."""
+    import pandas as pd
+    import sqlalchemy as sa
+
+    from energystat import airflow_env, migrate
+
+    dsn = p["baseline_dsn"]
+    warehouse.drop_database(dsn)
+    warehouse.ensure_database(dsn)
+    migrate.migrate(dsn)
+    landing = Path(p["landing"])
+    files = landing_files(landing, p["year"], "monthly")[: p.get("baseline_files") or None]
+    engine = sa.create_engine(airflow_env.sqlalchemy_uri(dsn))
+    names = dict(MONTHLY_COLUMNS)  # header -> raw column, as a user would map them
+    timings = {"read_excel": 0.0, "to_sql": 0.0}
+    rows = 0
+    started = time.perf_counter()
+    for f in files:
+        t0 = time.perf_counter()
+        frame = pd.read_excel(landing / f.rel_path, engine="openpyxl", dtype={"统一社会信用代码": str})
+        t1 = time.perf_counter()
+        frame = frame.rename(columns=names)
+        frame["source_row"] = range(2, len(frame) + 2)
+        frame["reporter_code"] = f.reporter_code
+        frame["period_month"] = pd.Timestamp(f"{f.period}-01")
+        with engine.begin() as conn:
+            upload_id = conn.execute(sa.text(
+                "insert into ops.upload_log (path, file_name, sha256, size_bytes, reporter_code, period, kind,"
+                " status, processed_at) values (:path, :name, :sha, :size, :reporter, :period, 'monthly',"
+                " 'processing', now()) returning upload_id"),
+                {"path": f.rel_path, "name": f.file_name, "sha": f.sha256, "size": f.size_bytes,
+                 "reporter": f.reporter_code, "period": f.period}).scalar_one()
+            frame["upload_id"] = upload_id
+            frame[ingest.RAW_COLUMNS["monthly"]].to_sql("monthly_statistics", conn, schema="raw",
+                                                         if_exists="append", index=False)
+            conn.execute(sa.text("update ops.upload_log set status = 'accepted', rows_loaded = :n"
+                                 " where upload_id = :id"), {"n": len(frame), "id": upload_id})
+        timings["read_excel"] += t1 - t0
+        timings["to_sql"] += time.perf_counter() - t1
+        rows += len(frame)
+    seconds = time.perf_counter() - started
+    return {"files": len(files), "rows": rows, "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds),
+            "steps_s": {k: round(v, 2) for k, v in timings.items()}}
+
+
+@stage
+def dbt_build(p: dict[str, Any]) -> dict[str, Any]:
+    import psycopg
+
+    from energystat import dbt_runner
+
+    with psycopg.connect(p["dsn"]) as conn:
+        rows = sum(conn.execute(f"select count(*) from {t}").fetchone()[0] for t in ingest.RAW_TABLES.values())
+    started = time.perf_counter()
+    dbt_runner.build(dsn=p["dsn"])
+    seconds = time.perf_counter() - started
+    return {"rows": rows, "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds)}
+
+
+@stage
+def circular(p: dict[str, Any]) -> dict[str, Any]:
+    from energystat.circular import publish
+
+    started = time.perf_counter()
+    paths = publish(p["year"], Path(p["workdir"]) / "circular", dsn=p["dsn"])
+    seconds = time.perf_counter() - started
+    return {"seconds": round(seconds, 2), "documents": sorted(paths)}
+
+
+def airflow_environ(p: dict[str, Any]) -> dict[str, str]:
+    """The project's Airflow environment pointed at the bench databases, landing and a bench Airflow home."""
+    from energystat import airflow_env
+
+    overrides = {
+        config.WAREHOUSE_DSN_ENV: p["dsn"],
+        "ENERGYSTAT_AIRFLOW_DB_DSN": p["airflow_dsn"],
+        "ENERGYSTAT_LANDING_DIR": p["landing"],
+        "ENERGYSTAT_QUARANTINE_DIR": str(Path(p["workdir"]) / "quarantine"),
+        "AIRFLOW_HOME": str(Path(p["workdir"]) / "airflow"),
+    }
+    os.environ.update(overrides)
+    return {**os.environ, **airflow_env.environ()}
+
+
+def _airflow() -> str:
+    return str(Path(sys.executable).with_name("airflow"))
+
+
+@stage
+def nightly(p: dict[str, Any]) -> dict[str, Any]:
+    """One new upload (a corrected re-upload of one reporter's last month, as CSV) through
+    `airflow dags test ingest_monthly_uploads`, after the province is loaded."""
+    from energystat.parsing import read_cells
+
+    env = airflow_environ(p)
+    started = time.perf_counter()
+    marker = Path(p["workdir"]) / "airflow" / ".migrated"
+    if not marker.exists():
+        subprocess.run([_airflow(), "db", "migrate"], env=env, check=True, capture_output=True, timeout=900)
+        marker.touch()
+    migrate_s = time.perf_counter() - started
+
+    landing = Path(p["landing"])
+    last = landing_files(landing, p["year"], "monthly")[-1]
+    rows = read_cells(landing / last.rel_path)[0]
+    electricity = MONTHLY_HEADERS.index("电力(千瓦时)")
+    rows[1][electricity] = float(rows[1][electricity] or 0) + 1  # a corrected cell: new bytes, same form
+    new_file = (landing / last.rel_path).with_name(Path(last.rel_path).stem + "_更正.csv")
+    with new_file.open("w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    try:
+        started = time.perf_counter()
+        run = subprocess.run([_airflow(), "dags", "test", "ingest_monthly_uploads"], env=env, capture_output=True,
+                             text=True, timeout=1800)
+        seconds = time.perf_counter() - started
+    finally:
+        new_file.unlink(missing_ok=True)
+    import psycopg
+
+    with psycopg.connect(p["dsn"]) as conn:
+        status = conn.execute("select status from ops.upload_log where path = %s",
+                              (new_file.relative_to(landing).as_posix(),)).fetchone()
+    return {"seconds": round(seconds, 2), "airflow_db_migrate_s": round(migrate_s, 2), "returncode": run.returncode,
+            "new_file_status": status[0] if status else None, "file_rows": len(rows) - 1,
+            "log_tail": run.stdout[-1500:] + run.stderr[-1500:] if run.returncode else None}
+
+
+_DAG_PARSE_PROBE = """
+import sys, time
+from energystat import airflow_env
+airflow_env.apply()
+started = time.perf_counter()
+from airflow.dag_processing.dagbag import DagBag
+imported = time.perf_counter() - started
+started = time.perf_counter()
+bag = DagBag(sys.argv[1])
+print(time.perf_counter() - started, imported, len(bag.dags), len(bag.import_errors))
+"""
+
+
+@stage
+def dag_parse(p: dict[str, Any]) -> dict[str, Any]:
+    """Parse time of every DAG file: `DagBag(file)` in a fresh process (Airflow imported first, as in the
+    dag-processor), median of `runs` runs."""
+    env = airflow_environ(p)
+    out: dict[str, Any] = {}
+    for path in sorted(config.DAGS_DIR.glob("*.py")):
+        samples, imports = [], []
+        for _ in range(p.get("runs", 5)):
+            run = subprocess.run([sys.executable, "-c", _DAG_PARSE_PROBE, str(path)], env=env, capture_output=True,
+                                 text=True, timeout=300, check=True)
+            parse_s, import_s, dags, errors = run.stdout.split()[-4:]
+            samples.append(float(parse_s))
+            imports.append(float(import_s))
+        out[path.name] = {"median_s": round(statistics.median(samples), 3), "max_s": round(max(samples), 3),
+                          "dags": int(dags), "import_errors": int(errors),
+                          "airflow_import_median_s": round(statistics.median(imports), 2)}
+    return {"files": out}
+
+
+@stage
+def batches(p: dict[str, Any]) -> dict[str, Any]:
+    """ENERGYSTAT_INGEST_BATCHES n: the timed year split as the DAG splits it, the batches run as parallel
+    processes (each pays the GX import, like mapped task instances), on a fresh copy of the prepared database."""
+    results = {}
+    for count in p["counts"]:
+        dsn = p[f"batch_dsn_{count}"]
+        warehouse.drop_database(dsn)
+        with __import__("psycopg").connect(warehouse.with_database(dsn, "postgres"), autocommit=True) as conn:
+            conn.execute(f'create database "{warehouse.database_of(dsn)}" template "{p["template_db"]}"')
+        landing = Path(p["landing"])
+        plan = ingest.batches_by_reporter(landing_files(landing, p["year"]), count)
+        started = time.perf_counter()
+        procs = [subprocess.Popen([sys.executable, "-c",
+                                   "import json, sys; from energystat import pipeline;"
+                                   "pipeline.run_batch(json.loads(sys.argv[1]), sys.argv[2], sys.argv[3])",
+                                   json.dumps(batch, ensure_ascii=False), dsn, str(landing)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for batch in plan]
+        codes = [proc.wait() for proc in procs]
+        results[str(count)] = {"seconds": round(time.perf_counter() - started, 2), "batches": len(plan),
+                               "failed": sum(1 for c in codes if c)}
+        warehouse.drop_database(dsn)
+    return results
+
+
+def main() -> None:
+    name, params = sys.argv[1], json.loads(sys.argv[2])
+    started = time.perf_counter()
+    result = STAGES[name](params)
+    result["wall_s"] = round(time.perf_counter() - started, 2)
+    result["peak_rss_mib"] = peak_rss_mib()
+    print("BENCH-RESULT " + json.dumps(result, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
