@@ -19,7 +19,7 @@ import math
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,41 @@ def rule_table() -> list[dict[str, str]]:
 
 # ---------------------------------------------------------------------------------------------------- context
 
+class RegistryLookup:
+    """The registry indexed by credit code, and its active institutions per month and reporter.
+
+    Building these costs a pass over the whole registry; a night's files share one registry, so the contexts of
+    one `load_contexts` call share one lookup instead of each file paying for it.
+    """
+
+    def __init__(self, registry: pd.DataFrame) -> None:
+        self.registry = registry
+        self.by_code = registry.drop_duplicates("credit_code").set_index("credit_code")
+        self._active: dict[str, pd.Series] = {}
+        self._mine: dict[tuple[str, str | None], pd.Series] = {}
+
+    def is_active(self, period: str) -> pd.Series:
+        """Registry mask: active at some time in the month."""
+        if period not in self._active:
+            start = _month_start(period)
+            end = (pd.Timestamp(start) + pd.offsets.MonthEnd(0)).date()
+            registry = self.registry
+            self._active[period] = (registry["active_from"] <= end) & (registry["active_to"].isna()
+                                                                      | (registry["active_to"] >= start))
+        return self._active[period]
+
+    def active_codes(self, period: str) -> pd.Index:
+        return pd.Index(self.registry.loc[self.is_active(period), "credit_code"])
+
+    def active_of_reporter(self, period: str, reporter: str | None) -> pd.Series:
+        """Credit codes of the reporter's institutions active in the month."""
+        if (period, reporter) not in self._mine:
+            registry = self.registry
+            self._mine[(period, reporter)] = registry.loc[self.is_active(period)
+                                                          & (registry["reporter_code"] == reporter), "credit_code"]
+        return self._mine[(period, reporter)]
+
+
 @dataclass
 class ValidationContext:
     """What the context rules compare an upload with. `registry` / `last_year` None = not available (skipped)."""
@@ -135,6 +170,13 @@ class ValidationContext:
     registry: pd.DataFrame | None = None  # raw.institution_registry rows (all reporters)
     last_year: pd.DataFrame | None = None  # live rows of the same reporter, same month last year
     unavailable_reason: str | None = None  # why registry/history are missing (warehouse unreachable…)
+    lookup: RegistryLookup | None = field(default=None, repr=False)  # shared by the contexts of one load
+
+    def registry_lookup(self) -> RegistryLookup:
+        """Indexes of `registry`, built once and shared by every context `load_contexts` returned together."""
+        if self.lookup is None or self.lookup.registry is not self.registry:
+            self.lookup = RegistryLookup(self.registry)
+        return self.lookup
 
     @property
     def available(self) -> set[str]:
@@ -194,13 +236,14 @@ def load_contexts(conn_or_dsn: Any, keys: Sequence[tuple[str | None, str | None]
         for column in columns[3:]:
             history[column] = pd.to_numeric(history[column], errors="coerce").astype("float64")
     contexts = {}
+    lookup = RegistryLookup(registry)
     for reporter, period in keys:
         last_year = None
         if reporter and _valid_period(period):
             month = _month_start(period)
             last_year = history[(history["reporter_code"] == reporter)
                                 & (history["period_month"] == month.replace(year=month.year - 1))]
-        contexts[(reporter, period)] = ValidationContext(reporter, period, registry, last_year)
+        contexts[(reporter, period)] = ValidationContext(reporter, period, registry, last_year, lookup=lookup)
     return contexts
 
 
@@ -223,9 +266,13 @@ def _quarter_of(period: str | None) -> str | None:
     return f"{month.year}-Q{(month.month - 1) // 3 + 1}"
 
 
+#: The same institutions report every month: remember each code's check (a pure function of the code).
+_code_is_valid = lru_cache(maxsize=1 << 18)(creditcode.is_valid)
+
+
 def _valid_codes(codes: pd.Series, missing_is_valid: bool) -> pd.Series:
     """True/False per credit code; a missing code is False, or None (not checked) when codes are optional."""
-    valid = {c: creditcode.is_valid(c) for c in codes.dropna().unique()}
+    valid = {c: _code_is_valid(c) for c in codes.dropna().unique()}
     missing = None if missing_is_valid else False
     return pd.Series([valid.get(c, missing) if isinstance(c, str) else missing for c in codes],
                      index=codes.index, dtype="object")
@@ -263,19 +310,16 @@ def _enrich_monthly(frame: pd.DataFrame, context: ValidationContext) -> pd.DataF
     for name in ("registered_active", "registered_present", "registered_missing", "reporter_completeness"):
         frame[name] = None
     if registry is not None:
-        by_code = registry.drop_duplicates("credit_code").set_index("credit_code")
+        lookup = context.registry_lookup()
+        by_code = lookup.by_code
         known = frame["credit_code"].isin(by_code.index)
         frame["in_registry"] = known.astype(object)
         frame["registry_reporter_code"] = frame["credit_code"].map(by_code["reporter_code"])
         kind_for_range = frame["credit_code"].map(by_code["institution_subkind"]).fillna(kind_for_range)
         if _valid_period(context.period):
-            start = _month_start(context.period or "")
-            end = (pd.Timestamp(start) + pd.offsets.MonthEnd(0)).date()
-            is_active = (registry["active_from"] <= end) & (registry["active_to"].isna()
-                                                           | (registry["active_to"] >= start))
-            active_codes = set(registry.loc[is_active, "credit_code"])
-            active = frame["credit_code"].map(lambda c: c in active_codes).astype(object)
-            mine = registry.loc[is_active & (registry["reporter_code"] == context.reporter_code), "credit_code"]
+            period = context.period or ""
+            active = frame["credit_code"].isin(lookup.active_codes(period)).astype(object)
+            mine = lookup.active_of_reporter(period, context.reporter_code)
             present = set(frame["credit_code"].dropna())
             missing = sorted(set(mine) - present)
             if len(mine):
