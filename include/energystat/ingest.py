@@ -261,19 +261,22 @@ def process_files(
         except psycopg.Error as exc:  # loading needs the warehouse: fail the task (it retries), do not guess
             raise RuntimeError(f"warehouse unreachable while validating {len(group)} files: {exc}") from exc
         reports = rules.validate_many([(p, contexts[(f.reporter_code, f.period)]) for p, (_, f) in zip(parsed, group, strict=True)])
-        for (index, f), p, report in zip(group, parsed, reports, strict=True):
-            if p.kind and p.kind != f.kind:  # a file named oddly but recognised by its headers
-                f = replace(f, kind=p.kind)
-            if report.status == "rejected":
-                outcomes[index] = _reject(f, dsn, root, quarantine_root or config.quarantine_dir(), p, report)
-            else:
-                outcomes[index] = _accept(f, dsn, p, report)
+        # One connection for the year's files, one transaction per file (a new connection per file cost more
+        # than loading a small file).
+        with psycopg.connect(dsn) as conn:
+            for (index, f), p, report in zip(group, parsed, reports, strict=True):
+                if p.kind and p.kind != f.kind:  # a file named oddly but recognised by its headers
+                    f = replace(f, kind=p.kind)
+                if report.status == "rejected":
+                    outcomes[index] = _reject(f, conn, root, quarantine_root or config.quarantine_dir(), p, report)
+                else:
+                    outcomes[index] = _accept(f, conn, p, report)
     return [outcomes[i] for i in range(len(files))]
 
 
-def _accept(f: LandingFile, dsn: str, parsed: Any, report: Any) -> Outcome:
+def _accept(f: LandingFile, conn: psycopg.Connection, parsed: Any, report: Any) -> Outcome:
     frame = parsed.frame
-    with psycopg.connect(dsn) as conn:
+    with conn.transaction():
         # Serialise loads of the same reporter, period and kind (two workers, two versions of one file).
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"{f.reporter_code}|{f.period}|{f.kind}",))
         upload_id = _insert_upload(
@@ -293,7 +296,6 @@ def _accept(f: LandingFile, dsn: str, parsed: Any, report: Any) -> Outcome:
             " rule_summary = %s, processed_at = now() where upload_id = %s",
             (report.status, rows, report.error_count, report.warning_count, Jsonb(report.rule_summary), upload_id),
         )
-        conn.commit()
     log.info("%s: %s, %d rows loaded as upload %d", f.rel_path, report.status, rows, upload_id)
     return Outcome(
         f.rel_path, f.reporter_code, f.period, f.kind, report.status, upload_id,
@@ -303,7 +305,8 @@ def _accept(f: LandingFile, dsn: str, parsed: Any, report: Any) -> Outcome:
     )
 
 
-def _reject(f: LandingFile, dsn: str, root: Path, quarantine_root: Path, parsed: Any, report: Any) -> Outcome:
+def _reject(f: LandingFile, conn: psycopg.Connection, root: Path, quarantine_root: Path, parsed: Any,
+            report: Any) -> Outcome:
     from energystat import reports
 
     target = Path(quarantine_root) / (f.reporter_code or "_unknown") / (f.period or "_unknown")
@@ -311,7 +314,7 @@ def _reject(f: LandingFile, dsn: str, root: Path, quarantine_root: Path, parsed:
     reports.write_report(parsed, report, target)
     report_dir = reports.report_paths(parsed, target)["html"]
     reason = _rejection_reason(report)
-    with psycopg.connect(dsn) as conn:
+    with conn.transaction():
         upload_id = _insert_upload(
             conn, f, "rejected",
             rows_in_file=int(parsed.rows or 0), rows_loaded=0, error_count=report.error_count,
@@ -319,7 +322,6 @@ def _reject(f: LandingFile, dsn: str, root: Path, quarantine_root: Path, parsed:
             units_used=dict(parsed.units_used or {}), reason=reason, report_path=str(report_dir),
         )
         insert_findings(conn, upload_id, report.findings)
-        conn.commit()
     # Only after the log row is committed: move the upload out of the landing tree.
     source = Path(root) / f.rel_path
     if source.exists():
@@ -340,16 +342,16 @@ def _rejection_reason(report: Any) -> str:
 def copy_rows(conn: psycopg.Connection, f: LandingFile, upload_id: int, frame: Any) -> int:
     """COPY the parsed rows into the raw table of their kind; returns the row count."""
     columns = RAW_COLUMNS[f.kind]
-    data = frame.copy()
+    data = frame.reindex(columns=columns)  # a new frame of the raw columns only (the upload's own columns filled)
     data["upload_id"] = upload_id
     data["reporter_code"] = f.reporter_code
     if f.kind == "monthly":
         data["period_month"] = date.fromisoformat(f"{f.period}-01")
-    elif "year" not in data.columns:
-        data["year"] = data["period_quarter"].str[:4].astype(int)
-        data["quarter"] = data["period_quarter"].str[-1].astype(int)
+    elif "year" not in frame.columns:
+        data["year"] = frame["period_quarter"].str[:4].astype(int)
+        data["quarter"] = frame["period_quarter"].str[-1].astype(int)
     buffer = io.StringIO()
-    data.reindex(columns=columns).to_csv(buffer, index=False, header=False, na_rep="")
+    data.to_csv(buffer, index=False, header=False, na_rep="")
     with conn.cursor().copy(
         f"copy {RAW_TABLES[f.kind]} ({', '.join(columns)}) from stdin with (format csv, null '')"
     ) as copy:
