@@ -138,7 +138,7 @@ def markdown(result: dict[str, Any]) -> str:
         (f"**ingest total** (parse+validate+load, {ingest.get('files', '-')} files; + GX import "
          f"{ingest.get('gx_import_s', '-')} s once)", cell("ingest_year", "rows"), cell("ingest_year"),
          cell("ingest_year", "rows_per_s"), cell("ingest_year", "peak_rss_mib")),
-        ("plain COPY FROM of the same rows (server-side CSV)", cell("copy_reference", "rows"), cell("copy_reference"),
+        ("plain COPY FROM STDIN of the same rows as CSV", cell("copy_reference", "rows"), cell("copy_reference"),
          cell("copy_reference", "rows_per_s"), cell("copy_reference", "peak_rss_mib")),
         (f"baseline read_excel(openpyxl)+to_sql ({cell('baseline', 'files')} monthly files)", cell("baseline", "rows"),
          cell("baseline"), cell("baseline", "rows_per_s"), cell("baseline", "peak_rss_mib")),
@@ -180,6 +180,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--baseline-files", type=int, default=0, help="baseline on the first N monthly files only")
     parser.add_argument("--dag-parse-runs", type=int, default=5)
     parser.add_argument("--workdir", help="landing tree and scratch (default .energystat/bench/<size>)")
+    parser.add_argument("--db-prefix", default="es_bench", help="bench databases are <prefix>_<size>…")
     parser.add_argument("--results-dir", default=str(BENCH_DIR / "results"))
     parser.add_argument("--no-summary", action="store_true", help="do not append to RESULTS.md")
     args = parser.parse_args(argv)
@@ -190,13 +191,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     workdir = Path(args.workdir or config.state_dir() / "bench" / size).resolve()
     landing = workdir / "landing"
     server = warehouse.server_dsn()  # starts the embedded server when needed
-    database = f"es_bench_{size}"
+    database = f"{args.db_prefix}_{size}"
     params: dict[str, Any] = {
         "institutions": institutions, "years": years, "year": years[-1], "landing": str(landing),
         "workdir": str(workdir), "dsn": warehouse.with_database(server, database),
         "copy_dsn": warehouse.with_database(server, database + "_copy"),
         "baseline_dsn": warehouse.with_database(server, database + "_baseline"),
-        "airflow_dsn": warehouse.with_database(server, "es_bench_airflow"),
+        "airflow_dsn": warehouse.with_database(server, f"{args.db_prefix}_airflow"),
         "baseline_files": args.baseline_files, "runs": args.dag_parse_runs, "counts": args.batches,
         "template_db": database + "_prepared",
         **{f"batch_dsn_{n}": warehouse.with_database(server, f"{database}_batches{n}") for n in args.batches},
@@ -208,11 +209,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if generated.get("institutions") == institutions and generated.get("years") == years and "generate" not in args.skip:
         print(f"[bench] reusing the province in {landing} (delete it to time generation again)")
         skip.add("generate")
-        figures["generate"] = {"reused": str(landing)}
+        saved = workdir / "generate.json"  # the figures of the run that generated it
+        figures["generate"] = {**(json.loads(saved.read_text()) if saved.exists() else {}), "reused": True}
     for name in ALL_STAGES:
         if name in skip:
             continue
         figures[name] = run_stage(name, params)
+        if name == "generate" and "error" not in figures[name]:
+            (workdir / "generate.json").write_text(json.dumps(figures[name]) + "\n")
         if name == "prepare" and args.batches:  # each batch count starts from this state
             _snapshot(params["dsn"], params["template_db"])
     for db in ("copy_dsn", "baseline_dsn"):

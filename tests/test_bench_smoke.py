@@ -1,0 +1,54 @@
+"""Smoke test of `make bench` at the quick size: the runner completes, writes its JSON and its Markdown section, and
+the row counts its stages report agree with each other (timings are never asserted: they depend on the machine).
+
+The slow stages (dbt build, circular, Airflow nightly run, DAG parse) are left out here: each has its own tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from energystat import config
+
+pytestmark = pytest.mark.xdist_group("bench")
+
+
+def test_quick_bench_runs_and_reports(tmp_path: Path, server_dsn: str) -> None:
+    results = tmp_path / "results"
+    env = {**os.environ, config.WAREHOUSE_DSN_ENV: server_dsn}
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--years", "2023", "--baseline-files", "12",
+         "--skip", "parse", "dbt_build", "circular", "nightly", "dag_parse",
+         "--workdir", str(tmp_path / "work"), "--db-prefix", f"es_smoke_{secrets.token_hex(3)}", "--results-dir", str(results)],
+        cwd=config.PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    [path] = results.glob("*-quick.json")
+    result = json.loads(path.read_text())
+    figures = result["figures"]
+    assert not [name for name, f in figures.items() if "error" in f], run.stderr[-3000:]
+
+    ingest = figures["ingest_year"]
+    generated = json.loads((tmp_path / "work" / "landing" / "truth.json").read_text())["generator"]
+    assert generated["institutions"] == 300 and result["year"] == 2023
+    # Every file of the year was accepted, and the rows agree across independent paths: the plain COPY reference
+    # re-loads what ingest stored; the baseline read its 12 monthly files with openpyxl, not our parser.
+    assert ingest["statuses"] == {"accepted": ingest["files"]} and ingest["files"] == figures["generate"]["files"]
+    assert figures["copy_reference"]["rows"] == ingest["rows"] == figures["generate"]["rows"]
+    assert figures["baseline"]["files"] == 12 and 0 < figures["baseline"]["rows"] < ingest["rows_by_kind"]["monthly"]
+    for stage in ("ingest_year", "copy_reference", "baseline"):
+        assert figures[stage]["seconds"] > 0 and figures[stage]["peak_rss_mib"] > 0
+    assert set(ingest["steps_s"]) >= {"parse_monthly", "validate", "load_monthly"}
+    assert result["summary"]["ingest_over_plain_copy"] > 0
+    assert result["machine"]["cores"] == os.cpu_count() and result["versions"]["great-expectations"] != "-"
+
+    table = (tmp_path / "RESULTS.md").read_text(encoding="utf-8")
+    assert table.startswith(f"## {result['date']} — quick (300 institutions")
+    assert "| **ingest total**" in table and "ingest_over_plain_copy" in table
