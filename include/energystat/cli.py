@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # libraries' INFO chatter (GX logs ~200 lines on import) would bury our messages
+        for noisy in ("great_expectations", "matplotlib", "dbt", "apprise", "pgserver", "fontTools"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     result = args.handler(args)
     return int(result or 0)
 
