@@ -455,6 +455,9 @@ def _parse_rows(path: Path, rows: list[list[Any]], sheet: str | None, reporter: 
 
 def _blank(row: list[Any]) -> bool:
     """No cell holds anything but blanks (checked cheaply first: this runs on every row)."""
+    first = row[0] if row else None
+    if isinstance(first, str) and first.strip():  # the usual data row: a filled first cell decides at once
+        return False
     return all(c is None or (isinstance(c, str) and not c.strip())  # str.strip also removes the full-width space
                or (isinstance(c, float) and math.isnan(c)) for c in row)
 
