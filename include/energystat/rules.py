@@ -226,7 +226,9 @@ def load_contexts(conn_or_dsn: Any, keys: Sequence[tuple[str | None, str | None]
     history = pd.DataFrame(columns=columns)
     if wanted:
         rows = conn.execute(
-            f"select m.reporter_code, m.period_month, m.credit_code, {', '.join('m.' + c for c in columns[3:])} "
+            # float8 in SQL: numeric columns would arrive as Decimal objects, slow to build and to convert.
+            f"select m.reporter_code, m.period_month, m.credit_code, "
+            f"{', '.join(f'm.{c}::float8' for c in columns[3:])} "
             "from raw.monthly_statistics m join ops.upload_log u on u.upload_id = m.upload_id "
             "where u.status = any(%s) and (m.reporter_code, m.period_month) in "
             "(select * from unnest(%s::text[], %s::date[]))",
