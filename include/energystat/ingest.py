@@ -238,9 +238,10 @@ def process_files(
 ) -> list[Outcome]:
     """Process files in order: the registry first, then uploads one year at a time.
 
-    Within a year every file is validated in one Great Expectations run (GX has a high fixed cost per run)
-    against contexts read from the warehouse in one query; the year's files are loaded before the next year
-    is validated, so rules comparing with the same month last year see data that arrived in the same night.
+    Within a year files are validated in few Great Expectations runs (GX has a high fixed cost per run; a run
+    takes files until it holds `validate_chunk_rows()` rows, which bounds memory) against contexts read from the
+    warehouse in one query; the year's files are loaded before the next year is validated, so rules comparing
+    with the same month last year see data that arrived in the same night.
     """
     from energystat import parsing, rules  # the parser and the GX rulebook (GX imported inside rules)
 
@@ -252,26 +253,49 @@ def process_files(
         else:
             uploads.append((index, f))
     uploads.sort(key=lambda item: (item[1].period or "", item[0]))
-    for _, group in groupby(uploads, key=lambda item: (item[1].period or "")[:4]):
-        group = list(group)
-        parsed = [parsing.parse_upload(Path(root) / f.rel_path, reporter_code=f.reporter_code, period=f.period)
-                  for _, f in group]
+    for _, year in groupby(uploads, key=lambda item: (item[1].period or "")[:4]):
+        year = list(year)
         try:
-            contexts = rules.load_contexts(dsn, [(f.reporter_code, f.period) for _, f in group])
+            contexts = rules.load_contexts(dsn, [(f.reporter_code, f.period) for _, f in year])
         except psycopg.Error as exc:  # loading needs the warehouse: fail the task (it retries), do not guess
-            raise RuntimeError(f"warehouse unreachable while validating {len(group)} files: {exc}") from exc
-        reports = rules.validate_many([(p, contexts[(f.reporter_code, f.period)]) for p, (_, f) in zip(parsed, group, strict=True)])
+            raise RuntimeError(f"warehouse unreachable while validating {len(year)} files: {exc}") from exc
         # One connection for the year's files, one transaction per file (a new connection per file cost more
         # than loading a small file).
         with psycopg.connect(dsn) as conn:
-            for (index, f), p, report in zip(group, parsed, reports, strict=True):
-                if p.kind and p.kind != f.kind:  # a file named oddly but recognised by its headers
-                    f = replace(f, kind=p.kind)
-                if report.status == "rejected":
-                    outcomes[index] = _reject(f, conn, root, quarantine_root or config.quarantine_dir(), p, report)
-                else:
-                    outcomes[index] = _accept(f, conn, p, report)
+            for group, parsed in _parsed_chunks(year, root, parsing.parse_upload):
+                reports = rules.validate_many([(p, contexts[(f.reporter_code, f.period)])
+                                               for p, (_, f) in zip(parsed, group, strict=True)])
+                for (index, f), p, report in zip(group, parsed, reports, strict=True):
+                    if p.kind and p.kind != f.kind:  # a file named oddly but recognised by its headers
+                        f = replace(f, kind=p.kind)
+                    if report.status == "rejected":
+                        outcomes[index] = _reject(f, conn, root, quarantine_root or config.quarantine_dir(), p,
+                                                  report)
+                    else:
+                        outcomes[index] = _accept(f, conn, p, report)
     return [outcomes[i] for i in range(len(files))]
+
+
+def validate_chunk_rows() -> int:
+    """Rows validated per Great Expectations run (ENERGYSTAT_VALIDATE_CHUNK_ROWS, default 250,000): fewer runs
+    cost less fixed GX time, smaller ones bound memory (a run holds its enriched rows several times over)."""
+    return max(1, int(os.environ.get("ENERGYSTAT_VALIDATE_CHUNK_ROWS", "250000")))
+
+
+def _parsed_chunks(files: list[tuple[int, LandingFile]], root: Path, parse: Any) -> Iterable[tuple[list, list]]:
+    """Consecutive runs of files, parsed, each holding about `validate_chunk_rows()` rows (at least one file)."""
+    budget = validate_chunk_rows()
+    group: list[tuple[int, LandingFile]] = []
+    parsed: list[Any] = []
+    for item in files:
+        f = item[1]
+        group.append(item)
+        parsed.append(parse(Path(root) / f.rel_path, reporter_code=f.reporter_code, period=f.period))
+        if sum(p.rows for p in parsed) >= budget:
+            yield group, parsed
+            group, parsed = [], []
+    if group:
+        yield group, parsed
 
 
 def _accept(f: LandingFile, conn: psycopg.Connection, parsed: Any, report: Any) -> Outcome:
