@@ -57,3 +57,18 @@ def test_analyst_reads_marts_and_is_refused_elsewhere(warehouse_dsn: str) -> Non
     for table in ("raw.monthly_statistics", "ops.upload_log"):
         with psycopg.connect(analyst) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(f"select * from {table}")
+
+
+def test_concurrent_ensure_database_does_not_fail(server_dsn: str) -> None:
+    """Two processes starting at once (xdist workers, Airflow tasks) may both try to create the database."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    dsn = warehouse.with_database(server_dsn, "es_race_check")
+    warehouse.drop_database(dsn)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda _: warehouse.ensure_database(dsn), range(16)))
+        with psycopg.connect(dsn) as conn:
+            assert conn.execute("select current_database()").fetchone() == ("es_race_check",)
+    finally:
+        warehouse.drop_database(dsn)

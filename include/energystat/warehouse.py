@@ -63,8 +63,11 @@ def ensure_database(dsn: str) -> None:
     with psycopg.connect(with_database(dsn, "postgres"), autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
         if not exists:
-            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-            log.info("created database %s", name)
+            try:
+                conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+                log.info("created database %s", name)
+            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                pass  # another process created it between our check and our create
 
 
 def drop_database(dsn: str) -> None:
