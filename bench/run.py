@@ -180,6 +180,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--baseline-files", type=int, default=0, help="baseline on the first N monthly files only")
     parser.add_argument("--dag-parse-runs", type=int, default=5)
     parser.add_argument("--workdir", help="landing tree and scratch (default .energystat/bench/<size>)")
+    parser.add_argument("--tag", default="", help="appended to the size in the result's file name and heading")
     parser.add_argument("--db-prefix", default="es_bench", help="bench databases are <prefix>_<size>…")
     parser.add_argument("--results-dir", default=str(BENCH_DIR / "results"))
     parser.add_argument("--no-summary", action="store_true", help="do not append to RESULTS.md")
@@ -225,12 +226,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         warehouse.drop_database(warehouse.with_database(server, params["template_db"]))
 
     now = dt.datetime.now()
-    result = {"date": now.strftime("%Y-%m-%d %H:%M"), "size": size, "institutions": institutions, "years": years,
+    result = {"date": now.strftime("%Y-%m-%d %H:%M"), "size": size + (f"-{args.tag}" if args.tag else ""), "institutions": institutions, "years": years,
               "year": years[-1], "machine": machine(), "versions": versions(), "figures": figures}
     result["summary"] = summarise(figures)
     out_dir = Path(args.results_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{now:%Y-%m-%d}-{size}.json"
+    path = out_dir / f"{now:%Y-%m-%d}-{result['size']}.json"
     path.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"[bench] figures in {path}")
     if not args.no_summary:
