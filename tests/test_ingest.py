@@ -179,3 +179,26 @@ def test_rejected_upload_leaves_the_warehouse_as_it_was_and_alerts(landing: Path
     # Governance staff were told, by email and by webhook.
     assert len(box.messages) == 1 and len(posts) == 1
     assert "M006" in box.texts()[0] and outcome.period in posts[0]["json"]["title"]
+
+
+def test_landing_on_an_object_store(province: Path, dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Production landings are object stores: any fsspec URL works (here fsspec's in-memory filesystem)."""
+    from upath import UPath
+
+    monkeypatch.setenv("ENERGYSTAT_QUARANTINE_DIR", str(tmp_path / "quarantine"))
+    remote = UPath(f"memory://landing-{tmp_path.name}")
+    good = next(p for p in _csv_files(province) if "/2023-08/" in p.as_posix())
+    frame = _read(good)
+    frame.loc[0, "水(吨)"] = str(float(frame.loc[0, "水(吨)"]) + 2)  # a corrected version, accepted
+    bad = frame.copy()
+    bad.loc[1, "统一社会信用代码"] = "123"  # malformed code, rejected
+    folder = remote / good.parent.relative_to(province).as_posix()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / ("更正_" + good.name)).write_text(frame.to_csv(index=False), encoding="utf-8")
+    (folder / ("错误_" + good.name)).write_text(bad.to_csv(index=False), encoding="utf-8")
+
+    outcomes = {o.rel_path.split("/")[-1].split("_")[0]: o for o in ingest.ingest(str(remote), dsn, alert_urls=[]).outcomes}
+    assert outcomes["更正"].status == "accepted" and outcomes["更正"].superseded_upload_id is not None
+    assert outcomes["错误"].status == "rejected" and "M003" in outcomes["错误"].rule_summary
+    assert not (folder / ("错误_" + good.name)).exists()  # moved out of the object store
+    assert (tmp_path / "quarantine" / good.parent.parent.name / good.parent.name / ("错误_" + good.name)).exists()

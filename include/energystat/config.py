@@ -27,8 +27,11 @@ def state_dir() -> Path:
 
 
 def landing_dir() -> Path:
-    """Root of the landing tree `<reporter>/<YYYY-MM>/<file>` (local folder by default)."""
-    return Path(os.environ.get("ENERGYSTAT_LANDING_DIR") or state_dir() / "landing")
+    """Root of the landing tree `<reporter>/<YYYY-MM>/<file>`: a local folder by default, or any fsspec URL
+    (e.g. `s3://bucket/landing`), returned as a universal-pathlib path with the pathlib API."""
+    from energystat.ingest import landing_root  # lazy: config stays import-light
+
+    return landing_root(os.environ.get("ENERGYSTAT_LANDING_DIR") or state_dir() / "landing")
 
 
 def quarantine_dir() -> Path:

@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -37,6 +38,7 @@ from energystat import config
 log = logging.getLogger(__name__)
 
 REGISTRY_FILE = "institutions.csv"
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # fsspec URL (`memory:/x` is how UPath prints memory://x)
 _REPORTER_DIR = re.compile(r"^\d{6}$")
 _PERIOD_DIR = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _KIND_MARKERS = {"能源资源消费月报": "monthly", "重点任务进展": "task_progress"}
@@ -105,6 +107,41 @@ class Outcome:
         return asdict(self)
 
 
+def landing_root(root: str | os.PathLike[str]) -> Path:
+    """The landing root as a path object: a local folder, or any fsspec URL (`s3://…`, `memory://…`) through
+    universal-pathlib, which offers the same pathlib API (as Airflow's ObjectStoragePath does)."""
+    if isinstance(root, str) and _URL.match(root) and not root.startswith("file:"):
+        from upath import UPath
+
+        return UPath(root)
+    if not isinstance(root, str):  # already a path object (pathlib or universal-pathlib)
+        return root  # type: ignore[return-value]
+    return Path(root.removeprefix("file://"))
+
+
+def _local_file(root: Path, rel_path: str) -> Path:
+    """A local path of the upload for the readers (calamine, csv): remote files are copied to a temp folder."""
+    source = root / rel_path
+    if not hasattr(source, "storage_options"):  # a plain local path
+        return source
+    local = Path(tempfile.gettempdir()) / "energystat-landing" / hashlib.sha1(str(source).encode()).hexdigest()
+    local.mkdir(parents=True, exist_ok=True)
+    target = local / source.name
+    target.write_bytes(source.read_bytes())
+    return target
+
+
+def _move_out_of_landing(root: Path, rel_path: str, target_dir: Path) -> None:
+    source = root / rel_path
+    if not source.exists():
+        return
+    if hasattr(source, "storage_options"):  # remote: copy, then delete (no rename across filesystems)
+        (target_dir / source.name).write_bytes(source.read_bytes())
+        source.unlink()
+    else:
+        shutil.move(str(source), str(target_dir / source.name))
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -126,7 +163,7 @@ def kind_of(file_name: str) -> str:
 def discover(root: Path, reporter: str | None = None, period: str | None = None) -> list[LandingFile]:
     """Every upload in the landing tree (`institutions.csv` and `<reporter>/<YYYY-MM>/<file>`), in load order:
     the registry first, then by period, so history rules see last year's months before this year's."""
-    root = Path(root)
+    root = landing_root(root)
     found: list[LandingFile] = []
     registry = root / REGISTRY_FILE
     if registry.is_file() and reporter is None and period is None:
@@ -153,7 +190,8 @@ def _landing_file(root: Path, path: Path, reporter: str | None, period: str | No
         kind=kind_of(path.name),
         sha256=sha256_of(path),
         size_bytes=stat.st_size,
-        received_at=datetime.fromtimestamp(stat.st_mtime, tz=UTC).isoformat(),
+        # object stores without modification times report 0: then the file was received now
+        received_at=datetime.fromtimestamp(stat.st_mtime or datetime.now(UTC).timestamp(), tz=UTC).isoformat(),
     )
 
 
@@ -245,6 +283,7 @@ def process_files(
     """
     from energystat import parsing, rules  # the parser and the GX rulebook (GX imported inside rules)
 
+    root = landing_root(root)
     outcomes: dict[int, Outcome] = {}
     uploads: list[tuple[int, LandingFile]] = []
     for index, f in enumerate(files):
@@ -290,7 +329,7 @@ def _parsed_chunks(files: list[tuple[int, LandingFile]], root: Path, parse: Any)
     for item in files:
         f = item[1]
         group.append(item)
-        parsed.append(parse(Path(root) / f.rel_path, reporter_code=f.reporter_code, period=f.period))
+        parsed.append(parse(_local_file(root, f.rel_path), reporter_code=f.reporter_code, period=f.period))
         if sum(p.rows for p in parsed) >= budget:
             yield group, parsed
             group, parsed = [], []
@@ -347,9 +386,7 @@ def _reject(f: LandingFile, conn: psycopg.Connection, root: Path, quarantine_roo
         )
         insert_findings(conn, upload_id, report.findings)
     # Only after the log row is committed: move the upload out of the landing tree.
-    source = Path(root) / f.rel_path
-    if source.exists():
-        shutil.move(str(source), str(target / source.name))
+    _move_out_of_landing(root, f.rel_path, target)
     log.warning("%s: rejected (%s); report in %s", f.rel_path, reason, report_dir)
     return Outcome(
         f.rel_path, f.reporter_code, f.period, f.kind, "rejected", upload_id,
@@ -401,7 +438,7 @@ def insert_findings(conn: psycopg.Connection, upload_id: int, findings: Sequence
 
 def load_registry(f: LandingFile, dsn: str, root: Path) -> Outcome:
     """Replace raw.institution_registry with the registry export, in one transaction."""
-    path = Path(root) / f.rel_path
+    path = _local_file(root, f.rel_path)
     with path.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     problems = _registry_problems(rows)
@@ -473,7 +510,7 @@ def ingest(
     """Discover, validate and load everything new under the landing root; alert on what needs attention."""
     from energystat import alerts, warehouse
 
-    root = Path(root or config.landing_dir())
+    root = landing_root(root or config.landing_dir())
     dsn = dsn or warehouse.warehouse_dsn()
     todo, outcomes = select_new(dsn, discover(root, reporter, period), force=force)
     outcomes.extend(process_files(todo, dsn, root))

@@ -6,7 +6,6 @@ and tested on its own. The in-process equivalent of the whole DAG is `energystat
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from energystat import ingest
@@ -18,7 +17,7 @@ def plan_run(
     force: bool = False, batch_count: int | None = None,
 ) -> dict[str, Any]:
     """Discover new files; log duplicates; split the rest into the registry and balanced batches."""
-    files = ingest.discover(Path(root), reporter or None, period or None)
+    files = ingest.discover(ingest.landing_root(root), reporter or None, period or None)
     todo, duplicates = ingest.select_new(dsn, files, force=force)
     registry = [f.to_dict() for f in todo if f.kind == "registry"]
     uploads = [f for f in todo if f.kind != "registry"]
@@ -32,7 +31,7 @@ def plan_run(
 
 def run_batch(batch: list[dict[str, Any]], dsn: str, root: str) -> list[dict[str, Any]]:
     """Process the files of one batch in order (registry or uploads); returns their outcomes."""
-    outcomes = ingest.process_files([LandingFile(**f) for f in batch], dsn, Path(root))
+    outcomes = ingest.process_files([LandingFile(**f) for f in batch], dsn, ingest.landing_root(root))
     return [o.to_dict() for o in outcomes]
 
 
