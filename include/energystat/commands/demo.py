@@ -60,6 +60,8 @@ def _run(args: argparse.Namespace) -> int:
     else:
         _energystat("generate", "--out", str(landing), "--institutions", str(args.institutions),
                     "--years", *map(str, args.years), "--seed", str(args.seed), env=env)
+        faulty = _drop_faulty_reupload(landing, max(args.years))
+        print(f"    plus a faulty re-upload, to show the quarantine: {faulty.relative_to(landing)}")
     _done(t)
 
     year = str(max(args.years))
@@ -96,6 +98,31 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _drop_faulty_reupload(landing: Path, year: int) -> Path:
+    """A second version of 南宁市's December form with a negative electricity figure: the original stays live,
+    the re-upload is rejected and quarantined with its report, and governance staff are alerted."""
+    import openpyxl
+
+    from energystat import forms
+
+    original = next((landing / "450100" / f"{year}-12").glob("*能源资源消费月报*"))
+    faulty = original.with_name(original.stem + "_更正" + original.suffix)
+    if original.suffix == ".csv":
+        lines = original.read_text(encoding="utf-8-sig").splitlines()
+        header = lines[0].split(",")
+        cells = lines[2].split(",")
+        cells[header.index("电力(千瓦时)")] = "-1200"
+        lines[2] = ",".join(cells)
+        faulty.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return faulty
+    book = openpyxl.load_workbook(original)
+    sheet = book[forms.MONTHLY_SHEET]
+    header = [cell.value for cell in sheet[1]]
+    sheet.cell(row=3, column=header.index("电力(千瓦时)") + 1, value=-1200)
+    book.save(faulty)
+    return faulty
+
+
 def _summary(dsn: str, year: str) -> None:
     import psycopg
 
@@ -105,12 +132,13 @@ def _summary(dsn: str, year: str) -> None:
         statuses = conn.execute(
             "select status, count(*) from ops.upload_log group by status order by status"
         ).fetchall()
+        rejected = conn.execute(
+            "select path, reason, report_path from ops.upload_log where status = 'rejected' order by upload_id"
+        ).fetchall()
         rows = conn.execute("select count(*) from raw.monthly_statistics").fetchone()[0]
     print("\nUploads: " + ", ".join(f"{s} {n}" for s, n in statuses) + f"; {rows} monthly rows in raw")
-    quarantine = sorted(p for p in config.quarantine_dir().rglob("*") if p.is_file()) \
-        if config.quarantine_dir().exists() else []
-    if quarantine:
-        print(f"Quarantine: {len(quarantine)} files under {config.quarantine_dir()}")
+    for path, reason, report in rejected:
+        print(f"Rejected: {path} ({reason})\n    report for the city statistician: {report}")
     circular = sorted(config.circular_dir().glob(f"*{year}*")) if config.circular_dir().exists() else []
     print("Circular:")
     for path in circular:
