@@ -25,7 +25,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from energystat_alerts import TaskFailureAlert
+from energystat_alerts import default_args
 
 
 def _year(params: dict, logical_date) -> int:
@@ -47,12 +47,7 @@ def _year(params: dict, logical_date) -> int:
         "force": Param(False, type="boolean", description="publish even when reporting is incomplete"),
         "wait_for_marts": Param(True, type="boolean", description="wait until the marts include the latest upload"),
     },
-    default_args={
-        "owner": "data-engineering",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=5),
-        "on_failure_callback": TaskFailureAlert(),
-    },
+    default_args=default_args(retry_delay=timedelta(minutes=5)),
 )
 def annual_circular():
     @task.sensor(poke_interval=600, timeout=12 * 3600, mode="reschedule")

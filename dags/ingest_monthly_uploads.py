@@ -14,13 +14,11 @@ The work lives in `energystat.pipeline` / `energystat.ingest`; this file only wi
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
 from energystat import assets, config
-from energystat_alerts import TaskFailureAlert, alert_urls
+from energystat_alerts import alert_urls, default_args
 
 RAW_ASSETS = [Asset(assets.RAW_MONTHLY_STATISTICS), Asset(assets.RAW_TASK_PROGRESS)]
 
@@ -38,12 +36,7 @@ RAW_ASSETS = [Asset(assets.RAW_MONTHLY_STATISTICS), Asset(assets.RAW_TASK_PROGRE
         "period": Param(None, type=["null", "string"], description="only this period, YYYY-MM"),
         "force": Param(False, type="boolean", description="reprocess files already seen"),
     },
-    default_args={
-        "owner": "data-engineering",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=2),
-        "on_failure_callback": TaskFailureAlert(),
-    },
+    default_args=default_args(),
 )
 def ingest_monthly_uploads():
     @task

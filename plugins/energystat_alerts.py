@@ -6,6 +6,9 @@ ENERGYSTAT_ALERT_URLS — Apprise URLs such as `mailtos://…`, `wecombot://…`
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from airflow.sdk import BaseNotifier
 
 ALERT_URLS_VARIABLE = "energystat_alert_urls"
@@ -36,3 +39,14 @@ class TaskFailureAlert(BaseNotifier):
             "请数据工程人员查看 Airflow 日志。",
         ])
         alerts.send(title, body, alert_urls())
+
+
+def default_args(**overrides: Any) -> dict[str, Any]:
+    """The house defaults of every energystat DAG: an owner, 2 retries, and an alert when a task fails."""
+    return {
+        "owner": "data-engineering",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "on_failure_callback": TaskFailureAlert(),
+        **overrides,
+    }
