@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import logging
 import os
 import re
@@ -411,13 +410,40 @@ def copy_rows(conn: psycopg.Connection, f: LandingFile, upload_id: int, frame: A
     elif "year" not in frame.columns:
         data["year"] = frame["period_quarter"].str[:4].astype(int)
         data["quarter"] = frame["period_quarter"].str[-1].astype(int)
-    buffer = io.StringIO()
-    data.to_csv(buffer, index=False, header=False, na_rep="")
     with conn.cursor().copy(
         f"copy {RAW_TABLES[f.kind]} ({', '.join(columns)}) from stdin with (format csv, null '')"
     ) as copy:
-        copy.write(buffer.getvalue())
+        copy.write(csv_text(data))
     return len(data)
+
+
+def csv_text(data: Any) -> str:
+    """The frame as CSV rows for `COPY … (format csv, null '')`, the text `DataFrame.to_csv(header=False,
+    index=False, na_rep="")` would give for PostgreSQL, built column by column (to_csv's row writer cost as
+    much as the COPY itself): numbers as to_csv writes them, text quoted, missing values empty (= NULL)."""
+    if not len(data):
+        return ""
+    columns = [_csv_fields(data[c]) for c in data.columns]
+    return "".join(row + "\n" for row in map(",".join, zip(*columns, strict=True)))
+
+
+def _csv_fields(column: Any) -> list[str]:
+    values = column.to_numpy(dtype=object)
+    missing = column.isna().to_numpy()
+    if column.dtype.kind == "f":
+        texts = column.to_numpy().astype(str).astype(object)  # the float text to_csv writes (15000.0, 1e-05)
+        texts[missing] = ""
+        return texts.tolist()
+    first = values[0]
+    if not missing.any() and (values == first).all():  # a constant (upload id, reporter, month): format once
+        return [_csv_field(first)] * len(values)
+    return [_csv_field(v) if not m else "" for v, m in zip(values, missing, strict=True)]
+
+
+def _csv_field(value: Any) -> str:
+    if isinstance(value, str):  # quoted: commas, quotes and line breaks in names stay text ("" stays NULL, as in to_csv)
+        return '"' + value.replace('"', '""') + '"' if value else ""
+    return str(value)
 
 
 def insert_findings(conn: psycopg.Connection, upload_id: int, findings: Sequence[Any]) -> None:
