@@ -26,7 +26,7 @@ from cosmos import DbtTaskGroup, ExecutionConfig, LoadMode, ProfileConfig, Proje
 from cosmos.constants import ExecutionMode, InvocationMode
 
 from energystat import assets, dbt_runner
-from energystat_alerts import TaskFailureAlert
+from energystat_alerts import default_args
 
 project_config = ProjectConfig(
     dbt_project_path=dbt_runner.project_dir(),
@@ -52,12 +52,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     tags=["energystat", "dbt", "marts"],
-    default_args={
-        "owner": "energystat",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=1),
-        "on_failure_callback": TaskFailureAlert(),  # a failed model or dbt test alerts like ingestion
-    },
+    default_args=default_args(retry_delay=timedelta(minutes=1)),  # a failed model or dbt test alerts
 ) as dag:
     dbt_marts = DbtTaskGroup(
         group_id="dbt",
