@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+from urllib.parse import unquote
 
 import pytest
 from fixtures_uploads import (
@@ -249,6 +251,17 @@ def test_rejected_report_files(gx_rules, tmp_path):
     gx_result = json.loads(paths["gx_json"].read_text(encoding="utf-8"))
     assert gx_result["success"] is False and len(gx_result["results"]) == 50  # this file alone
     assert all(r["result"].get("element_count", 3) == 3 for r in gx_result["results"])
+
+    # GX's own Data Docs: an index naming the suite, linked from our page, with the validation page it lists
+    docs_index = paths["gx_docs"]
+    suite_name = gx_rules.load_suites()["monthly"]["name"]
+    assert suite_name in docs_index.read_text(encoding="utf-8")
+    assert f'href="{docs_index.relative_to(paths["html"].parent).as_posix()}"' in unquote(page)  # relative link
+    [validation_page] = docs_index.parent.glob(f"validations/{suite_name}/**/*.html")
+    validation_text = " ".join(re.sub(r"<[^>]+>", " ", validation_page.read_text(encoding="utf-8")).split())
+    failed = sum(not r["success"] for r in gx_result["results"])
+    assert "Status: Failed" in validation_text and f"Unsuccessful Expectations {failed}" in validation_text
+    assert "Unexpected Value Count Index 三万 1" in validation_text  # M002's failed expectation, with the cell
 
     sheet = load_workbook(paths["xlsx"]).worksheets[0]
     header = [c.value for c in sheet[1]]

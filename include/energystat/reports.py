@@ -2,8 +2,9 @@
 GX's own validation result, and an .xlsx copy of the upload with the failing cells highlighted and a column
 `问题说明` giving the reasons per row.
 
-The HTML has its styles inline: it opens the same offline (GX Data Docs link their CSS from a CDN and open
-unstyled without internet).
+The HTML has its styles inline: it opens the same offline. GX's own Data Docs page of the validation is written
+beside it (`<stem>_gx_data_docs/index.html`) and linked from it; those link their CSS/JS from a CDN and open
+unstyled without internet.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import html
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from energystat.parsing import Finding, ParsedUpload, normalise_text, read_cells
-from energystat.rules import ValidationReport, rule_descriptions, run_gx
+from energystat.rules import ValidationReport, rule_descriptions, run_gx, write_gx_data_docs
 
 STATUS_ZH = {"accepted": "通过", "accepted_with_warnings": "通过（有警告）", "rejected": "不通过，已退回"}
 SEVERITY_ZH = {"error": "错误", "warning": "警告"}
@@ -40,11 +42,13 @@ def report_json(parsed: ParsedUpload, report: ValidationReport) -> dict[str, Any
 
 
 def report_paths(parsed: ParsedUpload, out_dir: str | Path) -> dict[str, Path]:
-    """Where `write_report` puts each file: {"html", "json", "gx_json", "xlsx"} (names start with the upload's
-    stem, so several reports can share a quarantine folder; gx_json/xlsx only exist for readable files)."""
+    """Where `write_report` puts each file: {"html", "json", "gx_json", "gx_docs", "xlsx"} (names start with the
+    upload's stem, so several reports can share a quarantine folder; gx_json/gx_docs/xlsx only exist for readable
+    files; gx_docs is the index.html of GX's Data Docs folder)."""
     out, stem = Path(out_dir), parsed.path.stem
     return {"html": out / f"{stem}_检查报告.html", "json": out / f"{stem}_检查结果.json",
-            "gx_json": out / f"{stem}_gx_validation_result.json", "xlsx": out / f"{stem}_问题标注.xlsx"}
+            "gx_json": out / f"{stem}_gx_validation_result.json",
+            "gx_docs": out / f"{stem}_gx_data_docs" / "index.html", "xlsx": out / f"{stem}_问题标注.xlsx"}
 
 
 def write_report(parsed: ParsedUpload, report: ValidationReport, out_dir: str | Path) -> Path:
@@ -53,11 +57,15 @@ def write_report(parsed: ParsedUpload, report: ValidationReport, out_dir: str | 
     out.mkdir(parents=True, exist_ok=True)
     paths = report_paths(parsed, out)
     paths["json"].write_text(json.dumps(report_json(parsed, report), ensure_ascii=False, indent=2), encoding="utf-8")
-    paths["html"].write_text(render_html(parsed, report), encoding="utf-8")
     gx_result = report.gx_result
-    if gx_result is None and report.frame is not None and parsed.kind:
-        # validate_many keeps no per-file GX result: run this one file again (≈ 0.1 s) for GX's own record.
-        gx_result = run_gx(parsed.kind, report.frame).to_json_dict()
+    if report.frame is not None and parsed.kind:
+        # Data Docs need GX's result object (validate_many keeps none per file, single checks keep only its JSON):
+        # run this one file again (≈ 0.1 s) for GX's own record and page.
+        validation = run_gx(parsed.kind, report.frame)
+        gx_result = gx_result if gx_result is not None else validation.to_json_dict()
+        write_gx_data_docs(validation, paths["gx_docs"].parent, parsed.path.stem)
+    paths["html"].write_text(render_html(parsed, report, paths["gx_docs"].relative_to(out)
+                                         if paths["gx_docs"].exists() else None), encoding="utf-8")
     if gx_result is not None:
         paths["gx_json"].write_text(json.dumps(gx_result, ensure_ascii=False, indent=2, default=str),
                                     encoding="utf-8")
@@ -81,8 +89,9 @@ def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def render_html(parsed: ParsedUpload, report: ValidationReport) -> str:
-    """The report page in Chinese (with English in small print), styles inline."""
+def render_html(parsed: ParsedUpload, report: ValidationReport, gx_docs: Path | None = None) -> str:
+    """The report page in Chinese (with English in small print), styles inline; `gx_docs` = relative path of GX's
+    Data Docs index.html to link, if written."""
     descriptions = rule_descriptions(parsed.kind or "monthly")
     rule_rows = []
     for o in report.outcomes.values():
@@ -102,6 +111,11 @@ def render_html(parsed: ParsedUpload, report: ValidationReport) -> str:
     ]
     units = "、".join(f"{parsed.column_header(c)}：{u}" for c, u in parsed.units_used.items()) or "—"
     generated = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    docs_link = "" if gx_docs is None else (
+        f"<p>技术附件：<a href=\"{_e(quote(gx_docs.as_posix()))}\">Great Expectations 数据文档（Data Docs）</a>，"
+        "逐条列出每项期望的检查结果。该页面的样式从互联网加载，离线打开时没有排版，内容完整。</p>"
+        "<p class='en'>GX Data Docs of this validation; its CSS/JS come from a CDN, so offline it opens "
+        "unstyled.</p>")
     return f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>数据检查报告 {_e(parsed.path.name)}</title>
 <style>{_CSS}</style></head><body>
@@ -120,7 +134,7 @@ def render_html(parsed: ParsedUpload, report: ValidationReport) -> str:
 <table><tr><th>规则</th><th>级别</th><th>说明</th><th>结果</th></tr>{''.join(rule_rows)}</table>
 <h2>问题明细（{len(report.findings)} 处）</h2>
 <table><tr><th>行号</th><th>规则</th><th>级别</th><th>列</th><th>填报值</th><th>说明</th></tr>{''.join(finding_rows)}</table>
-<p class="en">Rules: {len(descriptions)} ({', '.join(descriptions)}). Generated {generated} by energystat.</p>
+{docs_link}<p class="en">Rules: {len(descriptions)} ({', '.join(descriptions)}). Generated {generated} by energystat.</p>
 </body></html>
 """
 

@@ -423,6 +423,40 @@ def run_gx(kind: str, frame: pd.DataFrame) -> Any:
                           expectation_parameters=_suite_parameters(kind))
 
 
+def write_gx_data_docs(validation: Any, directory: str | Path, run_name: str) -> Path:
+    """GX's own Data Docs for one validation result (`run_gx`'s) in `directory`; returns its index.html.
+
+    The site is (re)pointed at `directory` on the process's one GX context and built for this result only; the
+    result is dropped from the in-memory store afterwards so a night of reports does not accumulate them.
+    """
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    context = _gx().data_asset.datasource.data_context
+    site_name = "upload_report"
+    site_config = {"class_name": "SiteBuilder", "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                   "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                                     "base_directory": str(Path(directory).resolve())}}
+    if site_name in context.list_data_docs_sites():
+        context.update_data_docs_site(site_name, site_config)
+    else:
+        context.add_data_docs_site(site_name, site_config)
+    result_id = ValidationResultIdentifier(
+        expectation_suite_identifier=ExpectationSuiteIdentifier(name=validation.suite_name),
+        run_id=RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC)),
+        batch_identifier=run_name)
+    store = context.validation_results_store
+    store.set(result_id, validation)
+    try:
+        context.build_data_docs(site_names=[site_name], resource_identifiers=[result_id])
+    finally:
+        store.remove_key(result_id)
+    return Path(directory) / "index.html"
+
+
 # ---------------------------------------------------------------------------------------------------- results
 
 @dataclass
