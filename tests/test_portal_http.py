@@ -241,7 +241,7 @@ def test_verdict_is_the_check_commands_verdict(app, world: World, tmp_path: Path
         assert "检查结论：<span class=\"verdict v-accepted\">通过</span>" in clean_page
         assert "未发现问题" in clean_page
         assert "v-rejected" in faulty_page
-        row = re.search(r'<tr class="sev-error"><td>3</td><td>electricity_kwh</td><td>-1200</td>'
+        row = re.search(r'<tr class="sev-error"><td>3</td><td>电力\(千瓦时\)</td><td>-1200</td>'
                         r'<td>(M\d+)</td><td>错误</td><td>([^<]+)</td>', faulty_page)
         assert row, faulty_page[-3000:]
         marked = client.get(f"/r/450100/checks/{faulty}/marked.xlsx")
@@ -252,7 +252,8 @@ def test_verdict_is_the_check_commands_verdict(app, world: World, tmp_path: Path
     copy.write_bytes(world.faulty_file.read_bytes())
     parsed = parsing.parse_upload(copy, reporter_code="450100", period=HELD_PERIOD)
     report = rules.validate(parsed, rules.load_context(world.dsn, "450100", HELD_PERIOD))
-    expected = {(f.source_row, f.column_name, f.rule_id, f.message_zh) for f in report.findings}
+    expected = {(f.source_row, parsed.column_header(f.column_name) if f.column_name else "", f.rule_id, f.message_zh)
+                for f in report.findings}
     shown = set(re.findall(r'<tr class="sev-\w+"><td>(\d+|整个文件)</td><td>([^<]*)</td><td>[^<]*</td>'
                            r'<td>(\w+)</td><td>[^<]*</td><td>([^<]+)</td>', faulty_page))
     assert {(str(r), c or "", rid, m) for r, c, rid, m in expected} == shown
@@ -300,7 +301,7 @@ def test_hostile_file_name_never_leaves_its_folder(app, world: World) -> None:  
         landing_path, original = conn.execute(
             "select landing_path, original_name from ops.portal_submissions where submission_id = %s", (check,)
         ).fetchone()
-    assert original == hostile.replace('"', "%22")  # as the client sent it (multipart escapes the quote)
+    assert original == hostile  # metadata only, as the user named it
     assert re.fullmatch(rf"450100/{HELD_PERIOD}/450100_{HELD_PERIOD}_能源资源消费月报_门户{check}\.xlsx", landing_path)
     landed = world.landing / landing_path
     assert landed.is_file() and landed.resolve().parent == (world.landing / "450100" / HELD_PERIOD).resolve()

@@ -134,7 +134,7 @@ def create_app(settings: PortalSettings | None = None, *, warm: bool = True) -> 
     app.state.settings = settings
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(status_zh=status.STATUS_ZH, verdict_zh=uploads.VERDICT_ZH,
-                                 reporter_name=reference.reporter_name)
+                                 reporter_name=reference.reporter_name, column_zh=column_zh)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     def dsn() -> str:
@@ -333,7 +333,7 @@ def create_app(settings: PortalSettings | None = None, *, warm: bool = True) -> 
             raise HTTPException(400, "上传的文件是空的。")
         try:
             verdict = uploads.create_check(dsn(), settings.work_dir, user=session.user.username, reporter=reporter,
-                                           period=period.strip(), original_name=file.filename, data=data,
+                                           period=period.strip(), original_name=_client_name(file.filename), data=data,
                                            max_rows=settings.max_rows)
         except uploads.UploadProblem as problem:
             raise HTTPException(400, str(problem)) from problem
@@ -480,6 +480,19 @@ def create_app(settings: PortalSettings | None = None, *, warm: bool = True) -> 
 
 
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _client_name(name: str) -> str:
+    """The client's file name as the user saw it (browsers send a quote as %22 in multipart headers)."""
+    return name.replace("%22", '"')[:255]
+
+
+def column_zh(raw: str | None) -> str:
+    """The form header of a raw column (`electricity_kwh` → `电力(千瓦时)`), for findings read from the database."""
+    from energystat import forms
+
+    headers = {v: k for k, v in {**forms.TASK_COLUMNS, **forms.MONTHLY_COLUMNS}.items()}
+    return headers.get(raw or "", raw or "")
 
 
 def _safe_next(target: str) -> str:

@@ -170,6 +170,9 @@ def create_check(dsn: str, work_dir: Path, *, user: str, reporter: str, period: 
         _finish_record(dsn, submission_id, "unreadable", report, time.perf_counter() - started)
         raise raise_rows
     document = reports.report_json(parsed, report)
+    for finding in document["findings"]:  # the header as the file wrote it, for the clerk reading the page
+        column = finding["column_name"]
+        finding["column_header"] = parsed.column_header(column) if column and "," not in column else column
     document.update(status=status, original_name=original_name, form_period=period,
                     error_count=sum(1 for f in report.findings if f.severity == "error"))
     (out / "verdict.json").write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
