@@ -121,7 +121,7 @@ def test_city_user_gets_403_for_every_url_of_another_reporter(app, liuzhou: dict
             response = client.get(path)
             assert response.status_code == 403, path
             assert "柳州" not in response.text and "450200" not in response.text, path
-        posts = [(f"/r/450200/upload", {"period": "2023-11", "csrf_token": csrf}, {"file": ("a.csv", b"x,y\n")}),
+        posts = [("/r/450200/upload", {"period": "2023-11", "csrf_token": csrf}, {"file": ("a.csv", b"x,y\n")}),
                  (f"/r/450200/checks/{check}/submit", {"csrf_token": csrf, "explanation": "x"}, None)]
         for path, data, files in posts:
             assert client.post(path, data=data, files=files).status_code == 403, path
