@@ -350,7 +350,7 @@ def create_app(settings: PortalSettings | None = None, *, warm: bool = True) -> 
                 ingested = conn.execute("select * from ops.upload_log where path = %s order by upload_id desc"
                                         " limit 1", (row["landing_path"],)).fetchone()
         final = ingested is not None and ingested["status"] not in ("processing",)
-        marked = (uploads.submission_dir(settings.work_dir, submission_id) / "marked.xlsx").exists()
+        marked = bool(document.get("markable"))
         return page(request, "check.html", {
             "reporter": reporter, "row": row, "doc": document, "ingested": ingested, "final": final,
             "findings": document["findings"][:MAX_FINDINGS_SHOWN], "findings_total": len(document["findings"]),
@@ -361,8 +361,8 @@ def create_app(settings: PortalSettings | None = None, *, warm: bool = True) -> 
     def marked_download(reporter: str, submission_id: int,
                         session: ReporterAccess) -> Response:
         row = submission_row(reporter, submission_id)
-        path = uploads.submission_dir(settings.work_dir, submission_id) / "marked.xlsx"
-        if not path.exists():
+        path = uploads.marked_workbook(settings.work_dir, row)
+        if path is None:
             raise HTTPException(404)
         name = f"{reporter}_{uploads.form_period(row['period'], row['kind'])}_问题标注_{submission_id}.xlsx"
         return FileResponse(path, filename=name, media_type=_XLSX)

@@ -9,6 +9,7 @@ folder, `<reporter>/<period>/<form name>_<submission_id>.<type>` in the landing 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -175,9 +176,8 @@ def create_check(dsn: str, work_dir: Path, *, user: str, reporter: str, period: 
         finding["column_header"] = parsed.column_header(column) if column and "," not in column else column
     document.update(status=status, original_name=original_name, form_period=period,
                     error_count=sum(1 for f in report.findings if f.severity == "error"))
+    document["markable"] = bool(parsed.readable and report.findings)
     (out / "verdict.json").write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
-    if parsed.readable and report.findings:
-        reports.write_marked_workbook(parsed, report.findings, out / "marked.xlsx")
     seconds = time.perf_counter() - started
     _finish_record(dsn, submission_id, status, report, seconds, errors=document["error_count"])
     return Verdict(submission_id, status, report.rows, document["error_count"], report.warning_count, seconds)
@@ -205,6 +205,27 @@ def _finish_record(dsn: str, submission_id: int, status: str, report: Any, secon
 def verdict_document(work_dir: Path, submission_id: int) -> dict[str, Any] | None:
     path = submission_dir(work_dir, submission_id) / "verdict.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def marked_workbook(work_dir: Path, row: dict[str, Any]) -> Path | None:
+    """The checked file with its failing cells highlighted (`reports.write_marked_workbook`), written on first
+    download from the stored copy and the verdict's findings: writing it costs more than the whole check, and
+    most verdicts are read on the page only."""
+    from energystat import parsing, reports
+
+    out = submission_dir(work_dir, row["submission_id"])
+    path = out / "marked.xlsx"
+    document = verdict_document(work_dir, row["submission_id"])
+    source = checked_file(work_dir, row)
+    if path.exists() or document is None or not document.get("markable") or source is None:
+        return path if path.exists() else None
+    fields = {f.name for f in dataclasses.fields(parsing.Finding)}
+    findings = [parsing.Finding(**{k: v for k, v in f.items() if k in fields}) for f in document["findings"]]
+    parsed = parsing.parse_upload(source, reporter_code=row["reporter_code"], period=row["period"])
+    partial = out / f".marked-{threading.get_ident()}.xlsx"
+    reports.write_marked_workbook(parsed, findings, partial)
+    os.replace(partial, path)
+    return path
 
 
 def checked_file(work_dir: Path, row: dict[str, Any]) -> Path | None:
