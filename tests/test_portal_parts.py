@@ -135,3 +135,43 @@ def test_templates_have_no_script_and_no_inline_style() -> None:
         tokens = text.count('name="csrf_token"')
         gets = text.count('method="get"')
         assert forms == tokens + gets, f"{template.name}: every POST form carries its CSRF token"
+
+
+def test_airflow_trigger_asks_a_token_then_a_run_with_reporter_and_period() -> None:
+    """Against a stand-in of Airflow's two REST endpoints (the real API server is exercised by h11's client)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from energystat.portal import airflow_trigger
+
+    seen: list[tuple[str, dict, str | None]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            seen.append((self.path, body, self.headers.get("authorization")))
+            reply = {"access_token": "tok"} if self.path == "/auth/token" else {"dag_run_id": "manual__1"}
+            data = json.dumps(reply).encode()
+            self.send_response(201 if "dagRuns" in self.path else 200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        run_id, note = airflow_trigger.trigger_ingest(url, "admin", "pw", "450100", "2024-03")
+    finally:
+        server.shutdown()
+    assert run_id == "manual__1" and "manual__1" in note
+    assert seen == [("/auth/token", {"username": "admin", "password": "pw"}, None),
+                    ("/api/v2/dags/ingest_monthly_uploads/dagRuns",
+                     {"logical_date": None, "conf": {"reporter": "450100", "period": "2024-03"}}, "Bearer tok")]
+    run_id, note = airflow_trigger.trigger_ingest("http://127.0.0.1:9/", "admin", "pw", "450100", "2024-03")
+    assert run_id is None and "夜间例行运行将处理" in note
