@@ -175,3 +175,20 @@ def test_airflow_trigger_asks_a_token_then_a_run_with_reporter_and_period() -> N
                      {"logical_date": None, "conf": {"reporter": "450100", "period": "2024-03"}}, "Bearer tok")]
     run_id, note = airflow_trigger.trigger_ingest("http://127.0.0.1:9/", "admin", "pw", "450100", "2024-03")
     assert run_id is None and "夜间例行运行将处理" in note
+
+
+def test_a_server_error_shows_an_incident_number_never_a_traceback(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from energystat.portal.app import create_app
+    from energystat.portal.settings import PortalSettings
+
+    broken = PortalSettings(dsn="postgresql://nobody@127.0.0.1:9/none?connect_timeout=2", work_dir=tmp_path)
+    with TestClient(create_app(broken, warm=False), raise_server_exceptions=False) as client:
+        client.cookies.set("energystat_session", "x" * 43)
+        response = client.get("/r/450100")
+    assert response.status_code == 500
+    assert "服务器内部错误" in response.text and "编号" in response.text
+    for leak in ("Traceback", "psycopg", "nobody", "File \""):
+        assert leak not in response.text
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]

@@ -167,8 +167,11 @@ def create_app(settings: PortalSettings | None = None, *, warm: bool = True) -> 
     async def _server_error(request: Request, exc: Exception) -> Response:
         incident = secrets.token_hex(4)
         log.exception("portal error %s on %s %s", incident, request.method, request.url.path)
-        return page(request, "error.html", {"code": 500, "message": f"服务器内部错误，请稍后再试；如仍出现请把编号 "
-                                                                   f"{incident} 告知管理员。"}, 500)
+        response = page(request, "error.html", {"code": 500, "message": f"服务器内部错误，请稍后再试；如仍出现请把编号 "
+                                                                       f"{incident} 告知管理员。"}, 500)
+        # this handler runs outside the other middlewares: give the page its headers here
+        response.headers.update({k.decode(): v.decode() for k, v in _security_headers(CSP)})
+        return response
 
     # ------------------------------------------------------------------------------------------ guards
 
