@@ -190,6 +190,9 @@ def test_sixth_wrong_password_in_a_row_is_refused_even_when_right(app, world: Wo
         outcomes = [r[0] for r in conn.execute("select outcome from ops.portal_login_attempts where username ="
                                                 " 'locktest' order by attempt_id")]
     assert outcomes == ["wrong_password"] * 5 + ["locked"]
+    accounts.add_user(world.dsn, "locktest", "city", "450100", "locktest-reset-2")  # an administrator's reset
+    with _client(app) as client:
+        login(client, "locktest", "locktest-reset-2")
 
 
 def test_five_failures_then_success_resets_the_count(app, world: World) -> None:  # noqa: ANN001

@@ -107,12 +107,15 @@ def list_users(dsn: str) -> list[tuple]:
 
 
 def _consecutive_failures(conn: psycopg.Connection, username: str, since: datetime) -> int:
-    """Failed attempts (wrong password or refused while locked) since the last success, within the window."""
+    """Failed attempts (wrong password or refused while locked) since the last success and since the password
+    was last set (an administrator's reset unlocks), within the window."""
     row = conn.execute(
         "select count(*) from ops.portal_login_attempts where username = %s and attempted_at >= %s"
         " and outcome <> 'success' and attempt_id > coalesce((select max(attempt_id) from"
-        " ops.portal_login_attempts where username = %s and outcome = 'success'), 0)",
-        (username, since, username),
+        " ops.portal_login_attempts where username = %s and outcome = 'success'), 0)"
+        " and attempted_at > coalesce((select password_changed_at from ops.portal_users where username = %s),"
+        " '-infinity')",
+        (username, since, username, username),
     ).fetchone()
     return int(row[0]) if row else 0
 
