@@ -133,13 +133,16 @@ def _measure(dsn: str, folder: Path, upload: Path, args: argparse.Namespace) -> 
         client.post("/login", data={"username": "bench", "password": "bench-password-1", "csrf_token": token})
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get(f"/r/{REPORTER}").text)[1]
         data = upload.read_bytes()
-        times, server, verdicts = [], [], []
+        times, cpu, server, verdicts, phases = [], [], [], [], []
         for _ in range(args.runs):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             response = client.post(f"/r/{REPORTER}/upload", data={"period": PERIOD, "csrf_token": csrf},
                                    files={"file": (upload.name, data)})
             verdict_page = client.get(response.headers["location"])
             times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
+            check_id = int(response.headers["location"].rsplit("/", 1)[1])
+            phases.append(json.loads((settings.work_dir / str(check_id) / "verdict.json").read_text("utf-8"))["timings"])
             verdicts.append(re.search(r'class="verdict v-(\w+)"', verdict_page.text)[1])
             server.append(float(re.search(r"用时 ([\d.]+) 秒", verdict_page.text)[1]))
     return {
@@ -149,6 +152,8 @@ def _measure(dsn: str, folder: Path, upload: Path, args: argparse.Namespace) -> 
         "warm_up_s": round(warm_up_s, 2), "upload_to_verdict_s": [round(x, 2) for x in times],
         "warm_median_s": round(statistics.median(times), 2),
         "check_in_server_median_s": round(statistics.median(server), 2), "verdicts": verdicts,
+        "cpu_median_s": round(statistics.median(cpu), 2),
+        "phases_median_s": {k: round(statistics.median(p[k] for p in phases), 2) for k in phases[0]},
         "goal_s": 3.0,
     }
 
@@ -169,8 +174,10 @@ def _markdown(r: dict) -> str:
             f"| portal start-up warm-up (GX import + one check, background thread) | {r['warm_up_s']} |\n"
             f"| **upload → verdict page, warm** (median of {len(r['upload_to_verdict_s'])}: "
             f"{', '.join(map(str, r['upload_to_verdict_s']))}) | **{r['warm_median_s']}** |\n"
-            f"| of which the check on the server (sniff, parse, rules with history, verdict, marked .xlsx) | "
+            f"| of which the check on the server (sniff, store, parse, context, rules, verdict) | "
             f"{r['check_in_server_median_s']} |\n"
+            + "".join(f"| &nbsp;&nbsp;{k.removesuffix('_s')} | {v} |\n" for k, v in r["phases_median_s"].items())
+            + f"| CPU seconds of the process per upload (load-independent; median) | {r['cpu_median_s']} |\n"
             f"| baseline: `energystat check FILE` in a fresh process (GX import included) | {r['check_cli_cold_s']} |\n\n"
             f"Ratios: goal ≤ {r['goal_s']} s warm; fresh-process check / warm portal = **{r['cli_over_portal_warm']}×**."
             f" Verdicts: {', '.join(sorted(set(r['verdicts'])))}.\n")

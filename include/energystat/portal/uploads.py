@@ -102,21 +102,28 @@ class Verdict:
     seconds: float
 
 
-def check_file(path: Path, reporter: str, period: str, dsn: str | None) -> tuple[Any, Any]:
+def check_file(path: Path, reporter: str, period: str, dsn: str | None,
+               timings: dict[str, float] | None = None) -> tuple[Any, Any]:
     """(parsed upload, validation report) of a file in the landing folder `<reporter>/<period>/`: the parse and
     rulebook of ingestion, with the history rules against the warehouse at `dsn` (skipped, and said so, when
     the file is unreadable or no warehouse is given — as `energystat check` does)."""
     from energystat import parsing, rules
 
+    timings = {} if timings is None else timings
+    started = time.perf_counter()
     parsed = parsing.parse_upload(path, reporter_code=reporter, period=period)
+    timings["parse_s"] = time.perf_counter() - started
     if not parsed.readable:
         context = rules.context_without_warehouse(reporter, period, "file unreadable")
     elif dsn is None:
         context = rules.context_without_warehouse(reporter, period, "no warehouse")
     else:
         context = rules.load_context(dsn, reporter, period)
+    timings["context_s"] = time.perf_counter() - started - timings["parse_s"]
     with _VALIDATE_LOCK:
+        validating = time.perf_counter()
         report = rules.validate(parsed, context)
+    timings["validate_s"] = time.perf_counter() - validating
     return parsed, report
 
 
@@ -161,7 +168,8 @@ def create_check(dsn: str, work_dir: Path, *, user: str, reporter: str, period: 
     stored = out / reporter / folder / f"upload.{file_type if file_type != 'unknown' else 'bin'}"
     stored.parent.mkdir(parents=True, exist_ok=True)
     stored.write_bytes(data)
-    parsed, report = check_file(stored, reporter, folder, dsn)
+    timings: dict[str, float] = {}
+    parsed, report = check_file(stored, reporter, folder, dsn, timings)
     status = "unreadable" if report.unreadable else report.status
     if parsed.readable and parsed.kind and parsed.kind != kind:
         status = "rejected"
@@ -177,6 +185,7 @@ def create_check(dsn: str, work_dir: Path, *, user: str, reporter: str, period: 
     document.update(status=status, original_name=original_name, form_period=period,
                     error_count=sum(1 for f in report.findings if f.severity == "error"))
     document["markable"] = bool(parsed.readable and report.findings)
+    document["timings"] = {k: round(v, 3) for k, v in timings.items()}
     (out / "verdict.json").write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
     seconds = time.perf_counter() - started
     _finish_record(dsn, submission_id, status, report, seconds, errors=document["error_count"])
