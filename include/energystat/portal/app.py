@@ -4,6 +4,7 @@ import datetime as dt
 import logging
 import re
 import secrets
+import shutil
 import tempfile
 import threading
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from psycopg.rows import dict_row
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 
 from energystat import config, reference
@@ -133,6 +135,8 @@ def create_app(settings: PortalSettings | None = None, *, warm: bool = True) -> 
     app = FastAPI(title="energystat 报送门户", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.settings = settings
     templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.filters["local"] = lambda moment, fmt="%Y-%m-%d %H:%M": (
+        moment.astimezone(status.LOCAL_TZ).strftime(fmt) if moment else "")
     templates.env.globals.update(status_zh=status.STATUS_ZH, verdict_zh=uploads.VERDICT_ZH,
                                  reporter_name=reference.reporter_name, column_zh=column_zh)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -295,7 +299,7 @@ def create_app(settings: PortalSettings | None = None, *, warm: bool = True) -> 
     @app.get("/r/{reporter}", response_class=HTMLResponse)
     def reporter_home(session: ReporterAccess, request: Request, reporter: str,
                       year: int | None = None) -> Response:
-        today = dt.date.today()
+        today = status.local_today()
         year = year if year and 2000 <= year <= 2100 else _latest_year(dsn(), reporter, today)
         grid = status.cells(dsn(), [reporter], year, today)
         months = [grid[(reporter, p)] for kind, p, _ in status.periods(year) if kind == "monthly"]
@@ -321,7 +325,8 @@ def create_app(settings: PortalSettings | None = None, *, warm: bool = True) -> 
                 path = form_templates.monthly_template(reporter, period, out)
         except FileNotFoundError as exc:
             raise HTTPException(404) from exc
-        return FileResponse(path, filename=path.name, media_type=_XLSX)
+        return FileResponse(path, filename=path.name, media_type=_XLSX,
+                            background=BackgroundTask(shutil.rmtree, out, ignore_errors=True))
 
     @app.post("/r/{reporter}/upload")
     def upload(session: ReporterAccess, reporter: str, period: Annotated[str, Form()] = "",
@@ -445,7 +450,7 @@ def create_app(settings: PortalSettings | None = None, *, warm: bool = True) -> 
     @app.get("/governance", response_class=HTMLResponse)
     def governance(session: Governance, request: Request, year: int | None = None,
                    status_filter: str = "") -> Response:
-        today = dt.date.today()
+        today = status.local_today()
         year = year if year and 2000 <= year <= 2100 else _latest_year(dsn(), None, today)
         chosen = status_filter if status_filter in status.STATUSES else ""
         reporters = reference.reporter_codes()
@@ -467,7 +472,7 @@ def create_app(settings: PortalSettings | None = None, *, warm: bool = True) -> 
 
     @app.get("/governance.csv")
     def governance_csv(session: Governance, year: int | None = None, status_filter: str = "") -> Response:
-        today = dt.date.today()
+        today = status.local_today()
         year = year if year and 2000 <= year <= 2100 else _latest_year(dsn(), None, today)
         reporters = reference.reporter_codes()
         grid = status.cells(dsn(), reporters, year, today)

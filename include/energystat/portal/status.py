@@ -8,6 +8,7 @@ import datetime as dt
 import io
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg.rows import dict_row
@@ -21,6 +22,16 @@ STATUS_ZH = {
 }
 STATUSES = ("not_yet_due", "due", "late", "submitted", "accepted", "accepted_with_warnings", "rejected")
 LIVE = ("accepted", "accepted_with_warnings")
+#: Deadlines are dates in Guangxi: arrival times are compared in Beijing time.
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def local_today() -> dt.date:
+    return dt.datetime.now(LOCAL_TZ).date()
+
+
+def local_date(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(LOCAL_TZ).date()
 
 
 @dataclass
@@ -66,7 +77,7 @@ def _period_end(period: str) -> dt.date:
 
 def cells(dsn: str, reporters: list[str], year: int, today: dt.date | None = None) -> dict[tuple[str, str], Cell]:
     """{(reporter, form period): Cell} for the reporters' months and quarters of `year`."""
-    today = today or dt.date.today()
+    today = today or local_today()
     with psycopg.connect(dsn, row_factory=dict_row) as conn:
         uploads = conn.execute(
             "select upload_id, reporter_code, period, kind, status, received_at, error_count, warning_count,"
@@ -117,8 +128,8 @@ def _decide(cell: Cell, today: dt.date) -> None:
     if shown:
         cell.findings = int(shown["error_count"] or 0) + int(shown["warning_count"] or 0)
     # late days: until the first version arrived; while none was accepted or submitted, until today
-    received = [u["received_at"].date() for u in cell.uploads if u["status"] != "duplicate"]
-    received += [s["submitted_at"].date() for s in cell.submissions]
+    received = [local_date(u["received_at"]) for u in cell.uploads if u["status"] != "duplicate"]
+    received += [local_date(s["submitted_at"]) for s in cell.submissions]
     if (live or pending) and received:
         cell.late_days = max(0, (min(received) - cell.deadline).days)
     elif cell.status in ("late", "rejected"):
