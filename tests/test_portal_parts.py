@@ -192,3 +192,28 @@ def test_a_server_error_shows_an_incident_number_never_a_traceback(tmp_path: Pat
     for leak in ("Traceback", "psycopg", "nobody", "File \""):
         assert leak not in response.text
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
+def test_user_add_prints_a_generated_password_once_that_logs_in(warehouse_dsn: str) -> None:
+    import os
+    import re
+
+    from energystat.portal import accounts
+
+    env = {**os.environ, "ENERGYSTAT_WAREHOUSE_DSN": warehouse_dsn}
+    cli = [sys.executable, "-m", "energystat.cli", "portal", "user"]
+    out = subprocess.run([*cli, "add", "--reporter", "450100", "--role", "city"], env=env, capture_output=True,
+                         text=True, check=True).stdout
+    password = re.search(r"密码 password \(shown once, store it safely\): (\S+)", out)[1]
+    token, session = accounts.login(warehouse_dsn, "450100", password, max_failed=5, lockout_minutes=15,
+                                    session_hours=1)
+    assert session.user.reporter_code == "450100" and session.user.role == "city" and len(password) == 16
+    assert subprocess.run([*cli, "add", "--role", "city"], env=env, capture_output=True).returncode == 2
+    assert subprocess.run([*cli, "add", "--reporter", "459900", "--role", "city"], env=env,
+                          capture_output=True).returncode == 2
+    subprocess.run([*cli, "add", "--role", "governance", "--username", "zhangsan"], env=env, check=True,
+                   capture_output=True)
+    listing = subprocess.run([*cli, "list"], env=env, capture_output=True, text=True, check=True).stdout
+    assert re.search(r"^450100\s+city\s+450100", listing, re.M) and re.search(r"^zhangsan\s+governance\s+-", listing,
+                                                                            re.M)
+    assert password not in listing
