@@ -74,6 +74,19 @@ def build_world(root: Path, dsn: str) -> World:
     return world
 
 
+def portal_role_dsn(dsn: str) -> str:
+    """The same database as `dsn`, connected as the `energystat_portal` role (with the password the roles module
+    keeps, where it exists; the embedded server trusts local roles before it)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        from energystat import roles
+    except ImportError:
+        parts = urlsplit(dsn)
+        return urlunsplit(parts._replace(netloc="energystat_portal@" + parts.netloc.rsplit("@", 1)[-1]))
+    return roles.role_dsn(roles.PORTAL, dsn)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

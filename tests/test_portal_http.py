@@ -8,23 +8,16 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from portal_world import HELD_PERIOD, PASSWORDS, World, build_world
+from portal_world import HELD_PERIOD, PASSWORDS, World, build_world, portal_role_dsn
 
 from energystat.portal import accounts
 from energystat.portal.settings import PortalSettings
 
 pytestmark = pytest.mark.xdist_group("portal")
-
-
-def portal_role_dsn(dsn: str) -> str:
-    """The same database, connected as the `energystat_portal` role V004 grants."""
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(netloc="energystat_portal@" + parts.netloc.rsplit("@", 1)[-1]))
 
 
 @pytest.fixture(scope="module")

@@ -92,10 +92,9 @@ def test_landing_names_are_the_form_names_the_ingestion_recognises() -> None:
 
 
 def test_portal_role_reads_and_writes_only_what_the_portal_needs(warehouse_dsn: str) -> None:
-    from urllib.parse import urlsplit, urlunsplit
+    from portal_world import portal_role_dsn
 
-    parts = urlsplit(warehouse_dsn)
-    role_dsn = urlunsplit(parts._replace(netloc="energystat_portal@" + parts.netloc.rsplit("@", 1)[-1]))
+    role_dsn = portal_role_dsn(warehouse_dsn)
     with psycopg.connect(role_dsn, autocommit=True) as conn:
         for sql in ("select count(*) from raw.monthly_statistics", "select count(*) from ops.upload_log",
                     "select count(*) from ops.dq_findings", "select count(*) from raw.institution_registry",

@@ -65,10 +65,15 @@ create index portal_submissions_reporter_period on ops.portal_submissions (repor
 create unique index portal_submissions_landing_path on ops.portal_submissions (landing_path);
 
 -- The portal's own database role: exactly what the portal reads and writes (created here if V003 did not).
+-- Roles are cluster-wide: another database's migration may create it at the same moment (not an error).
 do $$
 begin
     if not exists (select 1 from pg_roles where rolname = 'energystat_portal') then
-        create role energystat_portal login;
+        begin
+            create role energystat_portal login;
+        exception when duplicate_object or unique_violation then
+            null;
+        end;
     end if;
 end
 $$;
@@ -82,3 +87,21 @@ grant usage on sequence ops.portal_login_attempts_attempt_id_seq, ops.portal_sub
 -- Statuses and findings of ingested uploads; the registry and live rows the history rules compare with.
 grant select on ops.upload_log, ops.dq_findings to energystat_portal;
 grant select on raw.institution_registry, raw.monthly_statistics to energystat_portal;
+
+-- Accounts, sessions and login attempts are the portal's alone: other application roles that received rights
+-- on new ops tables by default privileges (the loader, the transformer) lose them here; dbt may read submissions.
+do $$
+declare
+    role_name text;
+begin
+    foreach role_name in array array['energystat_loader', 'energystat_transformer', 'energystat_analyst'] loop
+        if exists (select 1 from pg_roles where rolname = role_name) then
+            execute format('revoke all on ops.portal_users, ops.portal_sessions, ops.portal_login_attempts,'
+                           ' ops.portal_submissions from %I', role_name);
+        end if;
+    end loop;
+    if exists (select 1 from pg_roles where rolname = 'energystat_transformer') then
+        grant select on ops.portal_submissions to energystat_transformer;
+    end if;
+end
+$$;

@@ -55,6 +55,13 @@ class PortalSettings:
         )
 
     def warehouse_dsn(self) -> str:
+        """`dsn`, else the portal role's DSN where the roles module manages role passwords, else the warehouse's."""
         from energystat import warehouse
 
-        return self.dsn or warehouse.warehouse_dsn()
+        if self.dsn:
+            return self.dsn
+        try:
+            from energystat import roles
+        except ImportError:  # before least-privilege roles (migration V003) the owner's DSN is the only one
+            return warehouse.warehouse_dsn()
+        return roles.role_dsn(roles.PORTAL, warehouse.warehouse_dsn())
