@@ -17,7 +17,9 @@ import pandas as pd
 import psycopg
 import pytest
 
-from energystat import cli, dbt_runner, forms, ingest, reference, warehouse
+from energystat import cli, dbt_runner, reference, warehouse
+from energystat.contract import forms
+from energystat.ingest import run as ingest
 
 INSTITUTIONS = 150
 YEARS = [2022, 2023]
