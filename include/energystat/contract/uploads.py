@@ -1,7 +1,8 @@
 """Upload kinds, statuses and the landing-path pattern `<reporter>/<YYYY-MM>/<file>`; the raw tables they load.
 
-dbt reads the same statuses (`stg_upload_log.sql`, `_sources.yml`, `_staging.yml`): tests/test_contract.py fails when the SQL and
-this module disagree.
+The migrations and dbt spell the same kinds and statuses in SQL (`V001__schemas_and_ops.sql`,
+`stg_upload_log.sql`, `_sources.yml`, `_staging.yml`): tests/test_contract.py fails when they and this module
+disagree.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ REGISTRY = "registry"
 UNKNOWN = "unknown"
 #: The kinds validated by a rule suite (the registry is checked while it loads).
 FORM_KINDS = (MONTHLY, TASK_PROGRESS)
+#: Every kind ops.upload_log accepts.
+KINDS = (MONTHLY, TASK_PROGRESS, REGISTRY, UNKNOWN)
 
 ACCEPTED = "accepted"
 ACCEPTED_WITH_WARNINGS = "accepted_with_warnings"
@@ -24,6 +27,8 @@ REJECTED = "rejected"
 DUPLICATE = "duplicate"
 SUPERSEDED = "superseded"
 PROCESSING = "processing"
+#: Every status of ops.upload_log, in the order of the table's check constraint.
+STATUSES = (PROCESSING, ACCEPTED, ACCEPTED_WITH_WARNINGS, REJECTED, SUPERSEDED, DUPLICATE)
 #: Uploads whose rows count: the marts, the history rules and supersession read only these.
 LIVE_STATUSES = (ACCEPTED, ACCEPTED_WITH_WARNINGS)
 #: Statuses a run reports on, in the order `energystat ingest` prints them.
