@@ -90,6 +90,12 @@ def test_every_template_header_is_read_back_by_the_parser_with_its_unit() -> Non
 def test_column_groups_follow_the_form() -> None:
     assert forms.ENERGY_COLUMNS == ("electricity_kwh", "natural_gas_m3", "lpg_kg", "coal_kg", "gasoline_l",
                                     "diesel_l", "heat_gj")
-    assert forms.CONSUMPTION_COLUMNS == ("electricity_kwh", "water_t", *forms.ENERGY_COLUMNS[1:])
+    assert ("electricity_kwh", "water_t", *forms.ENERGY_COLUMNS[1:]) == forms.CONSUMPTION_COLUMNS
     assert set(reference.coal_coefficients()) >= set(forms.ENERGY_COLUMNS)  # every energy column converts
     assert uploads.RAW_COLUMNS[uploads.MONTHLY][-len(forms.MONTHLY_NUMERIC_COLUMNS):] == forms.MONTHLY_NUMERIC_COLUMNS
+
+
+def test_dbts_converted_columns_are_the_contracts_energy_columns() -> None:
+    macro = (DBT / "macros" / "energy_columns.sql").read_text(encoding="utf-8")
+    listed = re.search(r"macro converted_columns\(\).*?return\(\[([^\]]*)\]\)", macro, re.S)
+    assert listed and _quoted(listed[1]) == forms.ENERGY_COLUMNS
