@@ -53,7 +53,10 @@ class Settings:
     analyst_password: str | None
     alert_urls: tuple[str, ...]
     warning_alert_threshold: int
+    #: Rows per Great Expectations run: fewer runs cost less fixed GX time, smaller ones bound memory.
     validate_chunk_rows: int
+    #: Parallel batches of the ingestion DAG; each pays the GX import once, so more batches than cores lose
+    #: (bench/RESULTS.md, "Figures moved out of docstrings").
     ingest_batches: int
     contact_zh: str
 
