@@ -75,14 +75,17 @@ def _rule_lines(rule_summary: dict[str, dict[str, Any]], severity: str) -> list[
     return lines
 
 
+def _file_lines(outcome: Outcome, who: str) -> list[str]:
+    """The lines naming the reporter, period and file, first in every message about one upload."""
+    return [f"报送单位：{who}", f"统计期：{outcome.period or '—'}", f"文件：{outcome.rel_path}"]
+
+
 def rejection_message(outcome: Outcome) -> tuple[str, str]:
     """(title, body) telling governance staff a file was rejected, where its report is, which rules failed."""
     who = _reporter_label(outcome.reporter_code)
     title = f"【数据退回】{who} {outcome.period or ''} 报送文件未通过校验"
     body = "\n".join([
-        f"报送单位：{who}",
-        f"统计期：{outcome.period or '—'}",
-        f"文件：{outcome.rel_path}",
+        *_file_lines(outcome, who),
         f"结果：退回（错误 {outcome.error_count} 处，警告 {outcome.warning_count} 处），数据未入库。",
         "未通过的规则：",
         *(_rule_lines(outcome.rule_summary, ERROR) or [f"  - {outcome.reason or '文件无法读取'}"]),
@@ -96,9 +99,7 @@ def warnings_message(outcome: Outcome) -> tuple[str, str]:
     who = _reporter_label(outcome.reporter_code)
     title = f"【数据预警】{who} {outcome.period or ''} 报送数据有 {outcome.warning_count} 处警告"
     body = "\n".join([
-        f"报送单位：{who}",
-        f"统计期：{outcome.period or '—'}",
-        f"文件：{outcome.rel_path}",
+        *_file_lines(outcome, who),
         f"结果：已入库，但有 {outcome.warning_count} 处警告，请核实：",
         *_rule_lines(outcome.rule_summary, WARNING),
         f"明细见数据库表 ops.dq_findings（upload_id = {outcome.upload_id}）。",
