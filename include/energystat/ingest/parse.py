@@ -38,7 +38,7 @@ from energystat.contract.uploads import MONTHLY, TASK_PROGRESS
 
 log = logging.getLogger(__name__)
 
-#: A row of cells as read from the file.
+#: The rows of a file's table, each a list of cell values as read.
 Cells = list[list[Any]]
 
 #: Suffix of the derived column that keeps a number column's original text when it is not a number (for M002/T002).
@@ -116,7 +116,7 @@ def _decode_csv(data: bytes) -> tuple[str, str]:
         ) from exc
 
 
-def _read_csv(path: Path) -> tuple[list[list[Any]], None]:
+def _read_csv(path: Path) -> tuple[Cells, None]:
     text, _encoding = _decode_csv(path.read_bytes())
     if "\x00" in text:
         raise UnreadableFile("文件不是文本表格（含有二进制内容）", "not a text table (binary content)")
@@ -128,7 +128,7 @@ def _read_csv(path: Path) -> tuple[list[list[Any]], None]:
     return [row for row in csv.reader(io.StringIO(text), dialect)], None
 
 
-def _read_workbook(path: Path, kinds_sheets: tuple[str, ...]) -> tuple[list[list[Any]], str]:
+def _read_workbook(path: Path, kinds_sheets: tuple[str, ...]) -> tuple[Cells, str]:
     from python_calamine import CalamineWorkbook
 
     try:
@@ -147,7 +147,7 @@ def _read_workbook(path: Path, kinds_sheets: tuple[str, ...]) -> tuple[list[list
     return rows, sheet
 
 
-def read_cells(path: Path) -> tuple[list[list[Any]], str | None]:
+def read_cells(path: Path) -> tuple[Cells, str | None]:
     """All rows of the file's table as lists of cell values, and the sheet read (None for CSV)."""
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt"):
@@ -194,7 +194,7 @@ def _header_score(row: list[Any], specs: tuple[ColumnSpec, ...]) -> int:
     return len({s.raw for cell in row if (s := _match_spec(split_header(cell)[0], specs))})
 
 
-def _detect_kind(rows: list[list[Any]], sheet: str | None, path: Path) -> tuple[str | None, int | None]:
+def _detect_kind(rows: Cells, sheet: str | None, path: Path) -> tuple[str | None, int | None]:
     """The form kind and the index of the header row: the first of the first rows naming ≥ 3 known columns;
     the kind whose columns the header names best, ties broken by the sheet name, then the file name."""
     hint = None
@@ -314,7 +314,7 @@ def parse_upload(path: str | Path, reporter_code: str | None = None, period: str
         return _unreadable(path, reporter_code, period, f"解析出错：{exc}", f"parse error: {exc!r}")
 
 
-def _parse_rows(path: Path, rows: list[list[Any]], sheet: str | None, reporter: str | None, period: str | None,
+def _parse_rows(path: Path, rows: Cells, sheet: str | None, reporter: str | None, period: str | None,
                 fuel_densities: dict[str, float] | None) -> ParsedUpload:
     if not any(_cell_text(c) for row in rows for c in row):
         return _unreadable(path, reporter, period, "文件为空", "the file is empty")

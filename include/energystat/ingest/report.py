@@ -116,7 +116,7 @@ def _row_prefix_en(finding: Finding) -> str:
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")), autoescape=True,
-    undefined=jinja2.StrictUndefined)
+    undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
 def render_html(parsed: ParsedUpload, report: ValidationReport, gx_docs: Path | None = None) -> str:
