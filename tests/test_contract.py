@@ -99,3 +99,14 @@ def test_dbts_converted_columns_are_the_contracts_energy_columns() -> None:
     macro = (DBT / "macros" / "energy_columns.sql").read_text(encoding="utf-8")
     listed = re.search(r"macro converted_columns\(\).*?return\(\[([^\]]*)\]\)", macro, re.S)
     assert listed and _quoted(listed[1]) == forms.ENERGY_COLUMNS
+
+
+def test_every_number_column_of_a_form_is_checked_by_its_suite() -> None:
+    """A number column added to a form without its "must be a number" expectation fails here."""
+    from energystat.ingest.parse import NOT_A_NUMBER_SUFFIX
+    from energystat.ingest.validate.rulebook import rulebook
+
+    for kind, form in ((uploads.MONTHLY, forms.MONTHLY_FORM), (uploads.TASK_PROGRESS, forms.TASK_FORM)):
+        checked = {rule.kwargs.get("column") for rule in rulebook(kind) if rule.rule_id == findings.NOT_A_NUMBER[kind]}
+        numeric = {spec.raw + NOT_A_NUMBER_SUFFIX for spec in form if spec.numeric}
+        assert numeric and numeric <= checked, (kind, numeric - checked)

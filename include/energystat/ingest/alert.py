@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from energystat import config, reference
 from energystat.config import parse_urls
 from energystat.contract.findings import ERROR, WARNING
 from energystat.contract.uploads import ACCEPTED_WITH_WARNINGS, REJECTED
-from energystat.ingest.load import Outcome
+
+if TYPE_CHECKING:  # the Airflow failure notifier sends through this module: keep it free of pandas and psycopg
+    from energystat.ingest.load import Outcome
 
 log = logging.getLogger(__name__)
 
