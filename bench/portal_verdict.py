@@ -40,7 +40,8 @@ def _write_inputs(folder: Path, rows: int) -> tuple[Path, Path, Path]:
     import numpy as np
     import xlsxwriter
 
-    from energystat import creditcode, forms, reference
+    from energystat import creditcode, reference
+    from energystat.contract import forms
 
     rng = np.random.default_rng(2023)
     kinds = reference.institution_kinds()
@@ -90,7 +91,8 @@ def main(argv: list[str] | None = None) -> dict:
     os.environ.update(ENERGYSTAT_LANDING_DIR=str(folder / "landing"),
                       ENERGYSTAT_QUARANTINE_DIR=str(folder / "quarantine"),
                       ENERGYSTAT_PORTAL_WORK_DIR=str(folder / "portal"))
-    from energystat import ingest, migrate, warehouse
+    from energystat import migrate, warehouse
+    from energystat.ingest.run import ingest
 
     dsn = warehouse.with_database(warehouse.server_dsn(), f"es_bench_portal_{secrets.token_hex(3)}")
     warehouse.ensure_database(dsn)
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
         migrate.migrate(dsn)
         registry, last, this = _write_inputs(folder, args.rows)
         (folder / "landing" / registry.name).write_bytes(registry.read_bytes())
-        summary = ingest.ingest(folder / "landing", dsn, alert_urls=[])
+        summary = ingest(folder / "landing", dsn, alert_urls=[])
         assert summary.count("accepted") + summary.count("accepted_with_warnings") == 2, summary.describe()
         result = _measure(dsn, folder, this, args)
         result["check_cli_cold_s"] = _check_cli(this, dsn)
@@ -117,12 +119,12 @@ def main(argv: list[str] | None = None) -> dict:
 def _measure(dsn: str, folder: Path, upload: Path, args: argparse.Namespace) -> dict:
     from fastapi.testclient import TestClient
 
+    from energystat import config
     from energystat.portal import accounts
     from energystat.portal.app import create_app
-    from energystat.portal.settings import PortalSettings
 
     accounts.add_user(dsn, "bench", "city", REPORTER, "bench-password-1")
-    settings = dataclasses.replace(PortalSettings.from_env(), dsn=dsn, work_dir=folder / "portal")
+    settings = dataclasses.replace(config.portal_settings(), dsn=dsn, work_dir=folder / "portal")
     started = time.perf_counter()
     app = create_app(settings, warm=True)
     with TestClient(app, follow_redirects=False) as client:

@@ -37,7 +37,8 @@ def build_world(root: Path, dsn: str) -> World:
     """Generate, hold back 450100/2023-12, ingest the rest, create the accounts."""
     import openpyxl
 
-    from energystat import forms, ingest
+    from energystat.contract import forms
+    from energystat.ingest.run import ingest
     from energystat.portal import accounts
     from energystat.synth import generate
 
@@ -61,7 +62,7 @@ def build_world(root: Path, dsn: str) -> World:
     saved = {k: os.environ.get(k) for k in world.env()}
     os.environ.update(world.env())
     try:
-        ingest.ingest(landing, dsn, alert_urls=[])
+        ingest(landing, dsn, alert_urls=[])
     finally:
         for key, value in saved.items():
             if value is None:

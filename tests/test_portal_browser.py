@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from portal_world import HELD_PERIOD, PASSWORDS, World, build_world, running_portal
 
-from energystat.portal.settings import PortalSettings
+from energystat import config
 
 pytestmark = pytest.mark.xdist_group("portal")
 
@@ -57,7 +57,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, module_warehouse_dsn: str) -
 
 @pytest.fixture(scope="module")
 def portal(world: World) -> Iterator[str]:
-    settings = dataclasses.replace(PortalSettings.from_env(), work_dir=world.work_dir, dsn=world.dsn)
+    settings = dataclasses.replace(config.portal_settings(), work_dir=world.work_dir, dsn=world.dsn)
     with running_portal(settings) as url:
         yield url
 
@@ -98,17 +98,17 @@ def _screenshot(page, path: Path, full_page: bool = False) -> None:  # noqa: ANN
 
 def _ingest(world: World) -> list[dict]:
     """The ingestion run for 450100/2023-12, through the functions the DAG's tasks call."""
-    from energystat import pipeline
+    from energystat.ingest.run import plan_run, run_batch
 
-    plan = pipeline.plan_run(str(world.landing), world.dsn, "450100", HELD_PERIOD)
-    return [o for batch in plan["batches"] for o in pipeline.run_batch(batch, world.dsn, str(world.landing))]
+    plan = plan_run(str(world.landing), world.dsn, "450100", HELD_PERIOD)
+    return [o for batch in plan["batches"] for o in run_batch(batch, world.dsn, str(world.landing))]
 
 
 def test_city_checks_submits_and_follows_its_month_then_governance_sees_it(
         browser, portal: str, world: World, shots: Path, tmp_path: Path) -> None:  # noqa: ANN001
     import openpyxl
 
-    from energystat import forms
+    from energystat.contract import forms
 
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN", accept_downloads=True)
     page = context.new_page()

@@ -14,8 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 from portal_world import HELD_PERIOD, PASSWORDS, World, build_world, portal_role_dsn
 
+from energystat import config
+from energystat.config import PortalSettings
 from energystat.portal import accounts
-from energystat.portal.settings import PortalSettings
 
 pytestmark = pytest.mark.xdist_group("portal")
 
@@ -35,7 +36,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, module_warehouse_dsn: str) -
 
 @pytest.fixture(scope="module")
 def settings(world: World) -> PortalSettings:
-    return dataclasses.replace(PortalSettings.from_env(), dsn=portal_role_dsn(world.dsn), work_dir=world.work_dir)
+    return dataclasses.replace(config.portal_settings(), dsn=portal_role_dsn(world.dsn), work_dir=world.work_dir)
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +224,9 @@ def test_security_headers_on_pages_errors_and_files(app, world: World) -> None: 
 def test_verdict_is_the_check_commands_verdict(app, world: World, tmp_path: Path) -> None:  # noqa: ANN001
     """Clean → accepted; faulty → rejected with the row, column, value and Chinese reason, the same findings as
     the ingestion's parse + rulebook (with history from the warehouse) give; nothing loaded."""
-    from energystat import parsing, rules
+    from energystat.ingest.parse import parse_upload
+    from energystat.ingest.validate import validate
+    from energystat.ingest.validate.context import load_context
 
     with psycopg.connect(world.dsn) as conn:
         before = conn.execute("select count(*), (select count(*) from ops.upload_log) from raw.monthly_statistics"
@@ -246,8 +249,8 @@ def test_verdict_is_the_check_commands_verdict(app, world: World, tmp_path: Path
     copy = tmp_path / "450100" / HELD_PERIOD / "x.xlsx"
     copy.parent.mkdir(parents=True)
     copy.write_bytes(world.faulty_file.read_bytes())
-    parsed = parsing.parse_upload(copy, reporter_code="450100", period=HELD_PERIOD)
-    report = rules.validate(parsed, rules.load_context(world.dsn, "450100", HELD_PERIOD))
+    parsed = parse_upload(copy, reporter_code="450100", period=HELD_PERIOD)
+    report = validate(parsed, load_context(world.dsn, "450100", HELD_PERIOD))
     expected = {(f.source_row, parsed.column_header(f.column_name) if f.column_name else "", f.rule_id, f.message_zh)
                 for f in report.findings}
     shown = set(re.findall(r'<tr class="sev-\w+"><td>(\d+|整个文件)</td><td>([^<]*)</td><td>[^<]*</td>'
@@ -261,7 +264,7 @@ def test_verdict_is_the_check_commands_verdict(app, world: World, tmp_path: Path
 
 
 def test_unreadable_upload_gets_the_P001_verdict_of_check(app, world: World, tmp_path: Path) -> None:  # noqa: ANN001
-    from energystat import parsing
+    from energystat.ingest.parse import parse_upload
 
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
     with _client(app) as client:
@@ -275,7 +278,7 @@ def test_unreadable_upload_gets_the_P001_verdict_of_check(app, world: World, tmp
         assert "识别为 unknown" in page  # the name said .xlsx; the bytes said otherwise
     saved = tmp_path / "upload.bin"
     saved.write_bytes(png)
-    message = parsing.parse_upload(saved).findings[0].message_zh
+    message = parse_upload(saved).findings[0].message_zh
     assert message in page
 
 

@@ -78,13 +78,13 @@ def test_file_type_is_sniffed_from_the_bytes(head: bytes, expected: str) -> None
 
 
 def test_landing_names_are_the_form_names_the_ingestion_recognises() -> None:
-    from energystat import ingest
+    from energystat.contract.uploads import kind_of
 
     monthly = uploads.landing_name("450100", "2024-03", "monthly", 17, "csv")
     task = uploads.landing_name("450100", "2024-06", "task_progress", 18, "unknown")
     assert monthly == "450100_2024-03_能源资源消费月报_门户17.csv"
     assert task == "450100_2024Q2_重点任务进展_门户18.xlsx"
-    assert (ingest.kind_of(monthly), ingest.kind_of(task)) == ("monthly", "task_progress")
+    assert (kind_of(monthly), kind_of(task)) == ("monthly", "task_progress")
     assert uploads.folder_period("2024-Q2") == ("2024-06", "task_progress")
     assert uploads.form_period("2024-06", "task_progress") == "2024-Q2"
     with pytest.raises(uploads.UploadProblem):
@@ -179,8 +179,8 @@ def test_airflow_trigger_asks_a_token_then_a_run_with_reporter_and_period() -> N
 def test_a_server_error_shows_an_incident_number_never_a_traceback(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
+    from energystat.config import PortalSettings
     from energystat.portal.app import create_app
-    from energystat.portal.settings import PortalSettings
 
     broken = PortalSettings(dsn="postgresql://nobody@127.0.0.1:9/none?connect_timeout=2", work_dir=tmp_path)
     with TestClient(create_app(broken, warm=False), raise_server_exceptions=False) as client:

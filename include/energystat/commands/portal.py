@@ -29,11 +29,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from energystat import migrate, warehouse
+    from energystat import config, migrate, warehouse
     from energystat.portal.app import create_app
-    from energystat.portal.settings import PortalSettings
 
-    settings = PortalSettings.from_env()
+    settings = config.portal_settings()
     settings = dataclasses.replace(settings, host=args.host or settings.host,
                                    port=settings.port if args.port is None else args.port)
     if settings.dsn is None:  # the embedded default: make sure the warehouse runs and is migrated

@@ -12,6 +12,8 @@ import psycopg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from energystat import reference
+
 ROLES = ("city", "governance")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
 MIN_PASSWORD_LENGTH = 10
@@ -77,8 +79,6 @@ def check_new_password(password: str) -> None:
 def add_user(dsn: str, username: str, role: str, reporter_code: str | None, password: str,
              display_name: str | None = None) -> User:
     """Create an account (or replace the password and role of an existing one)."""
-    from energystat import reference
-
     if not _USERNAME.match(username):
         raise ValueError("用户名只能包含字母、数字、点、下划线和连字符（2–64 位）")
     if role not in ROLES:

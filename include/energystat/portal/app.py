@@ -22,9 +22,11 @@ from psycopg.rows import dict_row
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 
-from energystat import config, reference
-from energystat.portal import accounts, status, uploads
-from energystat.portal.settings import PortalSettings
+from energystat import config, reference, warehouse
+from energystat import templates as form_templates
+from energystat.config import PortalSettings
+from energystat.contract import forms
+from energystat.portal import accounts, airflow_trigger, status, uploads
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +118,11 @@ class SecurityHeaders:
 def create_app(settings: PortalSettings | None = None, *, warm: bool = True) -> FastAPI:
     """The portal application. `warm` imports and runs the checker once in a background thread at start-up
     (GX's import alone takes seconds; the first city to upload should not wait for it)."""
-    settings = settings or PortalSettings.from_env()
+    settings = settings or config.portal_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
-        app.state.dsn = settings.warehouse_dsn()
+        app.state.dsn = portal_dsn(settings)
         settings.work_dir.mkdir(parents=True, exist_ok=True)
         if warm:
             def _warm() -> None:
@@ -314,8 +316,6 @@ def create_app(settings: PortalSettings | None = None, *, warm: bool = True) -> 
     @app.get("/r/{reporter}/template/{period}")
     def template_download(reporter: str, period: str,
                           session: ReporterAccess) -> Response:
-        from energystat import templates as form_templates
-
         check_period(period)
         out = Path(tempfile.mkdtemp(prefix="energystat-template-", dir=settings.work_dir))
         try:
@@ -399,8 +399,6 @@ def create_app(settings: PortalSettings | None = None, *, warm: bool = True) -> 
             raise HTTPException(400, str(problem)) from problem
         log.info("submission %s landed as %s", submission_id, rel_path)
         if settings.airflow_url:
-            from energystat.portal import airflow_trigger
-
             run_id, note = airflow_trigger.trigger_ingest(settings.airflow_url, settings.airflow_user,
                                                           settings.airflow_password, reporter, row["period"])
         else:
@@ -497,10 +495,13 @@ def _client_name(name: str) -> str:
 
 def column_zh(raw: str | None) -> str:
     """The form header of a raw column (`electricity_kwh` → `电力(千瓦时)`), for findings read from the database."""
-    from energystat import forms
-
-    headers = {v: k for k, v in {**forms.TASK_COLUMNS, **forms.MONTHLY_COLUMNS}.items()}
+    headers = {spec.raw: spec.header for spec in (*forms.TASK_FORM, *forms.MONTHLY_FORM)}
     return headers.get(raw or "", raw or "")
+
+
+def portal_dsn(settings: PortalSettings) -> str:
+    """`settings.dsn` (ENERGYSTAT_PORTAL_DSN: the `energystat_portal` role in production), else the warehouse's."""
+    return settings.dsn or warehouse.warehouse_dsn()
 
 
 def _safe_next(target: str) -> str:

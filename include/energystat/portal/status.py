@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
-from energystat import forms, reference
+from energystat import reference
+from energystat.contract import forms
 
 STATUS_ZH = {
     "not_yet_due": "未到期", "due": "待报送", "late": "逾期未报", "submitted": "已提交，待入库",

@@ -1,8 +1,8 @@
 """Portal uploads: sniff the file, give the ingestion's verdict without loading, submit it into the landing tree.
 
-The verdict is the ingestion's own: `parsing.parse_upload` with the landing folder's reporter and period, then
-`rules.validate` against the context `rules.load_context` reads from the warehouse (registry and last year's
-live rows: the history rules), exactly as `ingest.process_files` and `energystat check` do. The client's file
+The verdict is the ingestion's own: `ingest.parse.parse_upload` with the landing folder's reporter and period,
+then `ingest.validate.validate` against the context `load_context` reads from the warehouse (registry and last
+year's live rows: the history rules), exactly as `ingest.run.process_files` and `energystat check` do. The client's file
 name never becomes a path: files live under server-chosen names (`<submission_id>/upload.<type>` in the work
 folder, `<reporter>/<period>/<form name>_<submission_id>.<type>` in the landing tree).
 """
@@ -24,7 +24,12 @@ from typing import Any
 
 import psycopg
 
-from energystat import forms
+from energystat.contract import forms
+from energystat.contract.findings import ERROR, Finding
+from energystat.ingest.parse import ParsedUpload, parse_upload
+from energystat.ingest.report import report_json, write_marked_workbook
+from energystat.ingest.validate import ValidationReport, validate
+from energystat.ingest.validate.context import context_without_warehouse, load_context
 
 log = logging.getLogger(__name__)
 
@@ -103,26 +108,24 @@ class Verdict:
 
 
 def check_file(path: Path, reporter: str, period: str, dsn: str | None,
-               timings: dict[str, float] | None = None) -> tuple[Any, Any]:
+               timings: dict[str, float] | None = None) -> tuple[ParsedUpload, ValidationReport]:
     """(parsed upload, validation report) of a file in the landing folder `<reporter>/<period>/`: the parse and
     rulebook of ingestion, with the history rules against the warehouse at `dsn` (skipped, and said so, when
     the file is unreadable or no warehouse is given — as `energystat check` does)."""
-    from energystat import parsing, rules
-
     timings = {} if timings is None else timings
     started = time.perf_counter()
-    parsed = parsing.parse_upload(path, reporter_code=reporter, period=period)
+    parsed = parse_upload(path, reporter_code=reporter, period=period)
     timings["parse_s"] = time.perf_counter() - started
     if not parsed.readable:
-        context = rules.context_without_warehouse(reporter, period, "file unreadable")
+        context = context_without_warehouse(reporter, period, "file unreadable")
     elif dsn is None:
-        context = rules.context_without_warehouse(reporter, period, "no warehouse")
+        context = context_without_warehouse(reporter, period, "no warehouse")
     else:
-        context = rules.load_context(dsn, reporter, period)
+        context = load_context(dsn, reporter, period)
     timings["context_s"] = time.perf_counter() - started - timings["parse_s"]
     with _VALIDATE_LOCK:
         validating = time.perf_counter()
-        report = rules.validate(parsed, context)
+        report = validate(parsed, context)
     timings["validate_s"] = time.perf_counter() - validating
     return parsed, report
 
@@ -148,8 +151,6 @@ def create_check(dsn: str, work_dir: Path, *, user: str, reporter: str, period: 
                  data: bytes, max_rows: int) -> Verdict:
     """Record a checked upload and write its verdict files into the work folder; nothing reaches the warehouse's
     data tables and nothing lands. `period` is the form period (`2024-03` or `2024-Q1`)."""
-    from energystat import reports
-
     folder, kind = folder_period(period)
     file_type = sniff_type(data[:8192])
     started = time.perf_counter()
@@ -178,12 +179,12 @@ def create_check(dsn: str, work_dir: Path, *, user: str, reporter: str, period: 
         raise_rows = UploadProblem(f"文件有 {report.rows} 行数据，超过上限 {max_rows} 行；请按报送单位和统计期拆分。")
         _finish_record(dsn, submission_id, "unreadable", report, time.perf_counter() - started)
         raise raise_rows
-    document = reports.report_json(parsed, report)
+    document = report_json(parsed, report)
     for finding in document["findings"]:  # the header as the file wrote it, for the clerk reading the page
         column = finding["column_name"]
         finding["column_header"] = parsed.column_header(column) if column and "," not in column else column
     document.update(status=status, original_name=original_name, form_period=period,
-                    error_count=sum(1 for f in report.findings if f.severity == "error"))
+                    error_count=sum(1 for f in report.findings if f.severity == ERROR))
     document["markable"] = bool(parsed.readable and report.findings)
     document["timings"] = {k: round(v, 3) for k, v in timings.items()}
     (out / "verdict.json").write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
@@ -192,11 +193,9 @@ def create_check(dsn: str, work_dir: Path, *, user: str, reporter: str, period: 
     return Verdict(submission_id, status, report.rows, document["error_count"], report.warning_count, seconds)
 
 
-def _wrong_form_finding(expected: str, found: str) -> Any:
-    from energystat.parsing import Finding
-
+def _wrong_form_finding(expected: str, found: str) -> Finding:
     names = {"monthly": "能源资源消费月报", "task_progress": "重点任务进展"}
-    return Finding("P001", "error", f"所选报表为“{names[expected]}”，但文件是“{names.get(found, found)}”",
+    return Finding("P001", ERROR, f"所选报表为“{names[expected]}”，但文件是“{names.get(found, found)}”",
                    f"the chosen form is {expected} but the file is {found}")
 
 
@@ -217,22 +216,20 @@ def verdict_document(work_dir: Path, submission_id: int) -> dict[str, Any] | Non
 
 
 def marked_workbook(work_dir: Path, row: dict[str, Any]) -> Path | None:
-    """The checked file with its failing cells highlighted (`reports.write_marked_workbook`), written on first
+    """The checked file with its failing cells highlighted (`write_marked_workbook`), written on first
     download from the stored copy and the verdict's findings: writing it costs more than the whole check, and
     most verdicts are read on the page only."""
-    from energystat import parsing, reports
-
     out = submission_dir(work_dir, row["submission_id"])
     path = out / "marked.xlsx"
     document = verdict_document(work_dir, row["submission_id"])
     source = checked_file(work_dir, row)
     if path.exists() or document is None or not document.get("markable") or source is None:
         return path if path.exists() else None
-    fields = {f.name for f in dataclasses.fields(parsing.Finding)}
-    findings = [parsing.Finding(**{k: v for k, v in f.items() if k in fields}) for f in document["findings"]]
-    parsed = parsing.parse_upload(source, reporter_code=row["reporter_code"], period=row["period"])
+    fields = {f.name for f in dataclasses.fields(Finding)}
+    findings = [Finding(**{k: v for k, v in f.items() if k in fields}) for f in document["findings"]]
+    parsed = parse_upload(source, reporter_code=row["reporter_code"], period=row["period"])
     partial = out / f".marked-{threading.get_ident()}.xlsx"
-    reports.write_marked_workbook(parsed, findings, partial)
+    write_marked_workbook(parsed, findings, partial)
     os.replace(partial, path)
     return path
 
