@@ -310,7 +310,7 @@ def create_app(settings: PortalSettings | None = None, *, warm: bool = True) -> 
         default = next((c.period for c in reversed(months) if c.status in ("due", "late", "rejected")), months[0].period)
         return page(request, "home.html", {
             "reporter": reporter, "year": year, "months": months, "quarters": quarters, "choices": choices,
-            "default_period": default, "today": today, "deadline_rule": reference.deadline_rule_zh("monthly"),
+            "default_period": default, "today": today, "deadline_rule": reference.deadline_rule_zh(months[0].period),
             "max_mb": settings.max_upload_bytes // (1024 * 1024)})
 
     @app.get("/r/{reporter}/template/{period}")
