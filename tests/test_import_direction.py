@@ -26,6 +26,7 @@ LAYERS = [
     ("orchestration and outputs", ["energystat.dbt_runner", "energystat.templates", "energystat.synth",
                                    "energystat.circular", "energystat.airflow_env", "energystat.pipeline",
                                    "energystat.alerts", "energystat.forms"]),
+    ("portal", ["energystat.portal"]),
     ("commands", ["energystat.commands"]),
     ("cli", ["energystat.cli"]),
 ]

@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "energystat.commands.circular",
     "energystat.commands.airflow",
     "energystat.commands.demo",
+    "energystat.commands.portal",
 ]
 
 

@@ -152,3 +152,53 @@ def circular_dir() -> Path:
 
 def airflow_home() -> Path:
     return settings().airflow_home
+
+
+@dataclass(frozen=True)
+class PortalSettings:
+    """The upload portal's settings (`energystat portal`; docs/portal.md)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8090
+    #: Largest upload accepted, in bytes (the request is cut off beyond it: HTTP 413).
+    max_upload_bytes: int = 20 * 1024 * 1024
+    #: Most data rows a checked file may hold (a reporter's month is a few thousand institutions).
+    max_rows: int = 50_000
+    session_hours: int = 8
+    #: Failed passwords in a row after which an account is locked for `lockout_minutes`.
+    max_failed_logins: int = 5
+    lockout_minutes: int = 15
+    #: Send cookies with `Secure` (when served over HTTPS behind a proxy).
+    secure_cookies: bool = False
+    #: Where checked files and their verdicts are kept (`<work_dir>/<submission_id>/`).
+    work_dir: Path = Path(".energystat/portal")
+    #: A DSN for the portal (None: the `energystat_portal` role's DSN on the warehouse, or the warehouse's).
+    dsn: str | None = None
+    #: Airflow's API server: a submission triggers `ingest_monthly_uploads` there (None: the nightly run takes it).
+    airflow_url: str | None = None
+    airflow_user: str | None = None
+    airflow_password: str | None = None
+
+
+def portal_settings() -> PortalSettings:
+    """The portal's settings as the environment gives them now."""
+    env = os.environ
+
+    def number(name: str, default: int) -> int:
+        return int(env.get(name) or default)
+
+    return PortalSettings(
+        host=env.get("ENERGYSTAT_PORTAL_HOST") or "127.0.0.1",
+        port=number("ENERGYSTAT_PORTAL_PORT", 8090),
+        max_upload_bytes=number("ENERGYSTAT_PORTAL_MAX_UPLOAD_MB", 20) * 1024 * 1024,
+        max_rows=number("ENERGYSTAT_PORTAL_MAX_ROWS", 50_000),
+        session_hours=number("ENERGYSTAT_PORTAL_SESSION_HOURS", 8),
+        max_failed_logins=number("ENERGYSTAT_PORTAL_MAX_FAILED_LOGINS", 5),
+        lockout_minutes=number("ENERGYSTAT_PORTAL_LOCKOUT_MINUTES", 15),
+        secure_cookies=(env.get("ENERGYSTAT_PORTAL_SECURE_COOKIES") or "").lower() in ("1", "true", "yes"),
+        work_dir=Path(env.get("ENERGYSTAT_PORTAL_WORK_DIR") or settings().state_dir / "portal"),
+        dsn=env.get("ENERGYSTAT_PORTAL_DSN") or None,
+        airflow_url=env.get("ENERGYSTAT_AIRFLOW_URL") or None,
+        airflow_user=env.get("ENERGYSTAT_AIRFLOW_USER") or None,
+        airflow_password=env.get("ENERGYSTAT_AIRFLOW_PASSWORD") or None,
+    )

@@ -95,7 +95,19 @@ def _run(args: argparse.Namespace) -> int:
     print(f"Warehouse DSN (psql / BI tools): {dsn}")
     print(f"Analysts (read-only, marts only): {warehouse.analyst_dsn(dsn)}")
     print("Airflow UI: `make airflow`, then http://localhost:8080")
+    print("Upload portal (报送门户): `.venv/bin/energystat portal`, then http://localhost:8090 — demo logins: "
+          + ", ".join(_portal_login(dsn, *account) for account in (("450100", "city", "450100"),
+                                                                   ("governance", "governance", None))))
     return 0
+
+
+def _portal_login(dsn: str, username: str, role: str, reporter: str | None) -> str:
+    """A demo portal account with a fresh password (printed once, here): `user / password`."""
+    from energystat.portal import accounts
+
+    password = accounts.generate_password()
+    accounts.add_user(dsn, username, role, reporter, password, "演示账户")
+    return f"{username} / {password}"
 
 
 def _drop_faulty_reupload(landing: Path, year: int) -> Path:
