@@ -15,12 +15,10 @@ The work lives in `energystat.pipeline` / `energystat.ingest`; this file only wi
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Param, dag, task
 
-from energystat import assets, config
-from energystat_alerts import alert_urls, default_args
-
-RAW_ASSETS = [Asset(assets.RAW_MONTHLY_STATISTICS), Asset(assets.RAW_TASK_PROGRESS)]
+from energystat import config
+from energystat.orchestration.glue import HEAVY_QUEUE, RAW_ASSETS, Tag, alert_urls, default_args
 
 
 @dag(
@@ -29,8 +27,9 @@ RAW_ASSETS = [Asset(assets.RAW_MONTHLY_STATISTICS), Asset(assets.RAW_TASK_PROGRE
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,
+    description="每晚校验各市上报文件，合格入库、不合格退回并告警 / nightly: validate the cities' uploads, load or quarantine, alert",
     doc_md=__doc__,
-    tags=["ingestion", "data-quality"],
+    tags=[Tag.PROJECT, Tag.INGESTION, Tag.DATA_QUALITY],
     params={
         "reporter": Param(None, type=["null", "string"], description="only this reporter code, e.g. 450100"),
         "period": Param(None, type=["null", "string"], description="only this period, YYYY-MM"),
@@ -57,7 +56,7 @@ def ingest_monthly_uploads():
     def upload_batches(plan: dict) -> list[list[dict]]:
         return plan["batches"]
 
-    @task(max_active_tis_per_dagrun=4)
+    @task(max_active_tis_per_dagrun=4, queue=HEAVY_QUEUE)  # GX validation + COPY: the heavy work
     def validate_and_load(batch: list[dict]) -> list[dict]:
         from energystat import pipeline, warehouse
 
