@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from energystat import airflow_env, config
+from energystat import config
+from energystat.orchestration import environment as airflow_env
 
 airflow_env.apply()
 

@@ -10,6 +10,7 @@ server, whose port is asked for.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -118,10 +119,8 @@ class Stack:
             _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + grace
         for process in self.processes.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
             _signal_group(process, signal.SIGKILL)  # also task processes the component left behind
             process.wait()
         self.processes.clear()
@@ -134,10 +133,8 @@ class Stack:
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def stack_environ(executor: str = LOCAL, api_port: int = 8080, **overrides: str) -> dict[str, str]:
