@@ -24,7 +24,7 @@ from airflow_harness import (
     run_pipeline,
 )
 
-from energystat import dbt_runner, migrate, warehouse
+from energystat import config, dbt_runner, migrate, warehouse
 from energystat.orchestration import environment, stack
 from energystat.synth import generate
 
@@ -35,20 +35,29 @@ YEARS = [2022, 2023]
 
 
 @pytest.fixture(scope="module")
-def province(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def workdir() -> Iterator[Path]:
+    """Folders of this module's stacks, in the test state folder: pytest's /tmp/pytest-of-<user> is pruned by
+    any other pytest session on the machine, which would delete a landing folder or Airflow home mid-run."""
+    root = config.state_dir() / f"stacks_{secrets.token_hex(3)}"
+    root.mkdir(parents=True)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def province(workdir: Path) -> tuple[Path, Path]:
     """A generated province in a landing folder, and an untouched copy for the in-process path."""
-    root = tmp_path_factory.mktemp("province")
-    generate(root / "landing", institutions=INSTITUTIONS, years=YEARS, seed=7)
-    shutil.copytree(root / "landing", root / "landing_copy")
-    return root / "landing", root / "landing_copy"
+    generate(workdir / "landing", institutions=INSTITUTIONS, years=YEARS, seed=7)
+    shutil.copytree(workdir / "landing", workdir / "landing_copy")
+    return workdir / "landing", workdir / "landing_copy"
 
 
 @pytest.fixture(scope="module")
 def local_run(server_dsn: str, template_dsn: str, province: tuple[Path, Path],
-              tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PipelineRun, str, stack.Stack]]:
+              workdir: Path) -> Iterator[tuple[PipelineRun, str, stack.Stack]]:
     if not dbt_runner.manifest_path().exists():
         dbt_runner.parse()
-    tmp = tmp_path_factory.mktemp("local_stack")
+    tmp = workdir / "local"
     dsn = copy_database(template_dsn, "es_stack")
     metadata = airflow_metadata_db(server_dsn, "af_local")
     running = stack.start(
@@ -99,13 +108,13 @@ def test_task_logs_are_readable_through_the_api(local_run) -> None:
     assert "Returned value" in batch_log or "accepted" in batch_log, batch_log[-2000:]
 
 
-def test_marts_equal_the_in_process_path(local_run, template_dsn: str,
-                                         province: tuple[Path, Path], tmp_path: Path) -> None:
+def test_marts_equal_the_in_process_path(local_run, template_dsn: str, province: tuple[Path, Path],
+                                         workdir: Path) -> None:
     _, dsn, _ = local_run
     scheduled = marts_snapshot(dsn)
     other = copy_database(template_dsn, "es_inproc")
     try:
-        assert in_process_marts(other, province[1], tmp_path) == scheduled
+        assert in_process_marts(other, province[1], workdir) == scheduled
     finally:
         warehouse.drop_database(other)
     assert scheduled["mart_target_attainment"], "the marts are empty: nothing to compare"
@@ -136,8 +145,7 @@ def _cluster_services_missing() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def cluster_run(local_run, province: tuple[Path, Path],
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PipelineRun, str]]:
+def cluster_run(local_run, province: tuple[Path, Path], workdir: Path) -> Iterator[tuple[PipelineRun, str]]:
     """The same province through CeleryExecutor with two workers, configured from config/celery.env (as
     docker compose), on random databases of 127.0.0.1:5432 and a random key prefix in Redis."""
     missing = _cluster_services_missing()
@@ -145,7 +153,7 @@ def cluster_run(local_run, province: tuple[Path, Path],
         if os.environ.get(REQUIRE_CLUSTER_ENV) == "1":
             pytest.fail(f"{REQUIRE_CLUSTER_ENV}=1 but {missing}")
         pytest.skip(f"scale-out test skipped: {missing} (CI sets {REQUIRE_CLUSTER_ENV}=1 to require it)")
-    tmp = tmp_path_factory.mktemp("cluster_stack")
+    tmp = workdir / "cluster"
     landing = tmp / "landing"
     shutil.copytree(province[1], landing)
     suffix = secrets.token_hex(4)

@@ -33,7 +33,7 @@ WORKER_NAME_ENV = "ENERGYSTAT_WORKER_NAME"
 _SECRETS = {
     # Signs the tokens the scheduler hands to task processes for the execution API: one key for all,
     # or every task fails at "Pre Execute" with InvalidSignatureError.
-    "AIRFLOW__API_AUTH__JWT_SECRET": lambda: secrets.token_urlsafe(32),
+    "AIRFLOW__API_AUTH__JWT_SECRET": lambda: secrets.token_urlsafe(64),  # HS512 wants >= 64 bytes
     # Encrypts connection passwords and variables in the metadata database.
     "AIRFLOW__CORE__FERNET_KEY": lambda: base64.urlsafe_b64encode(os.urandom(32)).decode(),
     # Signs the API server's sessions.

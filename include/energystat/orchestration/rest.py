@@ -33,7 +33,9 @@ class AirflowClient:
     base_url: str
     username: str
     password: str
-    timeout: float = 30.0
+    timeout: float = 60.0
+    #: Attempts of a GET that timed out or lost its connection (a busy laptop's API server can stall).
+    read_attempts: int = 4
     _token: str | None = field(default=None, repr=False)
 
     @classmethod
@@ -44,8 +46,7 @@ class AirflowClient:
 
     # --- plumbing -----------------------------------------------------------------------------------------
 
-    def _send(self, method: str, path: str, body: Any = None, accept: str = "application/json",
-              auth: bool = True) -> Any:
+    def _request(self, method: str, path: str, body: Any, accept: str, auth: bool) -> Any:
         headers = {"Accept": accept}
         data = None
         if body is not None:
@@ -54,18 +55,34 @@ class AirflowClient:
         if auth:
             headers["Authorization"] = f"Bearer {self.token()}"
         request = Request(self.base_url + path, data=data, headers=headers, method=method)
+        attempt = 1
+        while True:
+            try:
+                with urlopen(request, timeout=self.timeout) as response:
+                    return self._decode(response.read(), accept)
+            except HTTPError:
+                raise
+            except (TimeoutError, URLError, ConnectionError):
+                if method != "GET" or attempt >= self.read_attempts:
+                    raise
+                attempt += 1
+                time.sleep(2 * attempt)
+
+    def _decode(self, payload: bytes, accept: str) -> Any:
+        if accept == "application/json":
+            return json.loads(payload) if payload else None
+        return payload.decode("utf-8", "replace")
+
+    def _send(self, method: str, path: str, body: Any = None, accept: str = "application/json",
+              auth: bool = True) -> Any:
         try:
-            with urlopen(request, timeout=self.timeout) as response:
-                payload = response.read()
+            return self._request(method, path, body, accept, auth)
         except HTTPError as exc:
             detail = exc.read().decode("utf-8", "replace")[:2000]
             if exc.code == 401 and auth and self._token:  # token expired: log in again, once
                 self._token = None
                 return self._send(method, path, body, accept, auth)
             raise AirflowApiError(f"{method} {path}: HTTP {exc.code}: {detail}") from exc
-        if accept == "application/json":
-            return json.loads(payload) if payload else None
-        return payload.decode("utf-8", "replace")
 
     def token(self) -> str:
         if not self._token:
