@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -41,6 +42,10 @@ def _done(started: float) -> None:
 
 def _energystat(*args: str, env: dict[str, str] | None = None) -> None:
     subprocess.run([sys.executable, "-m", "energystat.cli", *args], check=True, env=env)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _quiet_env() -> dict[str, str]:
@@ -126,6 +131,8 @@ def _run(args: argparse.Namespace) -> int:
     else:
         t = _step("Airflow: dbt manifest, metadata database, then the local stack in the background")
         _energystat("marts", "parse", env=env)
+        # SIGTERM (a closed terminal, CI's timeout) stops the components like Ctrl-C does.
+        signal.signal(signal.SIGTERM, _interrupt)
         running = stack.start(stack.LOCAL, **_quiet_env())
         _done(t)
         try:

@@ -157,12 +157,19 @@ class AirflowClient:
 
         Unpausing a time-scheduled DAG makes the scheduler create the run of its latest interval
         (`catchup=False`). Triggering at exactly that logical date first makes our run that one: the
-        scheduler finds it and creates no other. Pause the DAG again when the run is done (`set_paused`).
+        scheduler finds it and creates no other (if an earlier run holds that date already, it does the same).
+        Pause the DAG again when the run is done (`set_paused`).
         """
         logical_date = self.dag(dag_id).get("next_dagrun_logical_date")
         if logical_date and datetime.fromisoformat(logical_date) > datetime.now(UTC):
             logical_date = None  # the next interval is still ahead: unpausing schedules nothing now
-        run = self.trigger(dag_id, conf, logical_date=logical_date, note=note)
+        try:
+            run = self.trigger(dag_id, conf, logical_date=logical_date, note=note)
+        except AirflowApiError as exc:
+            if logical_date is None or "HTTP 409" not in str(exc):
+                raise
+            # An earlier run already holds that date: the scheduler finds it, so ours needs no date.
+            run = self.trigger(dag_id, conf, logical_date=None, note=note)
         self.set_paused(dag_id, False)
         return run
 

@@ -104,6 +104,21 @@ class Stack:
         path = self.log_dir / f"{name}.log"
         return path.read_text(encoding="utf-8", errors="replace")[-chars:] if path.exists() else ""
 
+    def wait_for_api(self, timeout: float = 240) -> None:
+        """Wait until the API server answers its health endpoint."""
+        client = AirflowClient(self.base_url, "", "", timeout=5, read_attempts=1)
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_alive()
+            try:
+                client.health()
+                return
+            except OSError:  # URLError, refused, reset, timed out: not listening yet
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"Airflow API server not answering after {timeout:.0f} s\n"
+                                       + self.log_tail("api-server")) from None
+            time.sleep(1)
+
     def wait_ready(self, timeout: float = 240) -> AirflowClient:
         """Wait until the API answers, every component reports healthy and the DAGs are parsed."""
         deadline = time.monotonic() + timeout
@@ -128,12 +143,20 @@ class Stack:
         for process in self.processes.values():
             _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + grace
+        interrupted = False
         for process in self.processes.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            try:
+                if not interrupted:
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            except KeyboardInterrupt:  # a second Ctrl-C: no more grace, but still kill everything
+                interrupted = True
             _signal_group(process, signal.SIGKILL)  # also task processes the component left behind
             process.wait()
         self.processes.clear()
+        if interrupted:
+            raise KeyboardInterrupt
 
     def __enter__(self) -> Stack:
         return self
@@ -191,9 +214,12 @@ def start(executor: str = LOCAL, *, api_port: int | None = None, workers: int = 
         if migrate:
             migrate_metadata_db(env)
         stack.spawn("api-server", ["api-server", "--port", str(port)])
-        stack.spawn("scheduler", ["scheduler"])
         stack.spawn("dag-processor", ["dag-processor"])
         stack.spawn("triggerer", ["triggerer"])
+        # Task processes call the API server's execution API as they start: a scheduler that runs (left-over)
+        # tasks before the API server listens fails them with "Connection refused".
+        stack.wait_for_api()
+        stack.spawn("scheduler", ["scheduler"])
         if executor == CELERY:
             queues = env.get(WORKER_QUEUES_ENV) or env.get("AIRFLOW__OPERATORS__DEFAULT_QUEUE", "default")
             for number in range(1, workers + 1):
