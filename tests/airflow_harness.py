@@ -100,12 +100,8 @@ def run_pipeline(client: AirflowClient, timeout: float = 1800) -> PipelineRun:
     """Trigger `ingest_monthly_uploads` through the REST API, wait for it and for the `build_marts` run its
     Asset event triggers; collect both runs' task instances and the ingestion's task logs."""
     started = time.perf_counter()
-    client.set_paused("build_marts", False)
-    known = {r["dag_run_id"] for r in client.dag_runs("build_marts")}
-    ingest = client.run_once("ingest_monthly_uploads", note="integration test")
-    ingest = client.wait_for_run("ingest_monthly_uploads", ingest["dag_run_id"], timeout=timeout)
-    marts = client.wait_for_new_run("build_marts", known, timeout=300)
-    marts = client.wait_for_run("build_marts", marts["dag_run_id"], timeout=timeout)
+    ingest, marts = client.run_ingestion_and_marts(timeout=timeout, note="integration test")
+    assert ingest["state"] == "success", f"ingestion {ingest['state']}: {client.task_instances('ingest_monthly_uploads', ingest['dag_run_id'])}"
     seconds = time.perf_counter() - started
     for dag_id in ("ingest_monthly_uploads", "build_marts"):
         client.set_paused(dag_id, True)

@@ -58,24 +58,15 @@ def _run_dags_through_the_scheduler(client: AirflowClient, year: int) -> list[tu
 
     links: list[tuple[str, str]] = []
     try:
-        client.set_paused("build_marts", False)  # it waits for the ingestion's Asset event
-        known_marts_runs = {r["dag_run_id"] for r in client.dag_runs("build_marts")}
-        t = _step("DAG ingest_monthly_uploads (scheduler, LocalExecutor)")
-        ingest = _wait(client, "ingest_monthly_uploads", client.run_once("ingest_monthly_uploads", note="make demo"))
-        links.append(("ingest_monthly_uploads", ingest["dag_run_id"]))
-        _done(t)
-        t = _step("DAG build_marts, triggered by the raw-table Asset (Cosmos: dbt seed, models and tests)")
-        published = {ti["task_id"]: ti["state"] for ti in client.task_instances(
-            "ingest_monthly_uploads", ingest["dag_run_id"])}.get("publish_raw_assets")
-        if published == "success":
-            marts = client.wait_for_new_run("build_marts", known_marts_runs)
-        else:  # nothing new in the landing folder (a second demo): no Asset event, so run it by hand
-            marts = client.trigger("build_marts", note="make demo")
-        links.append(("build_marts", _wait(client, "build_marts", marts)["dag_run_id"]))
+        t = _step("DAG ingest_monthly_uploads, then build_marts triggered by its raw-table Asset (Cosmos: dbt)")
+        ingest, marts = client.run_ingestion_and_marts(timeout=1800, note="make demo")
+        links.append(("ingest_monthly_uploads", _check(client, "ingest_monthly_uploads", ingest)["dag_run_id"]))
+        links.append(("build_marts", _check(client, "build_marts", marts)["dag_run_id"]))
         _done(t)
         t = _step(f"DAG annual_circular for {year}")
         circular = client.run_once("annual_circular", {"year": year}, note="make demo")
-        links.append(("annual_circular", _wait(client, "annual_circular", circular)["dag_run_id"]))
+        circular = client.wait_for_run("annual_circular", circular["dag_run_id"], timeout=1800)
+        links.append(("annual_circular", _check(client, "annual_circular", circular)["dag_run_id"]))
         _done(t)
     finally:
         for dag_id in stack.DAG_IDS:
@@ -83,8 +74,10 @@ def _run_dags_through_the_scheduler(client: AirflowClient, year: int) -> list[tu
     return links
 
 
-def _wait(client: AirflowClient, dag_id: str, run: dict) -> dict:
-    run = client.wait_for_run(dag_id, run["dag_run_id"], timeout=1800)
+def _check(client: AirflowClient, dag_id: str, run: dict) -> dict:
+    """The finished run, or exit naming its failed tasks and where to read their logs."""
+    if not run:
+        raise SystemExit(f"{dag_id} did not run (the ingestion before it failed)")
     if run["state"] != "success":
         failed = [ti["task_id"] for ti in client.task_instances(dag_id, run["dag_run_id"])
                   if ti["state"] not in ("success", "skipped")]

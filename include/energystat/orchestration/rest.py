@@ -201,6 +201,23 @@ class AirflowClient:
                 raise TimeoutError(f"no new run of {dag_id} after {timeout:.0f} s")
             time.sleep(poll)
 
+    def run_ingestion_and_marts(self, timeout: float = 1800, note: str | None = None) -> tuple[dict, dict]:
+        """Run `ingest_monthly_uploads` once and wait for it, then for the `build_marts` run its raw-table
+        Asset event triggers (or a manual one when it loaded nothing new); returns both finished runs."""
+        self.set_paused("build_marts", False)
+        known = {r["dag_run_id"] for r in self.dag_runs("build_marts")}
+        ingest = self.run_once("ingest_monthly_uploads", note=note)
+        ingest = self.wait_for_run("ingest_monthly_uploads", ingest["dag_run_id"], timeout=timeout)
+        if ingest["state"] != "success":
+            return ingest, {}
+        published = {ti["task_id"]: ti["state"] for ti in self.task_instances(
+            "ingest_monthly_uploads", ingest["dag_run_id"])}.get("publish_raw_assets")
+        if published == "success":
+            marts = self.wait_for_new_run("build_marts", known)
+        else:  # nothing new was loaded: no Asset event
+            marts = self.trigger("build_marts", note=note)
+        return ingest, self.wait_for_run("build_marts", marts["dag_run_id"], timeout=timeout)
+
     def run_url(self, dag_id: str, run_id: str) -> str:
         """The run's page in the UI."""
         return f"{self.base_url}/dags/{quote(dag_id)}/runs/{quote(run_id)}"
