@@ -9,7 +9,7 @@ DEMO_INSTITUTIONS ?= 600
 
 # Install Python 3.11 deps from uv.lock into .venv (uv itself is bootstrapped with pip if missing).
 $(BIN)/energystat: pyproject.toml uv.lock
-	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --user 'uv==0.13.8' || python3 -m pip install --quiet 'uv==0.13.8'
+	@command -v uv >/dev/null 2>&1 || test -x "$$HOME/.local/bin/uv" || python3 -m pip install --quiet --user 'uv==0.13.8' || python3 -m pip install --quiet 'uv==0.13.8'
 	@PATH="$$HOME/.local/bin:$$PATH" uv sync --frozen --python 3.11
 	@touch $@
 

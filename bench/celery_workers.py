@@ -1,6 +1,6 @@
 """One versus two Celery workers: the ingestion and `build_marts` of a generated province through CeleryExecutor.
 
-    python -m bench.celery_workers                       # 60 institutions (the integration test's province)
+    python -m bench.celery_workers                       # the integration test's province (60, 3 reporters)
     python -m bench.celery_workers --institutions 600 --workers 1 2
 
 For each worker count: a fresh warehouse database on 127.0.0.1:5432, the local cluster (`make cluster`:
@@ -77,11 +77,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--institutions", type=int, default=60)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--reporters", nargs="*", default=["450100", "450300", "451000"],
+                        help="keep only these reporters' uploads (default: the integration test's three; "
+                             "none given: all 15)")
     args = parser.parse_args()
     suffix = secrets.token_hex(3)
     root = config.state_dir() / f"bench_celery_{suffix}"
     landing = root / "landing"
     generate(landing, institutions=args.institutions, years=[2022, 2023], seed=7)
+    if args.reporters:
+        for folder in landing.iterdir():
+            if folder.is_dir() and folder.name not in args.reporters:
+                shutil.rmtree(folder)
     home = root / "airflow"
     metadata = _migrated_metadata_db(home, suffix)
     try:
@@ -92,7 +99,8 @@ def main() -> None:
     print(json.dumps(results, indent=1))
     load = os.getloadavg()
     lines = [f"\n## {time.strftime('%Y-%m-%d %H:%M')} — CeleryExecutor, one vs two workers "
-             f"({args.institutions} institutions, 2022–2023; `python -m bench.celery_workers`)\n",
+             f"({args.institutions} institutions, 2022–2023, reporters {args.reporters or 'all'}; "
+             "`python -m bench.celery_workers`)\n",
              f"Machine: {os.cpu_count()} cores, load average at the end {[round(x, 2) for x in load]} "
              "(shared with other jobs: read the ratio, not the seconds).\n",
              "| workers | ingestion + build_marts wall s | tasks | tasks per worker | states |",
