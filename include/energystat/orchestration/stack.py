@@ -140,6 +140,9 @@ class Stack:
 
     def stop(self, grace: float = 20) -> None:
         """SIGTERM every component's process group, then SIGKILL what is left after `grace` seconds."""
+        # Task processes may start sessions of their own (outside the component's group): note every
+        # descendant now, to kill what survives the groups.
+        descendants = {pid for process in self.processes.values() for pid in _descendants(process.pid)}
         for process in self.processes.values():
             _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + grace
@@ -155,6 +158,9 @@ class Stack:
             _signal_group(process, signal.SIGKILL)  # also task processes the component left behind
             process.wait()
         self.processes.clear()
+        for pid in descendants:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
         if interrupted:
             raise KeyboardInterrupt
 
@@ -163,6 +169,24 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid` (Linux /proc; an empty set elsewhere)."""
+    children: dict[int, list[int]] = {}
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat_file.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
