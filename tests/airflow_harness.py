@@ -76,8 +76,13 @@ def airflow_metadata_db(server_dsn: str, prefix: str) -> str:
     database when that lives on the same server (seconds), else a new one and `airflow db migrate` (minutes)."""
     session_db = warehouse.airflow_db_dsn()
     if warehouse.with_database(session_db, "postgres") == warehouse.with_database(server_dsn, "postgres"):
+        import psycopg
+
         ensure_airflow_db()
-        return copy_database(session_db, prefix)
+        dsn = copy_database(session_db, prefix)
+        with psycopg.connect(dsn) as conn:  # `dags test` runs may have left DAGs unpaused: start as a user does
+            conn.execute("update dag set is_paused = true")
+        return dsn
     dsn = warehouse.with_database(server_dsn, f"{prefix}_{secrets.token_hex(4)}")
     warehouse.ensure_database(dsn)
     subprocess.run([AIRFLOW, "db", "migrate"], check=True, capture_output=True, timeout=1200,
@@ -94,11 +99,14 @@ class PipelineRun:
     task_instances: dict[str, list[dict]]  # dag_id -> its run's task instances
     logs: dict[str, str]  # "dag_id.task_id[map_index]" -> log text, one per task of the ingestion
     seconds: float
+    new_runs: dict[str, list[str]]  # dag_id -> ids of the runs that appeared while this pass ran
 
 
 def run_pipeline(client: AirflowClient, timeout: float = 1800) -> PipelineRun:
     """Trigger `ingest_monthly_uploads` through the REST API, wait for it and for the `build_marts` run its
     Asset event triggers; collect both runs' task instances and the ingestion's task logs."""
+    dag_ids = ("ingest_monthly_uploads", "build_marts", "annual_circular")
+    before = {dag_id: {r["dag_run_id"] for r in client.dag_runs(dag_id)} for dag_id in dag_ids}
     started = time.perf_counter()
     ingest, marts = client.run_ingestion_and_marts(timeout=timeout, note="integration test")
     assert ingest["state"] == "success", f"ingestion {ingest['state']}: {client.task_instances('ingest_monthly_uploads', ingest['dag_run_id'])}"
@@ -110,7 +118,9 @@ def run_pipeline(client: AirflowClient, timeout: float = 1800) -> PipelineRun:
     logs = {f"ingest_monthly_uploads.{ti['task_id']}[{ti['map_index']}]": client.task_log(
                 "ingest_monthly_uploads", ingest["dag_run_id"], ti["task_id"], ti["try_number"], ti["map_index"])
             for ti in tis["ingest_monthly_uploads"]}
-    return PipelineRun(ingest, marts, tis, logs, seconds)
+    new_runs = {dag_id: [r["dag_run_id"] for r in client.dag_runs(dag_id) if r["dag_run_id"] not in before[dag_id]]
+                for dag_id in dag_ids}
+    return PipelineRun(ingest, marts, tis, logs, seconds, new_runs)
 
 
 def marts_snapshot(dsn: str) -> dict[str, list[tuple]]:

@@ -93,14 +93,12 @@ def test_ingestion_and_marts_run_green_through_the_scheduler(local_run) -> None:
 
 
 def test_no_surprise_runs(local_run) -> None:
-    """The DAGs start paused; triggering the ingestion made exactly one run of it and one of build_marts."""
-    _, _, running = local_run
-    client = running.client()
-    assert [r["dag_run_id"] for r in client.dag_runs("ingest_monthly_uploads")] == [
-        local_run[0].ingest_run["dag_run_id"]]
-    assert len(client.dag_runs("build_marts")) == 1
-    assert client.dag_runs("annual_circular") == []
-    assert all(d["is_paused"] for d in client.dags())
+    """The DAGs start paused; triggering the ingestion made exactly one run of it and one of build_marts,
+    and every DAG is paused again afterwards."""
+    run, _, running = local_run
+    assert run.new_runs == {"ingest_monthly_uploads": [run.ingest_run["dag_run_id"]],
+                            "build_marts": [run.marts_run["dag_run_id"]], "annual_circular": []}
+    assert all(d["is_paused"] for d in running.client().dags())
 
 
 def test_task_logs_are_readable_through_the_api(local_run) -> None:
