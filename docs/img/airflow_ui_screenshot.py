@@ -11,13 +11,15 @@ token of the simple auth manager (cookie `_token`), as user admin with the gener
 from __future__ import annotations
 
 import json
+import os
 import sys
 import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-PASSWORDS = Path(".energystat/airflow/simple_auth_manager_passwords.json.generated")
+PASSWORDS = (Path(os.environ.get("ENERGYSTAT_STATE_DIR") or ".energystat") / "airflow"
+             / "simple_auth_manager_passwords.json.generated")
 
 
 def main(base_url: str, out: str, page_path: str = "/dags") -> None:
