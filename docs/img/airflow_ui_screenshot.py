@@ -34,9 +34,10 @@ def main(base_url: str, out: str, page_path: str = "/dags") -> None:
                                       locale="zh-CN")
         context.add_cookies([{"name": "_token", "value": token, "url": base_url}])
         page = context.new_page()
-        page.goto(base_url + page_path, wait_until="networkidle")
-        page.wait_for_timeout(3000)
-        page.screenshot(path=out)
+        page.goto(base_url + page_path, wait_until="networkidle", timeout=180_000)
+        page.get_by_text("ingest_monthly_uploads").first.wait_for(timeout=180_000)  # the DAG list has loaded
+        page.wait_for_timeout(5000)  # run bars and translations
+        page.screenshot(path=out, full_page=True)
         browser.close()
 
 

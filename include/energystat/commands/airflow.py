@@ -64,6 +64,7 @@ def _serve(argv: list[str]) -> int:
     migrate.migrate(warehouse.warehouse_dsn())
     # SIGTERM (e.g. from a service manager) stops the components like Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
     print(f"Starting Airflow ({executor}) ...", flush=True)
     running = stack.start(executor, api_port=port, workers=options.workers)
     try:
