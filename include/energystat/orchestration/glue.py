@@ -13,7 +13,8 @@ from typing import Any
 
 from airflow.sdk import Asset, BaseNotifier
 
-from energystat import alerts, assets
+from energystat import assets
+from energystat.ingest import alert as alerts
 from energystat.orchestration.tags import Tag
 
 __all__ = ["HEAVY_QUEUE", "MARTS_ASSET", "RAW_ASSETS", "Tag", "TaskFailureAlert", "alert_urls", "default_args"]
