@@ -24,7 +24,7 @@ LAYERS = [
     ("load, report, alert", ["energystat.ingest.load", "energystat.ingest.report", "energystat.ingest.alert"]),
     ("run", ["energystat.ingest.run"]),
     ("orchestration and outputs", ["energystat.dbt_runner", "energystat.templates", "energystat.synth",
-                                   "energystat.circular", "energystat.orchestration", "energystat.forms"]),
+                                   "energystat.circular", "energystat.orchestration"]),
     ("commands", ["energystat.commands"]),
     ("cli", ["energystat.cli"]),
 ]

@@ -151,7 +151,7 @@ def _drop_faulty_reupload(landing: Path, year: int) -> Path:
     the re-upload is rejected and quarantined with its report, and governance staff are alerted."""
     import openpyxl
 
-    from energystat import forms
+    from energystat.contract import forms
 
     original = next((landing / "450100" / f"{year}-12").glob("*能源资源消费月报*"))
     faulty = original.with_name(original.stem + "_更正" + original.suffix)
