@@ -9,3 +9,19 @@
 
 Nothing here is imported by the domain modules: the rest of `energystat` works without Airflow.
 """
+
+from __future__ import annotations
+
+import os
+import socket
+
+#: The name a worker reports as the hostname of the task instances it runs (local workers share a machine).
+WORKER_NAME_ENV = "ENERGYSTAT_WORKER_NAME"
+
+
+def worker_hostname() -> str:
+    """`[core] hostname_callable` of local stacks: the worker's name when several share one machine, so task
+    instances show which worker ran them (containers have a hostname of their own). Kept here, free of
+    project imports: every Airflow process imports it at start, and a module loaded that early would stay
+    stale in the DAG processor after a `git pull`."""
+    return os.environ.get(WORKER_NAME_ENV) or socket.getfqdn()

@@ -14,7 +14,6 @@ import base64
 import json
 import os
 import secrets
-import socket
 import sys
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -26,8 +25,6 @@ CELERY_ENV_FILE = config.PROJECT_ROOT / "config" / "celery.env"
 #: Broker of `make cluster` and the scale-out test; docker compose sets its own (`redis://redis:6379/0`).
 BROKER_URL_ENV = "ENERGYSTAT_CELERY_BROKER_URL"
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
-#: The name a worker reports as the hostname of the task instances it runs (local workers share a machine).
-WORKER_NAME_ENV = "ENERGYSTAT_WORKER_NAME"
 
 #: Environment variables holding the secrets every component must share, and how each is generated.
 _SECRETS = {
@@ -107,12 +104,6 @@ def celery_environ(broker_url: str | None = None, result_dsn: str | None = None)
     }
 
 
-def worker_hostname() -> str:
-    """`[core] hostname_callable` of local stacks: the worker's name when several share one machine, so
-    task instances show which worker ran them (containers have a hostname of their own)."""
-    return os.environ.get(WORKER_NAME_ENV) or socket.getfqdn()
-
-
 def environ() -> dict[str, str]:
     """Environment variables for every Airflow process of this project."""
     home = config.airflow_home()
@@ -124,7 +115,7 @@ def environ() -> dict[str, str]:
         "AIRFLOW_CONFIG": str(config.AIRFLOW_CONFIG_FILE),
         "AIRFLOW__CORE__DAGS_FOLDER": str(config.DAGS_DIR),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(config.PLUGINS_DIR),
-        "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname",
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "energystat.orchestration.worker_hostname",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file(home)),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_uri(warehouse.airflow_db_dsn()),
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from energystat.orchestration import environment
+from energystat.orchestration import WORKER_NAME_ENV, environment
 from energystat.orchestration.rest import AirflowClient
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -249,7 +249,7 @@ def start(executor: str = LOCAL, *, api_port: int | None = None, workers: int = 
             for number in range(1, workers + 1):
                 name = f"worker{number}"
                 stack.spawn(name, ["celery", "worker", "--celery-hostname", f"{name}@%h", "--queues", queues],
-                            **{environment.WORKER_NAME_ENV: f"{name}@{socket.gethostname()}",
+                            **{WORKER_NAME_ENV: f"{name}@{socket.gethostname()}",
                                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())})
         if wait:
             stack.wait_ready()
