@@ -24,8 +24,7 @@ LAYERS = [
     ("load, report, alert", ["energystat.ingest.load", "energystat.ingest.report", "energystat.ingest.alert"]),
     ("run", ["energystat.ingest.run"]),
     ("orchestration and outputs", ["energystat.dbt_runner", "energystat.templates", "energystat.synth",
-                                   "energystat.circular", "energystat.airflow_env", "energystat.pipeline",
-                                   "energystat.alerts", "energystat.forms"]),
+                                   "energystat.circular", "energystat.orchestration"]),
     ("portal", ["energystat.portal"]),
     ("commands", ["energystat.commands"]),
     ("cli", ["energystat.cli"]),
@@ -39,7 +38,6 @@ LAZY_OWN_IMPORTS = {
     # owned by the circular (h17) and Airflow (h11) helpers; listed until their modules are reworked
     "energystat.circular.data": "h17's module (warehouse imported lazily)",
     "energystat.circular.document": "h17's module",
-    "energystat.airflow_env": "h11's module",
 }
 
 
