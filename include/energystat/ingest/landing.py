@@ -16,7 +16,7 @@ from pathlib import Path
 
 from energystat.config import storage_path
 from energystat.contract.forms import REGISTRY_FILE
-from energystat.contract.uploads import PERIOD_DIR, REGISTRY, REPORTER_DIR, kind_of
+from energystat.contract.uploads import EXPLANATION_SUFFIX, PERIOD_DIR, REGISTRY, REPORTER_DIR, kind_of
 
 #: JSON-friendly dict of a LandingFile (what Airflow passes between tasks).
 LandingFileDict = dict[str, str | int | None]
@@ -71,7 +71,8 @@ def discover(root: str | Path, reporter: str | None = None, period: str | None =
             if period and period_dir.name != period:
                 continue
             for path in sorted(period_dir.iterdir()):
-                if path.is_file() and not path.name.startswith((".", "~$")):
+                if path.is_file() and not path.name.startswith((".", "~$")) and not path.name.endswith(
+                        EXPLANATION_SUFFIX):  # a 说明 sidecar is read with its upload, never an upload itself
                     found.append(_landing_file(root, path, reporter_dir.name, period_dir.name))
     found.sort(key=lambda f: (f.kind != REGISTRY, f.period or "", f.reporter_code or "", f.rel_path))
     return found

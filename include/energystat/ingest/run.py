@@ -26,7 +26,7 @@ import psycopg
 
 from energystat import assets, config, warehouse
 from energystat.contract.uploads import LIVE_STATUSES, REGISTRY, REJECTED, RUN_STATUSES
-from energystat.ingest import alert, load, report
+from energystat.ingest import alert, load, report, review
 from energystat.ingest.landing import (
     LandingFile,
     LandingFileDict,
@@ -118,6 +118,11 @@ def _quarantine(f: LandingFile, conn: psycopg.Connection, root: Path, quarantine
     report.write_report(parsed, result, target)
     report_page = report.report_paths(parsed, target)["html"]
     outcome = load.log_rejection(f, conn, parsed, result, report_page)
+    sidecar = review.sidecar_of(root / f.rel_path)
+    if sidecar.is_file():  # the reporter's 说明 travels with the file (a review may follow)
+        review.record_explanation(conn, outcome.upload_id, sidecar.read_text(encoding="utf-8-sig"), "sidecar")
+        conn.commit()
+        move_out_of_landing(root, sidecar.relative_to(root).as_posix(), target)
     # Only after the log row is committed: move the upload out of the landing tree.
     move_out_of_landing(root, f.rel_path, target)
     log.warning("%s: rejected (%s); report in %s", f.rel_path, outcome.reason, report_page)
