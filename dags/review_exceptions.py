@@ -84,7 +84,7 @@ def review_exceptions():
             results.append(result)
         return results
 
-    apply_decisions(pending, answers)
+    apply_decisions(pending, answers.output)
 
 
 review_exceptions()

@@ -146,7 +146,7 @@ def test_more_explanation_requested_then_given_makes_it_pending_again(landing: P
     assert [p.upload_id for p in review.pending_reviews(dsn)] == [outcome.upload_id]
     review.request_more(dsn, outcome.upload_id, "张审核", "请说明新楼面积和启用日期")
     assert review.pending_reviews(dsn) == []
-    review.explain(dsn, outcome.path, "新楼面积12000平方米，2023年7月1日启用")
+    review.explain(dsn, outcome.rel_path, "新楼面积12000平方米，2023年7月1日启用")
     again, = review.pending_reviews(dsn)
     assert again.explanation == "新楼面积12000平方米，2023年7月1日启用"
 
@@ -155,7 +155,7 @@ def test_a_non_reviewable_error_never_becomes_a_review_whatever_its_explanation(
     _correction(landing, "电力(千瓦时)", "-5", EXPLANATION)  # negative: M006, never reviewable
     outcome, = ingest.ingest(landing, dsn, alert_urls=[]).outcomes
     assert outcome.status == "rejected" and "M006" in (outcome.reason or "")
-    review.explain(dsn, outcome.path, "确实是负数")
+    review.explain(dsn, outcome.rel_path, "确实是负数")
     assert review.pending_reviews(dsn) == []
     before = _checksums(dsn)
     with pytest.raises(review.ReviewError):
