@@ -62,10 +62,12 @@ def review_exceptions():
     answers = HITLOperator.partial(
         task_id="review_upload",
         options=OPTIONS,
-        params={"comment": Param("", type="string", minLength=1, title="审核意见（必填）")},
+        # Required: an empty comment is refused when the decision is applied (a minLength would fail the
+        # task before it asks, the form being empty then).
+        params={"comment": Param("", type="string", title="审核意见（必填）")},
         response_timeout=timedelta(days=reminder_days()),
-        retries=1000,  # each timeout reminds governance (on_retry_callback) and asks again
-        retry_delay=timedelta(seconds=0),
+        retries=20,  # each timeout reminds governance (on_retry_callback) and asks again
+        retry_delay=timedelta(minutes=1),
         on_retry_callback=_remind,
     ).expand_kwargs(review_kwargs(pending))
 

@@ -36,3 +36,12 @@ create trigger review_decisions_no_truncate before truncate on ops.review_decisi
 
 -- A finding a reviewer overrode (the upload was loaded by that decision): kept, and marked.
 alter table ops.dq_findings add column overridden_by bigint references ops.review_decisions (decision_id);
+
+-- Least privilege (V003's roles, when they exist): the loader may record decisions, never rewrite them.
+do $$
+begin
+    if exists (select 1 from pg_roles where rolname = 'energystat_loader') then
+        revoke update, delete, truncate on ops.review_decisions from energystat_loader;
+    end if;
+end
+$$;
