@@ -76,14 +76,21 @@ def review_exceptions():
         from energystat import warehouse
         from energystat.ingest import alert, review
 
-        results = []
-        for item, answer in zip(pending, answers, strict=True):
+        results, refused = [], []
+        for item, answer in zip(pending, answers, strict=True):  # one refused answer never blocks the others
             who = answer.get("responded_by_user") or {}
             reviewer = who.get("name") or who.get("id") or "unknown"
-            result = review.decide(warehouse.warehouse_dsn(), item["upload_id"], answer["chosen_options"][0],
-                                   reviewer, (answer.get("params_input") or {}).get("comment", ""), via="airflow")
+            try:
+                result = review.decide(warehouse.warehouse_dsn(), item["upload_id"], answer["chosen_options"][0],
+                                       reviewer, (answer.get("params_input") or {}).get("comment", ""),
+                                       via="airflow")
+            except review.ReviewError as exc:
+                refused.append(f"upload {item['upload_id']}: {exc}")
+                continue
             alert.send(*review.decision_message(result), alert_urls())
             results.append(result)
+        if refused:  # e.g. no comment: the upload stays pending and the next run asks again
+            raise RuntimeError("; ".join(refused))
         return results
 
     apply_decisions(pending, answers.output)
