@@ -16,7 +16,7 @@ from airflow_harness import AIRFLOW, airflow_environ, ensure_airflow_db
 from alert_servers import webhook_server, webhook_url
 
 from energystat import ingest, reference
-from energystat.monitoring import channels, reminders
+from energystat.monitoring import channels, outbox, reminders
 from energystat.synth import generate
 
 LATE = ("450300", "451000")  # reporters without an accepted 2023-12 monthly file
@@ -91,9 +91,9 @@ def test_each_reminder_goes_to_the_reporters_channel_once_a_day(upload_log: str)
 
 
 def test_an_undelivered_reminder_is_not_recorded_and_goes_out_next_time(upload_log: str) -> None:
-    with webhook_server(status=500) as (port, _posts):
-        failed = reminders.send_reminders(upload_log, dt.date(2024, 1, 7), 3, {}, [webhook_url(port)])
-    assert failed == []
+    with webhook_server(status=500) as (port, _posts), pytest.raises(outbox.UndeliveredError) as failed:
+        reminders.send_reminders(upload_log, dt.date(2024, 1, 7), 3, {}, [webhook_url(port)])
+    assert failed.value.sent == [] and {r.reporter_code for r in failed.value.undelivered} == set(LATE)
     with webhook_server() as (port, posts):
         retried = reminders.send_reminders(upload_log, dt.date(2024, 1, 7), 3, {}, [webhook_url(port)])
     assert {r.reporter_code for r in retried} == set(LATE) and len(posts) == 2

@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 
 from energystat import reference
 from energystat.monitoring import channels
-from energystat.monitoring.outbox import Message, send_once
+from energystat.monitoring.outbox import SENT, UNDELIVERED, Message, UndeliveredError, send_once
 
 WHOLE_REGION = "GX"
 AT_RISK = ("at_risk", "off_track")
@@ -155,18 +155,28 @@ def send_early_warnings(dsn: str, today: dt.date, reporter_urls: Mapping[str, Se
     """Send the warnings of each reporter's latest complete month, and the province summary, not sent before."""
     own = channels.configured_reporter_urls() if reporter_urls is None else reporter_urls
     sent = WarningsSent(reporters=[], summary_period=None)
+    undelivered: list[Message] = []
     with psycopg.connect(dsn) as conn:
         latest = latest_complete(conn)
         for code, projections in latest.items():
-            if code == WHOLE_REGION:
+            message = reporter_warning(projections, today) if code != WHOLE_REGION else None
+            if message is None:
                 continue
-            message = reporter_warning(projections, today)
-            if message and send_once(conn, message, channels.urls_for(code, own, governance_urls)):
+            outcome = send_once(conn, message, channels.urls_for(code, own, governance_urls))
+            if outcome == SENT:
                 sent.reporters.append(code)
+            elif outcome == UNDELIVERED:
+                undelivered.append(message)
         region = latest.get(WHOLE_REGION)
         if region:
             with conn.cursor(row_factory=dict_row) as cur:
                 reporters = cur.execute(AT_MONTH_SQL, (region[0].year, region[0].through_month)).fetchall()
-            if send_once(conn, province_summary(region, reporters, today), governance_urls):
+            summary = province_summary(region, reporters, today)
+            outcome = send_once(conn, summary, governance_urls)
+            if outcome == SENT:
                 sent.summary_period = region[0].period
+            elif outcome == UNDELIVERED:
+                undelivered.append(summary)
+    if undelivered:
+        raise UndeliveredError(sent.reporters, undelivered)
     return sent

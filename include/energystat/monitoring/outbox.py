@@ -28,13 +28,25 @@ class Message:
     deadline_date: dt.date | None = None
 
 
+class UndeliveredError(RuntimeError):
+    """Some messages could not be delivered (the others were); a retry sends only the undelivered ones."""
+
+    def __init__(self, sent: list, undelivered: list) -> None:
+        self.sent, self.undelivered = sent, undelivered
+        super().__init__(f"{len(undelivered)} message(s) not delivered ({len(sent)} sent); they will be retried: "
+                         + "; ".join(f"{m.reporter_code} {m.period}" for m in undelivered))
+
+
 class _NotDelivered(Exception):
     pass
 
 
-def send_once(conn: psycopg.Connection, message: Message, urls: Sequence[str]) -> bool:
-    """Record and send `message`; False (nothing sent) when it was already sent — or not delivered, in which
-    case the record is rolled back so that the next run tries again."""
+SENT, ALREADY_SENT, UNDELIVERED = "sent", "already_sent", "undelivered"
+
+
+def send_once(conn: psycopg.Connection, message: Message, urls: Sequence[str]) -> str:
+    """Record and send `message`: SENT; ALREADY_SENT (nothing sent); or UNDELIVERED, in which case the record
+    is rolled back so that a retry or the next run tries again."""
     try:
         with conn.transaction():
             claimed = conn.execute(
@@ -45,10 +57,10 @@ def send_once(conn: psycopg.Connection, message: Message, urls: Sequence[str]) -
                  message.deadline_date, message.title, len(urls)),
             ).fetchone()
             if claimed is None:
-                return False
+                return ALREADY_SENT
             if not alerts.send(message.title, message.body, urls):
                 raise _NotDelivered
     except _NotDelivered:
         log.error("not delivered, will be retried: %s", message.title)
-        return False
-    return True
+        return UNDELIVERED
+    return SENT

@@ -17,7 +17,7 @@ import psycopg
 
 from energystat import reference
 from energystat.monitoring import channels
-from energystat.monitoring.outbox import Message, send_once
+from energystat.monitoring.outbox import SENT, UNDELIVERED, Message, UndeliveredError, send_once
 
 DAYS_BEFORE_ENV = "ENERGYSTAT_REMINDER_DAYS_BEFORE"
 DEFAULT_DAYS_BEFORE = 3
@@ -121,13 +121,17 @@ def reminder_message(reminder: Reminder) -> Message:
 def send_reminders(dsn: str, today: dt.date, notice_days: int | None = None,
                    reporter_urls: Mapping[str, Sequence[str]] | None = None,
                    governance_urls: Sequence[str] = ()) -> list[Reminder]:
-    """Send today's reminders (each at most once a day); returns the reminders sent now."""
+    """Send today's reminders (each at most once a day); returns the reminders sent now. Raises
+    UndeliveredError after trying them all when some could not be delivered (they stay unrecorded)."""
     notice = days_before() if notice_days is None else notice_days
     own = channels.configured_reporter_urls() if reporter_urls is None else reporter_urls
-    sent = []
+    sent, undelivered = [], []
     with psycopg.connect(dsn) as conn:
         for reminder in due_reminders(conn, today, notice):
             urls = channels.urls_for(reminder.reporter_code, own, governance_urls)
-            if send_once(conn, reminder_message(reminder), urls):
-                sent.append(reminder)
+            outcome = send_once(conn, reminder_message(reminder), urls)
+            (sent if outcome == SENT else undelivered if outcome == UNDELIVERED else []).append(reminder)
+    if undelivered:
+        raise UndeliveredError(sent, undelivered)
     return sent
+
