@@ -99,15 +99,10 @@ def load_bulletin_data(dsn: str, year: int, month: int) -> BulletinData:
     return BulletinData(year, month, rows, late, dt.datetime.now().astimezone())
 
 
-def _change_with_target(row: dict[str, Any]) -> str:
-    return fmt.pct(row["yoy_change"])
-
-
-def _projection_cell(row: dict[str, Any]) -> str:
-    if row["risk_class_zh"] is None:
+def _interval(row: dict[str, Any]) -> str:
+    if row["projected_change_low"] is None:
         return fmt.MISSING
-    return (f"{row['risk_class_zh']}（{fmt.pct(row['projected_change'])}，"
-            f"{fmt.pct(row['projected_change_low'])}～{fmt.pct(row['projected_change_high'])}）")
+    return f"{fmt.pct(row['projected_change_low'])}～{fmt.pct(row['projected_change_high'])}"
 
 
 def build_bulletin(data: BulletinData, settings: CircularSettings) -> CircularDocument:
@@ -129,10 +124,11 @@ def build_bulletin(data: BulletinData, settings: CircularSettings) -> CircularDo
     blocks.append(Block("paragraph", text=f"{label}，全区公共机构" + "；".join(parts) + "。" + (
         f"{fmt.names(incomplete)}尚有月份数据未报送，其累计数据不完整。" if incomplete else "各单位各月数据均已报送。")))
     blocks.append(Block("table", key="region", text=f"表1 {label}全区四项强度指标累计情况",
-                        header=[[Cell(h) for h in ("指标", "单位", f"{label}", "上年同期", "同比（%）",
-                                                   "年度目标（%）", "全年预测（%）及80%区间")]],
-                        rows=[[r["indicator_name_zh"], r["unit"], fmt.num(r["value"]), fmt.num(r["prior_value"]),
-                               fmt.pct(r["yoy_change"]), fmt.pct(r["target_change"]), _projection_cell(r)]
+                        header=[[Cell(h) for h in ("指标（单位）", label, "上年同期", "同比（%）", "年度目标（%）",
+                                                   "全年预测（%）", "80%区间（%）", "判断")]],
+                        rows=[[f"{r['indicator_name_zh']}（{r['unit']}）", fmt.num(r["value"]),
+                               fmt.num(r["prior_value"]), fmt.pct(r["yoy_change"]), fmt.pct(r["target_change"]),
+                               fmt.pct(r["projected_change"]), _interval(r), r["risk_class_zh"] or fmt.MISSING]
                               for r in region]))
 
     # 二、各地区累计排名
@@ -144,7 +140,7 @@ def build_bulletin(data: BulletinData, settings: CircularSettings) -> CircularDo
     blocks.append(Block("table", key="ranking", text=f"表2 {label}各地区累计同比（%）及排名",
                         header=[[Cell("排名"), Cell("单位"), Cell("达标指标数"), *(Cell(n) for n in names)]],
                         rows=[[str(g[0]["rank"]), g[0]["reporter_name"], f"{g[0]['attained_count']}/{len(g)}",
-                               *(_change_with_target(r) + ("" if r["attained"] else "▲") for r in g)]
+                               *(fmt.pct(r["yoy_change"]) + ("" if r["attained"] else "▲") for r in g)]
                               for g in reporters],
                         note="▲ 累计同比未达到年度目标。"))
 
@@ -200,3 +196,12 @@ def publish_bulletin(year: int, month: int, out_dir: Path | str, dsn: str | None
     stem = file_stem(year, month)
     return {"docx": render_docx(document, out / f"{stem}.docx"),
             "html": render_html(document, out / f"{stem}.html", Wording(settings.wording_file))}
+
+
+def latest_complete_month(dsn: str) -> tuple[int, int] | None:
+    """(year, month) of the latest month-end whose months every reporter has reported, or None."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("select year, through_month from marts.mart_ytd_attainment"
+                           " where reporter_code = %s and is_complete"
+                           " order by year desc, through_month desc limit 1", (REGION,)).fetchone()
+    return (int(row[0]), int(row[1])) if row else None
