@@ -157,3 +157,43 @@ def test_early_warnings_list_the_risky_indicators_once_per_reporter(built: str) 
         assert all(name in message["message"] for name in group["indicator_name_zh"])
     summary = next(p["json"] for p in posts if p["json"]["title"].startswith("【进度简报】全区"))
     assert f"难以完成 {int((risky['risk_class'] == 'off_track').sum())} 项" in summary["title"]
+
+
+# ------------------------------------------------------------------ monthly bulletin
+
+def test_bulletin_command_writes_the_july_ranking_risks_and_late_reporters(
+        built: str, tmp_path: Path, monkeypatch) -> None:  # noqa: F811
+    import docx
+
+    from energystat import cli
+
+    monkeypatch.setenv("ENERGYSTAT_WAREHOUSE_DSN", built)
+    assert cli.main(["bulletin", "--year", "2023", "--month", "7", "--out", str(tmp_path)]) == 0
+    document = docx.Document(str(tmp_path / "bulletin_2023-07.docx"))
+    html = (tmp_path / "bulletin_2023-07.html").read_text(encoding="utf-8")
+    text = "\n".join(p.text for p in document.paragraphs)
+    assert "2023年1—7月全区公共机构能源资源消费进度简报" in text and "2023年1—7月全区公共机构能源资源消费进度简报" in html
+
+    mart = _query(built, "select reporter_code, reporter_name, indicator, yoy_change, attained, risk_class_zh"
+                         " from marts.mart_ytd_attainment join marts.mart_year_end_projection"
+                         " using (reporter_code, reporter_name, year, through_month, indicator)"
+                         " where year = 2023 and through_month = 7")
+    _region, ranking, risk_table = document.tables[:3]  # 表1 全区, 表2 排名, 表3 预测 (表4 逾期, if any)
+    assert ranking.rows[0].cells[0].text == "排名"
+    ranked = [[c.text for c in row.cells] for row in ranking.rows[1:]]
+    assert len(ranked) == len(reference.reporter_codes())
+    attained = mart[mart["reporter_code"] != "GX"].groupby("reporter_name")["attained"].sum()
+    counts = [int(row[2].split("/")[0]) for row in ranked]
+    assert counts == sorted(counts, reverse=True)  # most indicators on target first
+    for row in ranked:
+        assert int(row[2].split("/")[0]) == int(attained[row[1]]), row
+        energy = mart[(mart["reporter_name"] == row[1]) & (mart["indicator"] == "energy_per_capita")].iloc[0]
+        assert row[3].rstrip("▲") == f"{float(energy['yoy_change']) * 100:.1f}".replace("-0.0", "0.0"), row
+    risk = {row.cells[0].text: [c.text for c in row.cells[1:]] for row in risk_table.rows[1:]}
+    for row in mart.itertuples():
+        order = ["energy_per_capita", "energy_per_m2", "water_per_capita", "carbon_per_m2"]
+        assert risk[row.reporter_name][order.index(row.indicator)] == row.risk_class_zh, row
+    late = _query(built, "select distinct reporter_name from marts.mart_reporting_timeliness where upload_kind ="
+                         " 'monthly' and period between '2023-01' and '2023-07' and (is_missing or days_late > 0)")
+    for name in late["reporter_name"]:
+        assert name in text.split("四、数据报送情况")[1]

@@ -89,6 +89,9 @@ def _run(args: argparse.Namespace) -> int:
         t = _step(f"DAG annual_circular for {year}")
         _airflow("dags", "test", "annual_circular", "-c", f'{{"year": {year}}}', env=env)
         _done(t)
+    t = _step(f"Monthly progress bulletin {year}-07 (月度进度简报)")  # listed below beside the circular
+    _energystat("bulletin", "--year", year, "--month", "7", "--out", str(config.circular_dir()), env=env)
+    _done(t)
 
     _summary(dsn, year)
     print(f"\nDone in {time.perf_counter() - total:.0f} s.")
