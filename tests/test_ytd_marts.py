@@ -38,15 +38,33 @@ def expected_ytd(root: Path) -> pd.DataFrame:
     return compare_with_prior_and_target(pd.concat(per_month_end, ignore_index=True), KEYS)
 
 
+def expected_like_for_like(root: Path) -> pd.DataFrame:
+    """The like-for-like columns recomputed: only (institution, month) pairs reported in both years."""
+    rows = monthly_rows(root)
+    seen = set(zip(rows["credit_code"], rows["year"], rows["month"], strict=True))
+    has_prior = [(c, y - 1, m) in seen for c, y, m in zip(rows["credit_code"], rows["year"], rows["month"], strict=True)]
+    has_next = [(c, y + 1, m) in seen for c, y, m in zip(rows["credit_code"], rows["year"], rows["month"], strict=True)]
+    current, prior = rows[has_prior], rows[has_next].assign(year=lambda f: f["year"] + 1)
+    frames = []
+    for m in range(1, 13):
+        cur = intensities(current[current["month"] <= m]).rename(columns={"value": "like_for_like_value"})
+        pri = intensities(prior[prior["month"] <= m]).rename(columns={"value": "like_for_like_prior_value"})
+        frames.append(cur.merge(pri, on=["reporter_code", "year", "indicator"]).assign(through_month=m))
+    out = pd.concat(frames, ignore_index=True)
+    out["like_for_like_change"] = out["like_for_like_value"] / out["like_for_like_prior_value"] - 1
+    return out
+
+
 def test_ytd_attainment_agrees_with_independent_pandas(built: str, province: Path) -> None:  # noqa: F811
-    expected = expected_ytd(province).set_index(KEYS)
+    expected = expected_ytd(province).merge(expected_like_for_like(province), on=KEYS, how="left").set_index(KEYS)
     actual = _query(built, "select * from marts.mart_ytd_attainment").set_index(KEYS)
     assert set(actual.index) == set(expected.index)
     assert len(actual) == (len(reference.reporter_codes()) + 1) * len(YEARS) * 12 * 4
     mismatches = []
     for key, row in actual.iterrows():
         want = expected.loc[key]
-        for column in ("value", "prior_value", "yoy_change", "target_change"):
+        for column in ("value", "prior_value", "yoy_change", "target_change", "like_for_like_value",
+                       "like_for_like_prior_value", "like_for_like_change"):
             got = None if pd.isna(row[column]) else float(row[column])
             if not _close(got, want[column]):
                 mismatches.append((key, column, got, want[column]))
