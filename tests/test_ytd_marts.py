@@ -13,6 +13,9 @@ import math
 from pathlib import Path
 
 import pandas as pd
+import psycopg
+import pytest
+from airflow_harness import dags_test
 from alert_servers import webhook_server, webhook_url
 from test_dbt_marts import (  # noqa: F401  (province and built are fixtures used by name)
     YEARS,
@@ -71,6 +74,8 @@ def test_ytd_attainment_agrees_with_independent_pandas(built: str, province: Pat
         if not pd.isna(want["yoy_change"]) and not pd.isna(want["target_change"]):
             assert row["attained"] == (want["yoy_change"] <= want["target_change"]), key
     assert not mismatches, mismatches[:10]
+    differs = (actual["yoy_change"].astype(float) - actual["like_for_like_change"].astype(float)).abs() > 1e-9
+    assert differs.any(), "the province has institutions joining or leaving: like for like must differ somewhere"
     assert actual["is_complete"].all() and actual["prior_is_complete"].xs(2023, level="year").all()
 
 
@@ -215,3 +220,20 @@ def test_bulletin_command_writes_the_july_ranking_risks_and_late_reporters(
                          " 'monthly' and period between '2023-01' and '2023-07' and (is_missing or days_late > 0)")
     for name in late["reporter_name"]:
         assert name in text.split("四、数据报送情况")[1]
+
+
+@pytest.mark.xdist_group("airflow")
+def test_monthly_progress_dag_repeats_no_warning_and_writes_the_latest_bulletin(
+        built: str, tmp_path: Path) -> None:  # noqa: F811
+    with psycopg.connect(built) as conn:
+        already = conn.execute("select count(*) from ops.reminders_sent where message_kind like 'early_warning%'"
+                               ).fetchone()[0]
+    with webhook_server() as (port, posts):
+        run = dags_test("monthly_progress", ENERGYSTAT_WAREHOUSE_DSN=built, ENERGYSTAT_ALERT_URLS=webhook_url(port),
+                        ENERGYSTAT_CIRCULAR_DIR=str(tmp_path))
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    if already:  # the early-warning test ran first in this module: nothing is sent twice
+        assert posts == []
+    else:
+        assert posts and posts[-1]["json"]["title"].startswith("【进度简报】全区")
+    assert (tmp_path / "bulletin_2023-12.docx").exists() and (tmp_path / "bulletin_2023-12.html").exists()
