@@ -8,6 +8,7 @@ One expensive set-up per module: generate a small province, ingest it with `ener
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import math
 import re
@@ -87,6 +88,7 @@ def monthly_rows(root: Path) -> pd.DataFrame:
     co2 = _seed("ref_co2_factors")
     co2 = co2[co2["is_default"].str.lower() == "true"].assign(year=lambda f: f["year"].astype(int))
 
+    @functools.cache  # once per (column, year), not once per row
     def co2_factor(column: str, year: int) -> float:
         candidates = co2[co2["raw_column"] == column]
         earlier = candidates[candidates["year"] <= year]

@@ -34,16 +34,20 @@ from energystat.monitoring import backtest, early_warning
 KEYS = ["reporter_code", "year", "through_month", "indicator"]
 
 
-def expected_ytd(root: Path) -> pd.DataFrame:
+@pytest.fixture(scope="module")
+def rows(province: Path) -> pd.DataFrame:  # noqa: F811
+    """The province's institution-month rows with kgce and kgCO₂ (test_dbt_marts' independent computation)."""
+    return monthly_rows(province)
+
+
+def expected_ytd(rows: pd.DataFrame) -> pd.DataFrame:
     """mart_ytd_attainment recomputed with pandas: the annual recomputation over January…M, for each M."""
-    rows = monthly_rows(root)
     per_month_end = [intensities(rows[rows["month"] <= m]).assign(through_month=m) for m in range(1, 13)]
     return compare_with_prior_and_target(pd.concat(per_month_end, ignore_index=True), KEYS)
 
 
-def expected_like_for_like(root: Path) -> pd.DataFrame:
+def expected_like_for_like(rows: pd.DataFrame) -> pd.DataFrame:
     """The like-for-like columns recomputed: only (institution, month) pairs reported in both years."""
-    rows = monthly_rows(root)
     seen = set(zip(rows["credit_code"], rows["year"], rows["month"], strict=True))
     has_prior = [(c, y - 1, m) in seen for c, y, m in zip(rows["credit_code"], rows["year"], rows["month"], strict=True)]
     has_next = [(c, y + 1, m) in seen for c, y, m in zip(rows["credit_code"], rows["year"], rows["month"], strict=True)]
@@ -58,8 +62,8 @@ def expected_like_for_like(root: Path) -> pd.DataFrame:
     return out
 
 
-def test_ytd_attainment_agrees_with_independent_pandas(built: str, province: Path) -> None:  # noqa: F811
-    expected = expected_ytd(province).merge(expected_like_for_like(province), on=KEYS, how="left").set_index(KEYS)
+def test_ytd_attainment_agrees_with_independent_pandas(built: str, rows: pd.DataFrame) -> None:  # noqa: F811
+    expected = expected_ytd(rows).merge(expected_like_for_like(rows), on=KEYS, how="left").set_index(KEYS)
     actual = _query(built, "select * from marts.mart_ytd_attainment").set_index(KEYS)
     assert set(actual.index) == set(expected.index)
     assert len(actual) == (len(reference.reporter_codes()) + 1) * len(YEARS) * 12 * 4
@@ -95,12 +99,12 @@ def test_december_ytd_equals_the_annual_mart_for_every_reporter_and_indicator(bu
         assert (pd.isna(got["attained"]) and pd.isna(row["attained"])) or got["attained"] == row["attained"], key
 
 
-def test_ytd_by_kind_agrees_with_independent_pandas(built: str, province: Path) -> None:  # noqa: F811
-    rows = monthly_rows(province)
+def test_ytd_by_kind_agrees_with_independent_pandas(built: str, province: Path, rows: pd.DataFrame) -> None:  # noqa: F811
+    rows = rows.copy()
     # an institution's kind: the registry's, else its form's 单位类型 mapped through the seed (as the fact does)
     registry = pd.read_csv(province / forms.REGISTRY_FILE, dtype=str).set_index("credit_code")["institution_kind"]
     by_subkind = {r["institution_subkind"]: r["institution_kind"] for r in reference.load("ref_institution_kinds")}
-    rows["kind"] = rows["credit_code"].map(registry).fillna(rows["institution_subkind"].map(by_subkind))
+    rows["kind"] = rows["credit_code"].map(registry).fillna(rows["institution_kind"].map(by_subkind))  # the form's 单位类型
     mart = _query(built, "select reporter_code, institution_kind, indicator, value from"
                          " marts.mart_ytd_attainment_by_kind where year = 2023 and through_month = 7")
     got = mart.set_index(["institution_kind", "reporter_code", "indicator"])["value"]
