@@ -25,7 +25,7 @@ LAYERS = [
     ("run", ["energystat.ingest.run"]),
     ("orchestration and outputs", ["energystat.dbt_runner", "energystat.templates", "energystat.synth",
                                    "energystat.circular", "energystat.airflow_env", "energystat.pipeline",
-                                   "energystat.alerts", "energystat.forms"]),
+                                   "energystat.alerts", "energystat.forms", "energystat.monitoring"]),
     ("commands", ["energystat.commands"]),
     ("cli", ["energystat.cli"]),
 ]

@@ -15,7 +15,8 @@ import pytest
 from airflow_harness import AIRFLOW, airflow_environ, ensure_airflow_db
 from alert_servers import webhook_server, webhook_url
 
-from energystat import ingest, reference
+from energystat import reference
+from energystat.ingest import run as ingest
 from energystat.monitoring import channels, outbox, reminders
 from energystat.synth import generate
 

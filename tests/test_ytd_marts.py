@@ -28,7 +28,8 @@ from test_dbt_marts import (  # noqa: F401  (province and built are fixtures use
     province,
 )
 
-from energystat import forms, reference
+from energystat import reference
+from energystat.contract import forms
 from energystat.monitoring import backtest, early_warning
 
 KEYS = ["reporter_code", "year", "through_month", "indicator"]

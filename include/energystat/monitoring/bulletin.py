@@ -18,15 +18,16 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from energystat import warehouse
 from energystat.circular import fmt
 from energystat.circular.document import Block, Cell, CircularDocument
 from energystat.circular.docx_render import render_docx
 from energystat.circular.publish import render_html
 from energystat.circular.settings import CircularSettings, load_settings
 from energystat.circular.wording import Wording
+from energystat.contract.uploads import MONTHLY
+from energystat.contract.uploads import WHOLE_REGION as REGION
 from energystat.monitoring.early_warning import months_label
-
-REGION = "GX"
 
 #: Year-to-date rows with a rank: most indicators on target so far first, then the smaller per-capita change.
 YTD_SQL = """
@@ -42,8 +43,8 @@ summary as (
 )
 select t.reporter_code, t.reporter_name, t.indicator, t.indicator_name_zh, t.unit, t.value, t.prior_value,
        t.yoy_change, t.target_change, t.attained, t.is_complete, s.attained_count,
-       case when t.reporter_code <> 'GX' then dense_rank() over (
-           partition by t.reporter_code = 'GX'
+       case when t.reporter_code <> %(region)s then dense_rank() over (
+           partition by t.reporter_code = %(region)s
            order by s.attained_count desc, s.tiebreak asc nulls last, t.reporter_code) end as rank,
        p.projected_change, p.projected_change_low, p.projected_change_high, p.risk_class, p.risk_class_zh
 from t
@@ -59,7 +60,7 @@ LATE_SQL = """
 select t.reporter_code, t.reporter_name, t.period, t.deadline_date, t.first_accepted_at, t.days_late, t.is_missing
 from marts.mart_reporting_timeliness as t
 join marts.dim_reporter as d using (reporter_code)
-where t.upload_kind = 'monthly' and t.period_month between make_date(%(year)s, 1, 1) and make_date(%(year)s, %(month)s, 1)
+where t.upload_kind = %(monthly)s and t.period_month between make_date(%(year)s, 1, 1) and make_date(%(year)s, %(month)s, 1)
   and (t.is_missing or t.days_late > 0)
 order by d.sort_order, t.period
 """
@@ -89,7 +90,7 @@ class BulletinData:
 
 def load_bulletin_data(dsn: str, year: int, month: int) -> BulletinData:
     with psycopg.connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
-        params = {"year": year, "month": month}
+        params = {"year": year, "month": month, "region": REGION, "monthly": MONTHLY}
         rows = [{k: float(v) if hasattr(v, "as_integer_ratio") and not isinstance(v, bool | int) else v
                  for k, v in r.items()} for r in cur.execute(YTD_SQL, params).fetchall()]
         late = cur.execute(LATE_SQL, params).fetchall()
@@ -188,8 +189,6 @@ def file_stem(year: int, month: int) -> str:
 def publish_bulletin(year: int, month: int, out_dir: Path | str, dsn: str | None = None,
                      settings: CircularSettings | None = None) -> dict[str, Path]:
     """Write bulletin_<year>-<month>.docx and .html into out_dir; returns {"docx": …, "html": …}."""
-    from energystat import warehouse
-
     settings = settings or load_settings()
     document = build_bulletin(load_bulletin_data(dsn or warehouse.warehouse_dsn(), year, month), settings)
     out = Path(out_dir)

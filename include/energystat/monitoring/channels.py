@@ -6,7 +6,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 
-from energystat import alerts
+from energystat.ingest import alert as alerts
 
 #: JSON object {reporter_code: "url url" or [urls]}; the DAGs read the Airflow Variable of the same name first.
 REPORTER_URLS_ENV = "ENERGYSTAT_REPORTER_ALERT_URLS"

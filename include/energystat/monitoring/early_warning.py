@@ -16,10 +16,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 from energystat import reference
+from energystat.contract.uploads import MONTHLY, WHOLE_REGION
 from energystat.monitoring import channels
 from energystat.monitoring.outbox import SENT, UNDELIVERED, Message, UndeliveredError, send_once
 
-WHOLE_REGION = "GX"
 AT_RISK = ("at_risk", "off_track")
 
 #: Each reporter's (and GX's) latest month-end whose months are all in, and the projection from it.
@@ -42,7 +42,7 @@ order by p.reporter_code, p.indicator
 AT_MONTH_SQL = """
 select reporter_code, reporter_name, indicator, indicator_name_zh, risk_class, risk_class_zh
 from marts.mart_year_end_projection
-where year = %s and through_month = %s and reporter_code <> 'GX'
+where year = %s and through_month = %s and reporter_code <> %s
 order by reporter_code, indicator
 """
 
@@ -120,7 +120,7 @@ def reporter_warning(projections: Sequence[Projection], today: dt.date) -> Messa
         "说明：“难以完成”指 80% 预测区间全部高于目标；“存在风险”指区间跨越目标。",
         "请分析原因，及早采取节能节水措施。",
     ])
-    return Message(kind="early_warning", reporter_code=first.reporter_code, upload_kind="monthly",
+    return Message(kind="early_warning", reporter_code=first.reporter_code, upload_kind=MONTHLY,
                    period=first.period, sent_on=today, title=title, body=body)
 
 
@@ -140,7 +140,7 @@ def province_summary(region: Sequence[Projection], reporters: Sequence[dict], to
                      f"（{'、'.join(names['off_track']) or '无'}）；存在风险 {len(names['at_risk'])} 个"
                      f"（{'、'.join(names['at_risk']) or '无'}）")
     lines.append("各单位预警已分别发送。")
-    return Message(kind="early_warning_summary", reporter_code=WHOLE_REGION, upload_kind="monthly",
+    return Message(kind="early_warning_summary", reporter_code=WHOLE_REGION, upload_kind=MONTHLY,
                    period=first.period, sent_on=today, title=title, body="\n".join(lines))
 
 
@@ -170,7 +170,7 @@ def send_early_warnings(dsn: str, today: dt.date, reporter_urls: Mapping[str, Se
         region = latest.get(WHOLE_REGION)
         if region:
             with conn.cursor(row_factory=dict_row) as cur:
-                reporters = cur.execute(AT_MONTH_SQL, (region[0].year, region[0].through_month)).fetchall()
+                reporters = cur.execute(AT_MONTH_SQL, (region[0].year, region[0].through_month, WHOLE_REGION)).fetchall()
             summary = province_summary(region, reporters, today)
             outcome = send_once(conn, summary, governance_urls)
             if outcome == SENT:

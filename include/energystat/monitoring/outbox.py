@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from energystat import alerts
+from energystat.ingest import alert as alerts
 
 log = logging.getLogger(__name__)
 

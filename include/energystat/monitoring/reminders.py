@@ -16,13 +16,16 @@ from dataclasses import dataclass
 import psycopg
 
 from energystat import reference
+from energystat.contract.uploads import LIVE_STATUSES, MONTHLY, SUPERSEDED, TASK_PROGRESS
 from energystat.monitoring import channels
 from energystat.monitoring.outbox import SENT, UNDELIVERED, Message, UndeliveredError, send_once
 
 DAYS_BEFORE_ENV = "ENERGYSTAT_REMINDER_DAYS_BEFORE"
 DEFAULT_DAYS_BEFORE = 3
 #: The upload kinds that owe a file per period, and their Chinese names.
-FORMS = {"monthly": "能源资源消费月报", "task_progress": "重点任务进展（季报）"}
+FORMS = {MONTHLY: "能源资源消费月报", TASK_PROGRESS: "重点任务进展（季报）"}
+#: An upload ever accepted counts (also one since superseded), as the timeliness mart's first accepted upload.
+ACCEPTED_EVER = (*LIVE_STATUSES, SUPERSEDED)
 
 
 def days_before() -> int:
@@ -48,9 +51,9 @@ class Reminder:
 
 def deadline_of(upload_kind: str, period_month: dt.date) -> dt.date:
     """The reporting deadline of an upload kind and period (one rule: reference.reporting_deadline)."""
-    if upload_kind == "task_progress":
+    if upload_kind == TASK_PROGRESS:
         return reference.reporting_deadline(f"{period_month.year}-Q{(period_month.month - 1) // 3 + 1}")
-    return reference.reporting_deadline(f"{period_month:%Y-%m}")
+    return reference.reporting_deadline(f"{period_month:%Y-%m}")  # the monthly form
 
 
 def _next_month(month: dt.date) -> dt.date:
@@ -64,7 +67,7 @@ def periods_due(first_month: dt.date, today: dt.date, notice_days: int) -> list[
     month = first_month
     while month <= today:  # a period's deadline falls after the period has begun
         for kind in FORMS:
-            if kind == "task_progress" and month.month % 3:
+            if kind == TASK_PROGRESS and month.month % 3:
                 continue
             deadline = deadline_of(kind, month)
             if deadline < today or deadline - dt.timedelta(days=notice_days) == today:
@@ -77,12 +80,12 @@ def due_reminders(conn: psycopg.Connection, today: dt.date, notice_days: int) ->
     """Every (reporter, form, period) lacking an accepted upload whose reminder falls on `today`."""
     first = conn.execute(
         "select min(to_date(period, 'YYYY-MM')) from ops.upload_log"
-        " where kind in ('monthly', 'task_progress') and period ~ '^\\d{4}-\\d{2}$'").fetchone()[0]
+        " where kind = any(%s) and period ~ '^\\d{4}-\\d{2}$'", (list(FORMS),)).fetchone()[0]
     if first is None:
         return []  # nothing was ever uploaded: the platform has not started collecting
     accepted = set(conn.execute(
-        "select distinct reporter_code, kind, period from ops.upload_log"
-        " where status in ('accepted', 'accepted_with_warnings', 'superseded')").fetchall())
+        "select distinct reporter_code, kind, period from ops.upload_log where status = any(%s)",
+        (list(ACCEPTED_EVER),)).fetchall())
     return [
         Reminder(code, kind, f"{month:%Y-%m}", deadline, today)
         for kind, month, deadline in periods_due(first, today, notice_days)
@@ -95,7 +98,7 @@ def reminder_message(reminder: Reminder) -> Message:
     """The reminder in Chinese, for the reporter's statistician."""
     who = f"{reference.reporter_name(reminder.reporter_code)}（{reminder.reporter_code}）"
     form = FORMS[reminder.upload_kind]
-    period = reminder.period if reminder.upload_kind == "monthly" else \
+    period = reminder.period if reminder.upload_kind == MONTHLY else \
         f"{reminder.period[:4]}年第{(int(reminder.period[5:]) - 1) // 3 + 1}季度"
     due = f"{reminder.deadline:%Y年%m月%d日}"
     if reminder.is_overdue:
