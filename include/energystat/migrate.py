@@ -1,7 +1,9 @@
 """Versioned, idempotent schema migrations: `migrations/V<nnn>__<name>.sql`, applied once each, in order.
 
 Applied versions are recorded in `ops.schema_migrations` with a checksum; a changed, already-applied file is
-an error (write a new migration instead). An advisory lock makes concurrent callers safe.
+an error (write a new migration instead). An advisory lock makes concurrent callers safe. After migrating, the
+application roles' passwords are set (energystat.roles.sync_passwords): migrating is the one step run as the
+owner before any job connects as its own role.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import logging
 from importlib import resources
 
 import psycopg
+
+from energystat import roles
 
 log = logging.getLogger(__name__)
 
@@ -48,4 +52,5 @@ def migrate(dsn: str) -> list[str]:
             )
             applied_now.append(version)
         conn.commit()
+    roles.sync_passwords(dsn)
     return applied_now
