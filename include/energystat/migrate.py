@@ -28,8 +28,9 @@ def migration_files() -> list[tuple[str, str]]:
     return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
 
 
-def migrate(dsn: str) -> list[str]:
-    """Apply pending migrations to the warehouse at `dsn`; returns the versions applied now."""
+def migrate(dsn: str, until: str | None = None) -> list[str]:
+    """Apply pending migrations to the warehouse at `dsn` (up to and including version `until`, if given);
+    returns the versions applied now."""
     applied_now: list[str] = []
     with psycopg.connect(dsn) as conn:
         conn.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
@@ -40,6 +41,8 @@ def migrate(dsn: str) -> list[str]:
         )
         done = dict(conn.execute("select version, checksum from ops.schema_migrations").fetchall())
         for version, text in migration_files():
+            if until is not None and version > until:
+                break
             checksum = hashlib.sha256(text.encode()).hexdigest()
             if version in done:
                 if done[version] != checksum:

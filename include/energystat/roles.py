@@ -167,6 +167,14 @@ def dsn_password(dsn: str) -> str:
     return ""
 
 
+def with_password(dsn: str) -> str:
+    """`dsn` with the password from its `passfile` written in (for a client that cannot read a passfile)."""
+    query = dict(parse_qsl(urlsplit(dsn).query))
+    if "passfile" not in query:
+        return dsn
+    return _with_user(dsn, dsn_user(dsn) or "", dsn_password(dsn) or None, None)
+
+
 _KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
 
@@ -178,9 +186,9 @@ def masked(dsn: str) -> str:
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, host = netloc.rsplit("@", 1)
-        if ":" in userinfo:
-            user, secret = userinfo.split(":", 1)
-            netloc = f"{user}:{MASK}@{host}" if secret else f"{user}@{host}"
+        user, _, secret = userinfo.partition(":")
+        if secret:
+            netloc = f"{user}:{MASK}@{host}"
     query = [(k, MASK if k == "password" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
     return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="/*")))
 
