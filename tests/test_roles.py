@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from energystat import roles, warehouse
 
@@ -136,6 +137,59 @@ def test_marts_built_before_the_roles_existed_are_handed_to_the_transformer(serv
             assert conn.execute("select x from marts.mart_old").fetchone() == (2,)
     finally:
         warehouse.drop_database(dsn)
+
+
+# --- each job connects as its own role ------------------------------------------------------------------------
+
+
+def _only_role_may_connect(dsn: str, role: str | None) -> None:
+    """Take CONNECT on the test database from everyone but `role` (the owner, a superuser, keeps it)."""
+    database = sql.Identifier(warehouse.database_of(dsn))
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("revoke connect on database {} from public").format(database))
+        for name in roles.APP_ROLES.values():
+            conn.execute(sql.SQL("revoke connect on database {} from {}").format(database, sql.Identifier(name)))
+        if role is not None:
+            conn.execute(sql.SQL("grant connect on database {} to {}").format(database, sql.Identifier(role)))
+
+
+@pytest.mark.external_pg
+def test_ingestion_connects_as_the_loader(warehouse_dsn: str, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from fixtures_uploads import monthly_row, write_xlsx
+
+    from energystat import ingest
+
+    monkeypatch.setenv("ENERGYSTAT_QUARANTINE_DIR", str(tmp_path / "quarantine"))
+    root = tmp_path / "landing"
+    write_xlsx(root / "450100" / "2024-03" / "450100_2024-03_能源资源消费月报.xlsx", [monthly_row(1)])
+    _only_role_may_connect(warehouse_dsn, roles.LOADER)
+    summary = ingest.ingest(root, dsn=warehouse_dsn, alert_urls=[])
+    assert len(summary.outcomes) == 1
+    with psycopg.connect(warehouse_dsn) as conn:
+        assert conn.execute("select count(*) from ops.upload_log").fetchone() == (1,)
+
+    _only_role_may_connect(warehouse_dsn, None)  # now not even the loader: ingestion must fail, not fall back
+    write_xlsx(root / "450100" / "2024-04" / "450100_2024-04_能源资源消费月报.xlsx", [monthly_row(1, "2024-04")])
+    with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+        ingest.ingest(root, dsn=warehouse_dsn, alert_urls=[])
+
+
+@pytest.mark.external_pg
+def test_dbt_and_the_circular_connect_as_the_transformer(warehouse_dsn: str) -> None:
+    from energystat import dbt_runner
+    from energystat.circular import data
+
+    _only_role_may_connect(warehouse_dsn, roles.TRANSFORMER)
+    dbt_runner.run_dbt(["run", "--select", "stg_upload_log"], dsn=warehouse_dsn)
+    with psycopg.connect(warehouse_dsn) as conn:
+        owner = conn.execute("select viewowner from pg_views where viewname = 'stg_upload_log'").fetchone()
+    assert owner == (roles.TRANSFORMER,)
+    assert data.marts_freshness(warehouse_dsn)[0] is False  # it connected (and found no marts yet)
+
+    _only_role_may_connect(warehouse_dsn, None)
+    with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+        data.marts_freshness(warehouse_dsn)
 
 
 # --- the embedded server's authentication --------------------------------------------------------------------

@@ -32,7 +32,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from energystat import config
+from energystat import config, roles, warehouse
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ def select_new(dsn: str, files: Sequence[LandingFile], force: bool = False) -> t
     """
     if force:
         return list(files), []
-    with psycopg.connect(dsn) as conn:
+    with warehouse.connect(dsn, role=roles.LOADER) as conn:
         seen = set(conn.execute("select path, sha256 from ops.upload_log").fetchall())
         known = set(
             conn.execute(
@@ -299,7 +299,7 @@ def process_files(
             raise RuntimeError(f"warehouse unreachable while validating {len(year)} files: {exc}") from exc
         # One connection for the year's files, one transaction per file (a new connection per file cost more
         # than loading a small file).
-        with psycopg.connect(dsn) as conn:
+        with warehouse.connect(dsn, role=roles.LOADER) as conn:
             for group, parsed in _parsed_chunks(year, root, parsing.parse_upload):
                 reports = rules.validate_many([(p, contexts[(f.reporter_code, f.period)])
                                                for p, (_, f) in zip(parsed, group, strict=True)])
@@ -468,7 +468,7 @@ def load_registry(f: LandingFile, dsn: str, root: Path) -> Outcome:
     with path.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     problems = _registry_problems(rows)
-    with psycopg.connect(dsn) as conn:
+    with warehouse.connect(dsn, role=roles.LOADER) as conn:
         if problems:
             upload_id = _insert_upload(conn, f, "rejected", rows_in_file=len(rows), reason="; ".join(problems[:5]))
             conn.commit()
@@ -534,7 +534,7 @@ def ingest(
     alert_urls: Sequence[str] | None = None,
 ) -> IngestSummary:
     """Discover, validate and load everything new under the landing root; alert on what needs attention."""
-    from energystat import alerts, warehouse
+    from energystat import alerts
 
     root = landing_root(root or config.landing_dir())
     dsn = dsn or warehouse.warehouse_dsn()

@@ -205,10 +205,10 @@ def _valid_period(period: str | None) -> bool:
 
 def load_contexts(conn_or_dsn: Any, keys: Sequence[tuple[str | None, str | None]]) -> dict[tuple, ValidationContext]:
     """Contexts for many (reporter_code, period) pairs with one registry read and one history query."""
-    from energystat import warehouse
+    from energystat import roles, warehouse
 
     if isinstance(conn_or_dsn, str):
-        with warehouse.connect(conn_or_dsn) as conn:
+        with warehouse.connect(conn_or_dsn, role=roles.LOADER) as conn:  # validation is the loader's job
             return load_contexts(conn, keys)
     conn = conn_or_dsn
     registry = pd.DataFrame(

@@ -190,9 +190,10 @@ def stop_embedded() -> bool:
 
 
 @contextmanager
-def connect(dsn: str | None = None, autocommit: bool = False) -> Iterator[psycopg.Connection]:
-    """A psycopg connection to the warehouse; commits on success, rolls back on error."""
-    with psycopg.connect(dsn or warehouse_dsn(), autocommit=autocommit) as conn:
+def connect(dsn: str | None = None, autocommit: bool = False, role: str = roles.OWNER) -> Iterator[psycopg.Connection]:
+    """A psycopg connection to the warehouse at `dsn` (default: the configured one) as `role` (energystat.roles:
+    each job passes its own); commits on success, rolls back on error."""
+    with psycopg.connect(roles.role_dsn(role, dsn or warehouse_dsn()), autocommit=autocommit) as conn:
         yield conn
 
 
