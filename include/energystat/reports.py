@@ -4,13 +4,13 @@ GX's own validation result, and an .xlsx copy of the upload with the failing cel
 
 The HTML has its styles inline: it opens the same offline. GX's own Data Docs page of the validation is written
 beside it (`<stem>_gx_data_docs/index.html`) and linked from it; those link their CSS/JS from a CDN and open
-unstyled without internet.
+unstyled without internet. Upload values are untrusted (energystat.untrusted): escaped in both pages, and
+written as text, never as formulas, into the marked workbook.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from energystat.parsing import Finding, ParsedUpload, normalise_text, read_cells
 from energystat.rules import ValidationReport, rule_descriptions, run_gx, write_gx_data_docs
+from energystat.untrusted import escape_gx_result, safe_name, set_text_cell
 
 STATUS_ZH = {"accepted": "通过", "accepted_with_warnings": "通过（有警告）", "rejected": "不通过，已退回"}
 SEVERITY_ZH = {"error": "错误", "warning": "警告"}
@@ -63,7 +64,8 @@ def write_report(parsed: ParsedUpload, report: ValidationReport, out_dir: str | 
         # run this one file again (≈ 0.1 s) for GX's own record and page.
         validation = run_gx(parsed.kind, report.frame)
         gx_result = gx_result if gx_result is not None else validation.to_json_dict()
-        write_gx_data_docs(validation, paths["gx_docs"].parent, parsed.path.stem)
+        # GX's renderer puts the observed values into the page verbatim: escape them first (stored XSS otherwise)
+        write_gx_data_docs(escape_gx_result(validation), paths["gx_docs"].parent, safe_name(parsed.path.stem))
     paths["html"].write_text(render_html(parsed, report, paths["gx_docs"].relative_to(out)
                                          if paths["gx_docs"].exists() else None), encoding="utf-8")
     if gx_result is not None:
@@ -85,58 +87,42 @@ th,td{border:1px solid #bbb;padding:.3em .6em;text-align:left;vertical-align:top
 """
 
 
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
+REPORT_TEMPLATE = Path(__file__).parent / "report_templates" / "check_report.html.j2"
 
 
 def render_html(parsed: ParsedUpload, report: ValidationReport, gx_docs: Path | None = None) -> str:
     """The report page in Chinese (with English in small print), styles inline; `gx_docs` = relative path of GX's
-    Data Docs index.html to link, if written."""
-    descriptions = rule_descriptions(parsed.kind or "monthly")
-    rule_rows = []
+    Data Docs index.html to link, if written. Rendered by Jinja with autoescape: every value is shown as text."""
+    import jinja2
+
+    rules = []
     for o in report.outcomes.values():
         if o.skipped:
-            state, css = f"跳过：{_e(o.skip_reason_zh)}", "skipped"
+            state, css = f"跳过：{o.skip_reason_zh}", "skipped"
         elif o.passed:
             state, css = "通过", "ok"
         else:
             state, css = f"未通过：{o.failed} 处", o.severity
-        rule_rows.append(f"<tr class='{css}'><td>{o.rule_id}</td><td>{SEVERITY_ZH[o.severity]}</td>"
-                         f"<td>{_e(o.description_zh)}<div class='en'>{_e(o.description_en)}</div></td><td>{state}</td></tr>")
-    finding_rows = [
-        f"<tr class='{f.severity}'><td>{f.source_row or '整个文件'}</td><td>{f.rule_id}</td>"
-        f"<td>{SEVERITY_ZH[f.severity]}</td><td>{_e(parsed.column_header(f.column_name) if f.column_name and ',' not in f.column_name else f.column_name)}</td>"
-        f"<td>{_e(f.observed_value)}</td><td>{_e(f.message_zh)}<div class='en'>{_e(f.message_en)}</div></td></tr>"
+        rules.append({"id": o.rule_id, "severity_zh": SEVERITY_ZH[o.severity], "description_zh": o.description_zh,
+                      "description_en": o.description_en, "state": state, "css": css})
+    findings = [
+        {"row": f.source_row or "整个文件", "rule_id": f.rule_id, "severity": f.severity,
+         "severity_zh": SEVERITY_ZH[f.severity],
+         "column": parsed.column_header(f.column_name) if f.column_name and "," not in f.column_name
+         else f.column_name,
+         "observed_value": f.observed_value, "message_zh": f.message_zh, "message_en": f.message_en}
         for f in report.findings
     ]
-    units = "、".join(f"{parsed.column_header(c)}：{u}" for c, u in parsed.units_used.items()) or "—"
-    generated = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    docs_link = "" if gx_docs is None else (
-        f"<p>技术附件：<a href=\"{_e(quote(gx_docs.as_posix()))}\">Great Expectations 数据文档（Data Docs）</a>，"
-        "逐条列出每项期望的检查结果。该页面的样式从互联网加载，离线打开时没有排版，内容完整。</p>"
-        "<p class='en'>GX Data Docs of this validation; its CSS/JS come from a CDN, so offline it opens "
-        "unstyled.</p>")
-    return f"""<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>数据检查报告 {_e(parsed.path.name)}</title>
-<style>{_CSS}</style></head><body>
-<h1>公共机构能源资源统计 数据检查报告</h1>
-<table>
-<tr><th>文件</th><td>{_e(parsed.path.name)}</td></tr>
-<tr><th>上报地区 / 统计期</th><td>{_e(parsed.reporter_code)} / {_e(parsed.period)}</td></tr>
-<tr><th>数据行数</th><td>{report.rows}</td></tr>
-<tr><th>计量单位</th><td>{_e(units)}</td></tr>
-<tr><th>结论</th><td class="status {'error' if report.status == 'rejected' else ''}">{STATUS_ZH[report.status]}
-（错误 {report.error_count} 处，警告 {report.warning_count} 处）<div class="en">{report.status}</div></td></tr>
-</table>
-<p>行号为文件中的行号（表头为第 1 行）。“错误”须改正后重新上报；“警告”请核实，必要时说明原因。
-另附 Excel 标注文件：出错的单元格已标色，最后一列“{REASON_HEADER}”写明原因。</p>
-<h2>规则检查结果</h2>
-<table><tr><th>规则</th><th>级别</th><th>说明</th><th>结果</th></tr>{''.join(rule_rows)}</table>
-<h2>问题明细（{len(report.findings)} 处）</h2>
-<table><tr><th>行号</th><th>规则</th><th>级别</th><th>列</th><th>填报值</th><th>说明</th></tr>{''.join(finding_rows)}</table>
-{docs_link}<p class="en">Rules: {len(descriptions)} ({', '.join(descriptions)}). Generated {generated} by energystat.</p>
-</body></html>
-"""
+    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    return environment.from_string(REPORT_TEMPLATE.read_text(encoding="utf-8")).render(
+        css=_CSS, file_name=parsed.path.name, reporter_code=parsed.reporter_code, period=parsed.period,
+        rows=report.rows, status=report.status, status_zh=STATUS_ZH[report.status],
+        error_count=report.error_count, warning_count=report.warning_count, reason_header=REASON_HEADER,
+        units="、".join(f"{parsed.column_header(c)}：{u}" for c, u in parsed.units_used.items()) or "—",
+        rules=rules, findings=findings, gx_docs=None if gx_docs is None else quote(gx_docs.as_posix()),
+        rule_ids=list(rule_descriptions(parsed.kind or "monthly")),
+        generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- xlsx
@@ -158,8 +144,9 @@ def write_marked_workbook(parsed: ParsedUpload, findings: list[Finding], path: P
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = (parsed.sheet or parsed.path.stem)[:31]
-    for row in rows:
-        sheet.append([_excel_value(v) for v in row])
+    for row_number, row in enumerate(rows, start=1):
+        for column, value in enumerate(row, start=1):
+            set_text_cell(sheet.cell(row=row_number, column=column), _excel_value(value))
     reason_col = width + 1
     sheet.cell(row=header_index + 1, column=reason_col, value=REASON_HEADER).font = Font(bold=True)
     reasons: dict[int, list[str]] = {}
@@ -172,15 +159,17 @@ def write_marked_workbook(parsed: ParsedUpload, findings: list[Finding], path: P
         if f.severity == "error" or cell.fill.start_color.rgb not in ("00" + ERROR_FILL, ERROR_FILL):
             cell.fill = fills[f.severity]
     for row_number, texts in reasons.items():
-        sheet.cell(row=row_number, column=reason_col, value="；".join(texts))
+        set_text_cell(sheet.cell(row=row_number, column=reason_col), "；".join(texts))
     sheet.column_dimensions[sheet.cell(row=1, column=reason_col).column_letter].width = 60
 
     summary = workbook.create_sheet("问题汇总")
     summary.append(["行号", "规则", "级别", "列", "填报值", "问题说明", "description"])
-    for f in findings:
-        summary.append([f.source_row or "整个文件", f.rule_id, SEVERITY_ZH[f.severity],
-                        parsed.column_header(f.column_name) if f.column_name and "," not in f.column_name
-                        else f.column_name, f.observed_value, f.message_zh, f.message_en])
+    for row_number, f in enumerate(findings, start=2):
+        values = [f.source_row or "整个文件", f.rule_id, SEVERITY_ZH[f.severity],
+                  parsed.column_header(f.column_name) if f.column_name and "," not in f.column_name
+                  else f.column_name, f.observed_value, f.message_zh, f.message_en]
+        for column, value in enumerate(values, start=1):
+            set_text_cell(summary.cell(row=row_number, column=column), value)
     workbook.save(path)
     return path
 

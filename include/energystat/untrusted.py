@@ -12,6 +12,7 @@ Every cell of an upload is attacker-controlled (a clerk's file may come from any
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 #: First characters that make a spreadsheet read text as a formula (OWASP "CSV injection" list).
@@ -30,6 +31,12 @@ def set_text_cell(cell: Any, value: Any) -> Any:
         if looks_like_formula(value):
             cell.quotePrefix = True  # Excel shows it as text and keeps it text when the cell is edited
     return cell
+
+
+def safe_name(text: str) -> str:
+    """`text` (a file name) with every character but letters, digits (any script), `-`, `_` and `.` replaced by
+    `_`: for names GX prints into its pages and uses as folder names (run names, batch identifiers)."""
+    return re.sub(r"[^\w.\-]", "_", text)
 
 
 def escape_values(value: Any) -> Any:
