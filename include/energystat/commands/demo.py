@@ -44,7 +44,7 @@ def _airflow(*args: str, env: dict[str, str]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from energystat import airflow_env, config, migrate, warehouse
+    from energystat import airflow_env, config, migrate, roles, warehouse
 
     total = time.perf_counter()
     t = _step("Warehouse: start the embedded PostgreSQL (or use ENERGYSTAT_WAREHOUSE_DSN) and migrate")
@@ -92,8 +92,8 @@ def _run(args: argparse.Namespace) -> int:
 
     _summary(dsn, year)
     print(f"\nDone in {time.perf_counter() - total:.0f} s.")
-    print(f"Warehouse DSN (psql / BI tools): {dsn}")
-    print(f"Analysts (read-only, marts only): {warehouse.analyst_dsn(dsn)}")
+    print(f"Warehouse DSN (psql / BI tools): {roles.masked(dsn)}")
+    print(f"Analysts (read-only, marts only): {roles.masked(warehouse.analyst_dsn(dsn))}")
     print("Airflow UI: `make airflow`, then http://localhost:8080")
     return 0
 
