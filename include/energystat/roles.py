@@ -17,6 +17,8 @@ A role's DSN, first match wins:
 3. else the warehouse DSN with that role and `passfile=<state>/secrets/pgpass`: a password generated once per
    state folder into that file (mode 0600, git-ignored), read by libpq, psql and dbt; the DSN holds no secret.
 In cases 2 and 3 `energystat warehouse migrate` (as the owner) sets the role's password on the server.
+The variables: ENERGYSTAT_LOADER_DSN, ENERGYSTAT_TRANSFORMER_DSN, ENERGYSTAT_ANALYST_DSN, ENERGYSTAT_PORTAL_DSN;
+ENERGYSTAT_LOADER_PASSWORD, ENERGYSTAT_TRANSFORMER_PASSWORD, ENERGYSTAT_ANALYST_PASSWORD, ENERGYSTAT_PORTAL_PASSWORD.
 
 DSNs are shown to people only through `masked()`: the password, wherever it is in the DSN, becomes `***`.
 """
