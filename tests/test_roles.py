@@ -158,7 +158,7 @@ def test_ingestion_connects_as_the_loader(warehouse_dsn: str, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from fixtures_uploads import monthly_row, write_xlsx
 
-    from energystat import ingest
+    from energystat.ingest import run as ingest
 
     monkeypatch.setenv("ENERGYSTAT_QUARANTINE_DIR", str(tmp_path / "quarantine"))
     root = tmp_path / "landing"

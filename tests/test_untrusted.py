@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fixtures_uploads import gx_rules, monthly_row, write_csv
 
-from energystat.parsing import parse_upload
+from energystat.ingest.parse import parse_upload
 
 __all__ = ["gx_rules"]
 
@@ -72,7 +72,7 @@ def _assert_inert(page: Path, shown: tuple[str, ...]) -> None:
 
 @pytest.fixture(scope="module")
 def hostile_report(gx_rules, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from energystat.reports import report_paths, write_report
+    from energystat.ingest.report import report_paths, write_report
 
     folder = tmp_path_factory.mktemp("hostile") / "450100" / "2024-03"
     rows = [

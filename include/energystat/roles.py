@@ -44,10 +44,7 @@ from energystat import config
 log = logging.getLogger(__name__)
 
 OWNER = "owner"
-LOADER = "energystat_loader"
-TRANSFORMER = "energystat_transformer"
-ANALYST = "energystat_analyst"
-PORTAL = "energystat_portal"
+LOADER, TRANSFORMER, ANALYST, PORTAL = config.APP_ROLES
 #: The application roles by their short name (the CLI's `--role` and the env var infix).
 APP_ROLES = {"loader": LOADER, "transformer": TRANSFORMER, "analyst": ANALYST, "portal": PORTAL}
 
@@ -117,9 +114,10 @@ def generated_passwords() -> dict[str, str]:
 
 def password(role: str) -> str | None:
     """The password the platform uses for `role` (None when the role's DSN is given by `ENERGYSTAT_<ROLE>_DSN`)."""
-    if os.environ.get(dsn_env(role)):
+    current = config.settings()
+    if role in current.role_dsns:
         return None
-    return os.environ.get(password_env(role)) or generated_passwords()[role]
+    return current.role_passwords.get(role) or generated_passwords()[role]
 
 
 def _with_user(dsn: str, user: str, password: str | None, passfile_path: Path | None) -> str:
@@ -143,10 +141,11 @@ def role_dsn(role: str, base_dsn: str) -> str:
         return base_dsn
     if role not in APP_ROLES.values():
         raise ValueError(f"unknown role {role!r}")
-    if os.environ.get(dsn_env(role)):
-        return os.environ[dsn_env(role)]
-    if os.environ.get(password_env(role)):
-        return _with_user(base_dsn, role, os.environ[password_env(role)], None)
+    current = config.settings()
+    if role in current.role_dsns:
+        return current.role_dsns[role]
+    if role in current.role_passwords:
+        return _with_user(base_dsn, role, current.role_passwords[role], None)
     generated_passwords()  # make sure the file exists before libpq looks for it
     return _with_user(base_dsn, role, None, passfile())
 

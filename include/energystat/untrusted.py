@@ -11,6 +11,7 @@ Every cell of an upload is attacker-controlled (a clerk's file may come from any
 
 from __future__ import annotations
 
+import copy
 import html
 import re
 from typing import Any
@@ -51,9 +52,10 @@ def escape_values(value: Any) -> Any:
 
 
 def escape_gx_result(validation: Any) -> Any:
-    """Escape, in place, the upload-derived parts of a GX ExpectationSuiteValidationResult: each expectation's
+    """A copy of a GX ExpectationSuiteValidationResult with its upload-derived parts escaped: each expectation's
     observed values (`result`: unexpected lists and counts, observed value, details) and exception messages.
-    The expectations' own arguments (our suites) are left as written. Returns `validation`."""
+    The expectations' own arguments (our suites) are left as written; `validation` itself is not changed."""
+    validation = copy.deepcopy(validation)
     for expectation_result in validation.results:
         expectation_result.result = escape_values(expectation_result.result)
         if expectation_result.exception_info:

@@ -1,6 +1,8 @@
-"""Reports of a validated upload for the city statistician: a self-contained Chinese HTML page, a JSON result,
-GX's own validation result, and an .xlsx copy of the upload with the failing cells highlighted and a column
-`问题说明` giving the reasons per row.
+"""Report stage: what a city statistician gets for a validated upload, written from its `ValidationReport`.
+
+A self-contained Chinese HTML page (templates/upload_report.html.j2), a JSON result, GX's own validation result,
+and an .xlsx copy of the upload with the failing cells highlighted and a column `问题说明` giving the reasons per
+row. `check_result` is the JSON `energystat check --json` prints, from the same report.
 
 The HTML has its styles inline: it opens the same offline. GX's own Data Docs page of the validation is written
 beside it (`<stem>_gx_data_docs/index.html`) and linked from it; those link their CSS/JS from a CDN and open
@@ -16,12 +18,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from energystat.parsing import Finding, ParsedUpload, normalise_text, read_cells
-from energystat.rules import ValidationReport, rule_descriptions, run_gx, write_gx_data_docs
+import jinja2
+
+from energystat.contract.findings import ERROR, WARNING, Finding
+from energystat.contract.uploads import ACCEPTED, ACCEPTED_WITH_WARNINGS, MONTHLY, REJECTED
+from energystat.ingest.parse import ParsedUpload, normalise_text
+from energystat.ingest.validate import ValidationReport
+from energystat.ingest.validate.gx import write_gx_data_docs
+from energystat.ingest.validate.rulebook import rule_descriptions
 from energystat.untrusted import escape_gx_result, safe_name, set_text_cell
 
-STATUS_ZH = {"accepted": "通过", "accepted_with_warnings": "通过（有警告）", "rejected": "不通过，已退回"}
-SEVERITY_ZH = {"error": "错误", "warning": "警告"}
+STATUS_ZH = {ACCEPTED: "通过", ACCEPTED_WITH_WARNINGS: "通过（有警告）", REJECTED: "不通过，已退回"}
+SEVERITY_ZH = {ERROR: "错误", WARNING: "警告"}
 ERROR_FILL, WARNING_FILL = "FFC7CE", "FFEB9C"  # Excel's own "bad" red and "neutral" yellow
 REASON_HEADER = "问题说明"
 
@@ -58,89 +66,97 @@ def write_report(parsed: ParsedUpload, report: ValidationReport, out_dir: str | 
     out.mkdir(parents=True, exist_ok=True)
     paths = report_paths(parsed, out)
     paths["json"].write_text(json.dumps(report_json(parsed, report), ensure_ascii=False, indent=2), encoding="utf-8")
-    gx_result = report.gx_result
-    if report.frame is not None and parsed.kind:
-        # Data Docs need GX's result object (validate_many keeps none per file, single checks keep only its JSON):
-        # run this one file again (≈ 0.1 s) for GX's own record and page.
-        validation = run_gx(parsed.kind, report.frame)
-        gx_result = gx_result if gx_result is not None else validation.to_json_dict()
-        # GX's renderer puts the observed values into the page verbatim: escape them first (stored XSS otherwise)
-        write_gx_data_docs(escape_gx_result(validation), paths["gx_docs"].parent, safe_name(parsed.path.stem))
+    if report.gx_validation is not None:
+        paths["gx_json"].write_text(json.dumps(report.gx_result, ensure_ascii=False, indent=2, default=str),
+                                    encoding="utf-8")
+        # GX's renderer puts the observed values into its page verbatim: build it from an escaped copy (a cell
+        # `<script>…` would run in the reader's browser otherwise), under a file-name-safe run name.
+        write_gx_data_docs(escape_gx_result(report.gx_validation), paths["gx_docs"].parent,
+                           safe_name(parsed.path.stem))
     paths["html"].write_text(render_html(parsed, report, paths["gx_docs"].relative_to(out)
                                          if paths["gx_docs"].exists() else None), encoding="utf-8")
-    if gx_result is not None:
-        paths["gx_json"].write_text(json.dumps(gx_result, ensure_ascii=False, indent=2, default=str),
-                                    encoding="utf-8")
     if parsed.readable:
         write_marked_workbook(parsed, report.findings, paths["xlsx"])
     return out
 
 
+#: The status `check` gives a file it cannot read (never stored: the upload log says `rejected`).
+UNREADABLE_STATUS = "unreadable"
+
+
+def check_result(path: Path, report: ValidationReport) -> dict[str, Any]:
+    """The `--json` document: status, file, rows and one entry per rule."""
+    status = UNREADABLE_STATUS if report.unreadable else report.status
+    rules = []
+    for outcome in report.outcomes.values():
+        entry = {
+            "id": outcome.rule_id, "severity": outcome.severity, "passed": outcome.passed,
+            "failed_rows": outcome.failed_rows,
+            "message_zh": outcome.description_zh, "message_en": outcome.description_en,
+        }
+        if outcome.skipped:
+            entry["passed"] = None
+            entry["message_zh"] += f"（跳过：{outcome.skip_reason_zh}）"
+            entry["message_en"] += f" (skipped: {outcome.skip_reason_en})"
+        elif not outcome.passed:
+            messages = [f for f in report.findings if f.rule_id == outcome.rule_id]
+            entry["message_zh"] = "；".join(_row_prefix_zh(f) + f.message_zh for f in messages[:20])
+            entry["message_en"] = "; ".join(_row_prefix_en(f) + f.message_en for f in messages[:20])
+            if len(messages) > 20:
+                entry["message_zh"] += f"；等共 {len(messages)} 处"
+                entry["message_en"] += f"; {len(messages)} in all"
+        rules.append(entry)
+    return {"status": status, "file": str(path), "rows": report.rows, "rules": rules}
+
+
+def _row_prefix_zh(finding: Finding) -> str:
+    return f"第 {finding.source_row} 行：" if finding.source_row else ""
+
+
+def _row_prefix_en(finding: Finding) -> str:
+    return f"row {finding.source_row}: " if finding.source_row else ""
+
+
 # ---------------------------------------------------------------------------------------------------- HTML
 
-_CSS = """
-body{font-family:"Microsoft YaHei","PingFang SC","Noto Sans CJK SC",sans-serif;margin:2em;color:#222}
-h1{font-size:1.4em}table{border-collapse:collapse;margin:1em 0;font-size:.92em}
-th,td{border:1px solid #bbb;padding:.3em .6em;text-align:left;vertical-align:top}th{background:#eef}
-.error{background:#ffc7ce}.warning{background:#ffeb9c}.ok{color:#176b2c}.skipped{color:#777}
-.status{font-size:1.2em;font-weight:bold}.en{color:#666;font-size:.85em}
-"""
-
-
-REPORT_TEMPLATE = Path(__file__).parent / "report_templates" / "check_report.html.j2"
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")), autoescape=True,
+    undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
 def render_html(parsed: ParsedUpload, report: ValidationReport, gx_docs: Path | None = None) -> str:
     """The report page in Chinese (with English in small print), styles inline; `gx_docs` = relative path of GX's
-    Data Docs index.html to link, if written. Rendered by Jinja with autoescape: every value is shown as text."""
-    import jinja2
+    Data Docs index.html to link, if written. Autoescaped: every value from the upload is shown as text."""
+    units = "、".join(f"{parsed.column_header(c)}：{u}" for c, u in parsed.units_used.items()) or "—"
+    return _TEMPLATES.get_template("upload_report.html.j2").render(
+        parsed=parsed, report=report, file_name=parsed.path.name, units=units, status_zh=STATUS_ZH,
+        severity_zh=SEVERITY_ZH, reason_header=REASON_HEADER, column_label=lambda c: _column_label(parsed, c),
+        gx_docs=quote(gx_docs.as_posix()) if gx_docs is not None else None,
+        rule_ids=list(rule_descriptions(parsed.kind or MONTHLY)),
+        generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
 
-    rules = []
-    for o in report.outcomes.values():
-        if o.skipped:
-            state, css = f"跳过：{o.skip_reason_zh}", "skipped"
-        elif o.passed:
-            state, css = "通过", "ok"
-        else:
-            state, css = f"未通过：{o.failed} 处", o.severity
-        rules.append({"id": o.rule_id, "severity_zh": SEVERITY_ZH[o.severity], "description_zh": o.description_zh,
-                      "description_en": o.description_en, "state": state, "css": css})
-    findings = [
-        {"row": f.source_row or "整个文件", "rule_id": f.rule_id, "severity": f.severity,
-         "severity_zh": SEVERITY_ZH[f.severity],
-         "column": parsed.column_header(f.column_name) if f.column_name and "," not in f.column_name
-         else f.column_name,
-         "observed_value": f.observed_value, "message_zh": f.message_zh, "message_en": f.message_en}
-        for f in report.findings
-    ]
-    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    return environment.from_string(REPORT_TEMPLATE.read_text(encoding="utf-8")).render(
-        css=_CSS, file_name=parsed.path.name, reporter_code=parsed.reporter_code, period=parsed.period,
-        rows=report.rows, status=report.status, status_zh=STATUS_ZH[report.status],
-        error_count=report.error_count, warning_count=report.warning_count, reason_header=REASON_HEADER,
-        units="、".join(f"{parsed.column_header(c)}：{u}" for c, u in parsed.units_used.items()) or "—",
-        rules=rules, findings=findings, gx_docs=None if gx_docs is None else quote(gx_docs.as_posix()),
-        rule_ids=list(rule_descriptions(parsed.kind or "monthly")),
-        generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
-    )
+
+def _column_label(parsed: ParsedUpload, column: str | None) -> str | None:
+    """The header the file used for a finding's column (a list of missing columns is shown as given)."""
+    return parsed.column_header(column) if column and "," not in column else column
 
 
 # ---------------------------------------------------------------------------------------------------- xlsx
 
 def write_marked_workbook(parsed: ParsedUpload, findings: list[Finding], path: Path) -> Path:
-    """A copy of the upload's table with failing cells filled (red = error, yellow = warning), a last column
+    """A copy of the upload's table (the cells the parser read) with failing cells filled (red = error, yellow = warning), a last column
     `问题说明` with the reasons of each row, and a sheet `问题汇总` listing every finding."""
     from openpyxl import Workbook
     from openpyxl.styles import Font, PatternFill
 
-    rows, _sheet = read_cells(parsed.path)
+    rows = parsed.cells
     header_index = (parsed.header_row or 1) - 1
     header = rows[header_index] if rows else []
     position_of = {raw: i for raw, text in parsed.headers.items()
                    for i, cell in enumerate(header) if normalise_text(cell) == text}
     width = max((len(r) for r in rows), default=0)
-    fills = {s: PatternFill("solid", start_color=c, end_color=c) for s, c in (("error", ERROR_FILL),
-                                                                              ("warning", WARNING_FILL))}
+    fills = {s: PatternFill("solid", start_color=c, end_color=c) for s, c in ((ERROR, ERROR_FILL),
+                                                                              (WARNING, WARNING_FILL))}
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = (parsed.sheet or parsed.path.stem)[:31]
@@ -156,7 +172,7 @@ def write_marked_workbook(parsed: ParsedUpload, findings: list[Finding], path: P
         reasons.setdefault(f.source_row, []).append(f"[{f.rule_id}{SEVERITY_ZH[f.severity]}] {f.message_zh}")
         column = position_of.get(f.column_name or "", 0)
         cell = sheet.cell(row=f.source_row, column=column + 1)
-        if f.severity == "error" or cell.fill.start_color.rgb not in ("00" + ERROR_FILL, ERROR_FILL):
+        if f.severity == ERROR or cell.fill.start_color.rgb not in ("00" + ERROR_FILL, ERROR_FILL):
             cell.fill = fills[f.severity]
     for row_number, texts in reasons.items():
         set_text_cell(sheet.cell(row=row_number, column=reason_col), "；".join(texts))
@@ -166,8 +182,7 @@ def write_marked_workbook(parsed: ParsedUpload, findings: list[Finding], path: P
     summary.append(["行号", "规则", "级别", "列", "填报值", "问题说明", "description"])
     for row_number, f in enumerate(findings, start=2):
         values = [f.source_row or "整个文件", f.rule_id, SEVERITY_ZH[f.severity],
-                  parsed.column_header(f.column_name) if f.column_name and "," not in f.column_name
-                  else f.column_name, f.observed_value, f.message_zh, f.message_en]
+                  _column_label(parsed, f.column_name), f.observed_value, f.message_zh, f.message_en]
         for column, value in enumerate(values, start=1):
             set_text_cell(summary.cell(row=row_number, column=column), value)
     workbook.save(path)
