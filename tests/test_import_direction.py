@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "include" / "energystat"
 LAYERS = [
     ("contract", ["energystat.contract", "energystat"]),
     ("settings", ["energystat.config", "energystat.creditcode"]),
-    ("reference and warehouse", ["energystat.reference", "energystat.warehouse", "energystat.migrate",
+    ("reference and warehouse", ["energystat.reference", "energystat.roles", "energystat.warehouse", "energystat.migrate",
                                  "energystat.assets"]),
     ("landing", ["energystat.ingest", "energystat.ingest.landing"]),
     ("parse", ["energystat.ingest.parse"]),

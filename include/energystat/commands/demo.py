@@ -89,7 +89,7 @@ def _check(client: AirflowClient, dag_id: str, run: dict) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from energystat import config, migrate, warehouse
+    from energystat import config, migrate, roles, warehouse
     from energystat.orchestration import environment, stack
 
     total = time.perf_counter()
@@ -140,8 +140,8 @@ def _run(args: argparse.Namespace) -> int:
 
     _summary(dsn, year)
     print(f"\nDone in {time.perf_counter() - total:.0f} s.")
-    print(f"Warehouse DSN (psql / BI tools): {dsn}")
-    print(f"Analysts (read-only, marts only): {warehouse.analyst_dsn(dsn)}")
+    print(f"Warehouse DSN (psql / BI tools): {roles.masked(dsn)}")
+    print(f"Analysts (read-only, marts only): {roles.masked(warehouse.analyst_dsn(dsn))}")
     print("Airflow UI: `make airflow`, then http://localhost:8080")
     print("Upload portal (报送门户): `.venv/bin/energystat portal`, then http://localhost:8090 — demo logins: "
           + ", ".join(_portal_login(dsn, *account) for account in (("450100", "city", "450100"),
