@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The energystat image for docker-compose.yaml: Airflow's official (slim) image with exactly the Python
-# packages of uv.lock — the same lock file `make install` uses — plus the `celery` extra for CeleryExecutor,
+# packages of uv.lock — the same lock file `make install` uses, Celery provider included — plus
 # the energystat package and a CJK font for the circular's charts. No secrets here: they come from `.env`.
 #
 #   docker compose build          (or: docker build -t energystat-airflow .)
@@ -31,7 +31,7 @@ WORKDIR /opt/airflow
 # `uv export --frozen` fails if uv.lock is out of date with pyproject.toml; hashes are checked on install.
 # The packages go into the image's own environment (VIRTUAL_ENV=/home/airflow/.local).
 COPY --chown=airflow:0 pyproject.toml uv.lock README.md /opt/airflow/
-RUN uv export --frozen --no-dev --extra celery --no-emit-project --format requirements-txt \
+RUN uv export --frozen --no-dev --no-emit-project --format requirements-txt \
       --output-file /tmp/requirements.txt \
   && uv pip install --no-cache --require-hashes --requirement /tmp/requirements.txt \
   && rm /tmp/requirements.txt

@@ -5,11 +5,11 @@ BIN   := $(VENV)/bin
 UV    := $(shell command -v uv 2>/dev/null || echo $(BIN)/uv)
 DEMO_INSTITUTIONS ?= 600
 
-.PHONY: install demo test test-external lint airflow docs bench bench-quick clean stop
+.PHONY: install demo test test-external lint airflow cluster up down docs bench bench-quick clean stop
 
 # Install Python 3.11 deps from uv.lock into .venv (uv itself is bootstrapped with pip if missing).
 $(BIN)/energystat: pyproject.toml uv.lock
-	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --user 'uv==0.13.8' || python3 -m pip install --quiet 'uv==0.13.8'
+	@command -v uv >/dev/null 2>&1 || test -x "$$HOME/.local/bin/uv" || python3 -m pip install --quiet --user 'uv==0.13.8' || python3 -m pip install --quiet 'uv==0.13.8'
 	@PATH="$$HOME/.local/bin:$$PATH" uv sync --frozen --python 3.11
 	@touch $@
 
@@ -30,9 +30,20 @@ test-external: install
 lint: install
 	$(BIN)/ruff check .
 
-## Airflow UI on http://localhost:8080 (api-server, scheduler, dag-processor, triggerer).
+## Airflow UI on http://localhost:8080 (api-server, scheduler, dag-processor, triggerer; LocalExecutor). Ctrl-C stops it.
 airflow: install
 	$(BIN)/energystat airflow up
+
+## The same with CeleryExecutor and two Celery workers as local processes (needs Redis on 127.0.0.1:6379).
+cluster: install
+	$(BIN)/energystat airflow cluster --workers $(or $(WORKERS),2)
+
+## The production-shaped stack in Docker (docker-compose.yaml; copy .env.example to .env first).
+up:
+	docker compose up -d --build
+
+down:
+	docker compose down
 
 ## dbt docs site (lineage graph) on http://localhost:8081.
 docs: install

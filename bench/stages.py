@@ -217,7 +217,8 @@ def baseline(p: dict[str, Any]) -> dict[str, Any]:
     import pandas as pd
     import sqlalchemy as sa
 
-    from energystat import airflow_env, migrate
+    from energystat import migrate
+    from energystat.orchestration import environment as airflow_env
 
     dsn = p["baseline_dsn"]
     warehouse.drop_database(dsn)
@@ -284,7 +285,7 @@ def circular(p: dict[str, Any]) -> dict[str, Any]:
 
 def airflow_environ(p: dict[str, Any]) -> dict[str, str]:
     """The project's Airflow environment pointed at the bench databases, landing and a bench Airflow home."""
-    from energystat import airflow_env
+    from energystat.orchestration import environment as airflow_env
 
     overrides = {
         config.WAREHOUSE_DSN_ENV: p["dsn"],
@@ -342,7 +343,7 @@ def nightly(p: dict[str, Any]) -> dict[str, Any]:
 
 _DAG_PARSE_PROBE = """
 import sys, time
-from energystat import airflow_env
+from energystat.orchestration import environment as airflow_env
 airflow_env.apply()
 started = time.perf_counter()
 from airflow.dag_processing.dagbag import DagBag

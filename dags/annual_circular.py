@@ -25,7 +25,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from energystat_alerts import default_args
+from energystat.orchestration.glue import Tag, default_args
 
 
 def _year(params: dict, logical_date) -> int:
@@ -40,8 +40,9 @@ def _year(params: dict, logical_date) -> int:
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,
+    description="年度通报：按设区市和单位通报上一年度能源资源消费与目标完成情况 / the annual circular (.docx, .html, .json)",
     doc_md=__doc__,
-    tags=["energystat", "circular", "reporting"],
+    tags=[Tag.PROJECT, Tag.CIRCULAR, Tag.REPORTING],
     params={
         "year": Param(None, type=["null", "integer"], description="the circular's year (default: last year)"),
         "force": Param(False, type="boolean", description="publish even when reporting is incomplete"),

@@ -26,7 +26,7 @@ from cosmos import DbtTaskGroup, ExecutionConfig, LoadMode, ProfileConfig, Proje
 from cosmos.constants import ExecutionMode, InvocationMode
 
 from energystat import assets, dbt_runner
-from energystat_alerts import default_args
+from energystat.orchestration.glue import HEAVY_QUEUE, Tag, default_args
 
 project_config = ProjectConfig(
     dbt_project_path=dbt_runner.project_dir(),
@@ -46,13 +46,15 @@ profile_config = ProfileConfig(
 
 with DAG(
     dag_id="build_marts",
+    description="新数据入库后用 dbt 构建数据集市并测试 / dbt (Cosmos): build and test the marts when raw data changes",
     doc_md=__doc__,
     schedule=(Asset(assets.RAW_MONTHLY_STATISTICS) | Asset(assets.RAW_TASK_PROGRESS)),
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,
-    tags=["energystat", "dbt", "marts"],
-    default_args=default_args(retry_delay=timedelta(minutes=1)),  # a failed model or dbt test alerts
+    tags=[Tag.PROJECT, Tag.DBT, Tag.MARTS],
+    # a failed model or dbt test alerts; dbt runs on the heavy queue (CeleryExecutor)
+    default_args=default_args(retry_delay=timedelta(minutes=1), queue=HEAVY_QUEUE),
 ) as dag:
     dbt_marts = DbtTaskGroup(
         group_id="dbt",

@@ -9,18 +9,16 @@ rejection and for files with many warnings. When data was loaded, the raw-table 
 `build_marts` runs.
 
 Manual runs take `reporter` and `period` to narrow the search and `force` to reprocess files already seen.
-The work lives in `energystat.pipeline` / `energystat.ingest`; this file only wires it.
+The work lives in `energystat.ingest.run`; this file only wires it.
 """
 
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Param, dag, task
 
-from energystat import assets, config
-from energystat_alerts import alert_urls, default_args
-
-RAW_ASSETS = [Asset(assets.RAW_MONTHLY_STATISTICS), Asset(assets.RAW_TASK_PROGRESS)]
+from energystat import config
+from energystat.orchestration.glue import HEAVY_QUEUE, RAW_ASSETS, Tag, alert_urls, default_args
 
 
 @dag(
@@ -29,8 +27,9 @@ RAW_ASSETS = [Asset(assets.RAW_MONTHLY_STATISTICS), Asset(assets.RAW_TASK_PROGRE
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,
+    description="每晚校验各市上报文件，合格入库、不合格退回并告警 / nightly: validate the cities' uploads, load or quarantine, alert",
     doc_md=__doc__,
-    tags=["ingestion", "data-quality"],
+    tags=[Tag.PROJECT, Tag.INGESTION, Tag.DATA_QUALITY],
     params={
         "reporter": Param(None, type=["null", "string"], description="only this reporter code, e.g. 450100"),
         "period": Param(None, type=["null", "string"], description="only this period, YYYY-MM"),
@@ -41,44 +40,47 @@ RAW_ASSETS = [Asset(assets.RAW_MONTHLY_STATISTICS), Asset(assets.RAW_TASK_PROGRE
 def ingest_monthly_uploads():
     @task
     def discover_uploads(params: dict | None = None) -> dict:
-        from energystat import pipeline, warehouse
+        from energystat import warehouse
+        from energystat.ingest import run as ingest_run
 
         p = params or {}
-        return pipeline.plan_run(str(config.landing_dir()), warehouse.warehouse_dsn(),
+        return ingest_run.plan_run(str(config.landing_dir()), warehouse.warehouse_dsn(),
                                  p.get("reporter"), p.get("period"), bool(p.get("force")))
 
     @task
     def load_registry(plan: dict) -> list[dict]:
-        from energystat import pipeline, warehouse
+        from energystat import warehouse
+        from energystat.ingest import run as ingest_run
 
-        return pipeline.run_batch(plan["registry"], warehouse.warehouse_dsn(), str(config.landing_dir()))
+        return ingest_run.run_batch(plan["registry"], warehouse.warehouse_dsn(), str(config.landing_dir()))
 
     @task
     def upload_batches(plan: dict) -> list[list[dict]]:
         return plan["batches"]
 
-    @task(max_active_tis_per_dagrun=4)
+    @task(max_active_tis_per_dagrun=4, queue=HEAVY_QUEUE)  # GX validation + COPY: the heavy work
     def validate_and_load(batch: list[dict]) -> list[dict]:
-        from energystat import pipeline, warehouse
+        from energystat import warehouse
+        from energystat.ingest import run as ingest_run
 
-        return pipeline.run_batch(batch, warehouse.warehouse_dsn(), str(config.landing_dir()))
+        return ingest_run.run_batch(batch, warehouse.warehouse_dsn(), str(config.landing_dir()))
 
     @task(trigger_rule="all_done")
     def alert_governance(registry: list[dict], batches: list[list[dict]]) -> dict:
-        from energystat import pipeline
+        from energystat.ingest import run as ingest_run
 
         outcomes = registry + [o for batch in batches for o in batch]
-        pipeline.send_alerts(outcomes, alert_urls())
-        return pipeline.summarize(outcomes)
+        ingest_run.send_alerts(outcomes, alert_urls())
+        return ingest_run.summarize(outcomes)
 
     @task(outlets=RAW_ASSETS)
     def publish_raw_assets(batches: list[list[dict]]) -> list[str]:
         """Emit the raw-table Assets that received data; skip (no event, no marts rebuild) otherwise."""
         from airflow.exceptions import AirflowSkipException
 
-        from energystat import pipeline
+        from energystat.ingest import run as ingest_run
 
-        updated = pipeline.loaded_assets([o for batch in batches for o in batch])
+        updated = ingest_run.loaded_assets([o for batch in batches for o in batch])
         if not updated:
             raise AirflowSkipException("no new data loaded")
         return updated

@@ -16,20 +16,19 @@ The work lives in `energystat.monitoring`; this file only wires it.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 
-from energystat import assets
-from energystat_alerts import default_args
+from energystat.orchestration.glue import MARTS_ASSET, Tag, default_args
 
 
 @dag(
     dag_id="monthly_progress",
-    schedule=Asset(assets.MARTS_BUILT),
+    schedule=MARTS_ASSET,
     start_date=pendulum.datetime(2022, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
-    tags=["energystat", "reminders", "reporting"],
+    tags=[Tag.PROJECT, Tag.MONITORING, Tag.REPORTING],
     default_args=default_args(),
 )
 def monthly_progress():
@@ -39,7 +38,7 @@ def monthly_progress():
 
         from energystat import warehouse
         from energystat.monitoring import channels, early_warning
-        from energystat_alerts import alert_urls
+        from energystat.orchestration.glue import alert_urls
 
         today = pendulum.instance(logical_date or pendulum.now()).in_timezone("Asia/Shanghai").date()
         own = Variable.get(channels.REPORTER_URLS_VARIABLE, default=None)

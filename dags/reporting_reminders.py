@@ -21,7 +21,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from energystat_alerts import default_args
+from energystat.orchestration.glue import Tag, default_args
 
 
 @dag(
@@ -32,7 +32,7 @@ from energystat_alerts import default_args
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
-    tags=["energystat", "reminders", "reporting"],
+    tags=[Tag.PROJECT, Tag.MONITORING],
     default_args=default_args(),
 )
 def reporting_reminders():
@@ -42,7 +42,7 @@ def reporting_reminders():
 
         from energystat import warehouse
         from energystat.monitoring import channels, reminders
-        from energystat_alerts import alert_urls
+        from energystat.orchestration.glue import alert_urls
 
         today = pendulum.instance(logical_date).in_timezone("Asia/Shanghai").date()
         days = Variable.get("energystat_reminder_days_before", default=None)

@@ -1,17 +1,24 @@
-"""Run DAGs the way Airflow does (`airflow dags test`, in a subprocess) against the test warehouse.
+"""Run DAGs against the test warehouse: `airflow dags test` in a subprocess, or through a real scheduler
+(components as processes, DAGs triggered through the REST API).
 
-Airflow's metadata database is migrated once per test session (a file lock serialises xdist workers).
+Airflow's metadata database is migrated once per test session (a file lock serialises xdist workers); a
+stack gets a copy of it.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import secrets
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from energystat import airflow_env, config
+from energystat import config, warehouse
+from energystat.orchestration import environment as airflow_env
+from energystat.orchestration.rest import AirflowClient
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
@@ -47,3 +54,94 @@ def dags_test(dag_id: str, conf: str | None = None, **env: str) -> subprocess.Co
     ensure_airflow_db()
     args = [AIRFLOW, "dags", "test", dag_id] + (["-c", conf] if conf else [])
     return subprocess.run(args, env=airflow_environ(**env), capture_output=True, text=True, timeout=1200)
+
+
+# --- the real path: components as processes, DAGs triggered through the REST API --------------------------
+
+
+def copy_database(template_dsn: str, prefix: str) -> str:
+    """A new database `<prefix>_<random>` on the same server, copied from `template_dsn`; returns its DSN."""
+    import psycopg
+    from psycopg import sql
+
+    dsn = warehouse.with_database(template_dsn, f"{prefix}_{secrets.token_hex(4)}")
+    with psycopg.connect(warehouse.with_database(template_dsn, "postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {} template {}").format(
+            sql.Identifier(warehouse.database_of(dsn)), sql.Identifier(warehouse.database_of(template_dsn))))
+    return dsn
+
+
+def airflow_metadata_db(server_dsn: str, prefix: str) -> str:
+    """A fresh, migrated Airflow metadata database on the server: a copy of the session's migrated `airflow`
+    database when that lives on the same server (seconds), else a new one and `airflow db migrate` (minutes)."""
+    session_db = warehouse.airflow_db_dsn()
+    if warehouse.with_database(session_db, "postgres") == warehouse.with_database(server_dsn, "postgres"):
+        import psycopg
+
+        ensure_airflow_db()
+        dsn = copy_database(session_db, prefix)
+        with psycopg.connect(dsn) as conn:  # `dags test` runs may have left DAGs unpaused: start as a user does
+            conn.execute("update dag set is_paused = true")
+        return dsn
+    dsn = warehouse.with_database(server_dsn, f"{prefix}_{secrets.token_hex(4)}")
+    warehouse.ensure_database(dsn)
+    subprocess.run([AIRFLOW, "db", "migrate"], check=True, capture_output=True, timeout=1200,
+                   env=airflow_environ(ENERGYSTAT_AIRFLOW_DB_DSN=dsn))
+    return dsn
+
+
+@dataclass
+class PipelineRun:
+    """What one pass of ingestion → build_marts through a real scheduler left behind."""
+
+    ingest_run: dict
+    marts_run: dict
+    task_instances: dict[str, list[dict]]  # dag_id -> its run's task instances
+    logs: dict[str, str]  # "dag_id.task_id[map_index]" -> log text, one per task of the ingestion
+    seconds: float
+    new_runs: dict[str, list[str]]  # dag_id -> ids of the runs that appeared while this pass ran
+
+
+def run_pipeline(client: AirflowClient, timeout: float = 1800) -> PipelineRun:
+    """Trigger `ingest_monthly_uploads` through the REST API, wait for it and for the `build_marts` run its
+    Asset event triggers; collect both runs' task instances and the ingestion's task logs."""
+    dag_ids = ("ingest_monthly_uploads", "build_marts", "annual_circular")
+    before = {dag_id: {r["dag_run_id"] for r in client.dag_runs(dag_id)} for dag_id in dag_ids}
+    started = time.perf_counter()
+    ingest, marts = client.run_ingestion_and_marts(timeout=timeout, note="integration test")
+    assert ingest["state"] == "success", f"ingestion {ingest['state']}: {client.task_instances('ingest_monthly_uploads', ingest['dag_run_id'])}"
+    seconds = time.perf_counter() - started
+    for dag_id in ("ingest_monthly_uploads", "build_marts"):
+        client.set_paused(dag_id, True)
+    tis = {"ingest_monthly_uploads": client.task_instances("ingest_monthly_uploads", ingest["dag_run_id"]),
+           "build_marts": client.task_instances("build_marts", marts["dag_run_id"])}
+    logs = {f"ingest_monthly_uploads.{ti['task_id']}[{ti['map_index']}]": client.task_log(
+                "ingest_monthly_uploads", ingest["dag_run_id"], ti["task_id"], ti["try_number"], ti["map_index"])
+            for ti in tis["ingest_monthly_uploads"]}
+    new_runs = {dag_id: [r["dag_run_id"] for r in client.dag_runs(dag_id) if r["dag_run_id"] not in before[dag_id]]
+                for dag_id in dag_ids}
+    return PipelineRun(ingest, marts, tis, logs, seconds, new_runs)
+
+
+def marts_snapshot(dsn: str) -> dict[str, list[tuple]]:
+    """Every row of every table and view of schema `marts`, sorted (for comparing two builds)."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(dsn) as conn:
+        names = [r[0] for r in conn.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts' order by 1")]
+        return {name: sorted(conn.execute(sql.SQL("select * from marts.{}").format(sql.Identifier(name))).fetchall(),
+                             key=repr)
+                for name in names}
+
+
+def in_process_marts(dsn: str, landing: Path, tmp: Path) -> dict[str, list[tuple]]:
+    """The marts of the in-process path (`energystat ingest`, then `energystat marts build`) on `dsn`."""
+    env = {**os.environ, "ENERGYSTAT_WAREHOUSE_DSN": dsn, "ENERGYSTAT_LANDING_DIR": str(landing),
+           "ENERGYSTAT_QUARANTINE_DIR": str(tmp / "quarantine_in_process")}
+    for args in (["ingest"], ["marts", "build"]):
+        done = subprocess.run([sys.executable, "-m", "energystat.cli", *args], env=env, capture_output=True,
+                              text=True, timeout=1800)
+        assert done.returncode == 0, f"energystat {' '.join(args)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return marts_snapshot(dsn)

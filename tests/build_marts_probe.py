@@ -6,7 +6,8 @@ import json
 import sys
 import time
 
-from energystat import airflow_env, config
+from energystat import config
+from energystat.orchestration import environment as airflow_env
 
 airflow_env.apply()
 sys.path.insert(0, str(config.PLUGINS_DIR))  # Airflow adds plugins/ itself; a bare DagBag does not

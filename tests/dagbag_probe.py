@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from energystat import airflow_env, config
+from energystat import config
+from energystat.orchestration import environment as airflow_env
 
 airflow_env.apply()
 
@@ -25,6 +26,7 @@ for dag_id, dag in bag.dags.items():
     dags[dag_id] = {
         "fileloc": dag.fileloc,
         "doc_md": dag.doc_md,
+        "description": dag.description,
         "tags": sorted(dag.tags),
         "owners": sorted({t.owner for t in dag.tasks}),
         "retries": sorted({t.retries for t in dag.tasks}),

@@ -1,5 +1,6 @@
-"""DAG integrity: every file in dags/ imports cleanly, every DAG follows the house rules, and parsing the
-DAG folder does not drag Great Expectations or dbt into the scheduler (they cost seconds to import)."""
+"""DAG integrity: every file in dags/ imports cleanly, every DAG follows the house rules (description, tags
+from the one list in `energystat.orchestration.tags`, owner, retries), and parsing the DAG folder does not
+drag Great Expectations or dbt into the scheduler (they cost seconds to import)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from energystat.orchestration import tags
 
 ROOT = Path(__file__).resolve().parents[1]
 DAG_FILES = sorted(p for p in (ROOT / "dags").glob("*.py") if not p.name.startswith("_"))
@@ -43,7 +46,7 @@ def test_every_dag_file_defines_a_dag(dagbag: dict) -> None:
 def test_house_rules(dagbag: dict) -> None:
     for dag_id, dag in dagbag["dags"].items():
         assert dag["doc_md"] and len(dag["doc_md"].strip()) > 20, f"{dag_id}: needs a docstring (doc_md)"
-        assert dag["tags"], f"{dag_id}: needs tags"
+        assert dag["description"] and len(dag["description"]) > 20, f"{dag_id}: needs a description (DAG list)"
         assert dag["owners"] and "airflow" not in dag["owners"], f"{dag_id}: needs a real owner"
         assert min(dag["retries"]) >= 2, f"{dag_id}: every task needs retries >= 2"
         assert dag["catchup"] is False, f"{dag_id}: catchup must be off unless backfill is intended"
@@ -53,3 +56,21 @@ def test_house_rules(dagbag: dict) -> None:
 def test_parsing_dags_does_not_import_gx_or_dbt(dagbag: dict) -> None:
     heavy = {"great_expectations", "dbt"} & set(dagbag["modules"])
     assert not heavy, f"DAG files import {heavy} at parse time"
+
+
+def test_tags_come_from_the_one_list(dagbag: dict) -> None:
+    for dag_id, dag in dagbag["dags"].items():
+        assert set(dag["tags"]) <= tags.ALLOWED, f"{dag_id}: tags {set(dag['tags']) - tags.ALLOWED} not in tags.py"
+        assert set(dag["tags"]) >= tags.REQUIRED, f"{dag_id}: lacks {set(tags.REQUIRED) - set(dag['tags'])}"
+        assert len(dag["tags"]) >= 2, f"{dag_id}: needs a stage tag besides {tags.Tag.PROJECT.value}"
+
+
+def test_dag_files_take_their_airflow_glue_from_one_module() -> None:
+    """default_args, notifier and Assets come from energystat.orchestration.glue, not from plugins/ or copies."""
+    for path in DAG_FILES:
+        text = path.read_text(encoding="utf-8")
+        assert "from energystat.orchestration.glue import" in text, f"{path.name} does not use the glue module"
+        assert "energystat_alerts" not in text, path.name
+    assert not list((ROOT / "plugins").glob("*.py")) or all(
+        "AirflowPlugin" in p.read_text(encoding="utf-8") for p in (ROOT / "plugins").glob("*.py")
+    ), "plugins/ holds something that is not an Airflow plugin"

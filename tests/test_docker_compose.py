@@ -21,7 +21,8 @@ import pytest
 import yaml
 from psycopg.conninfo import conninfo_to_dict
 
-from energystat import airflow_env, config, dbt_runner, warehouse
+from energystat import config, dbt_runner, warehouse
+from energystat.orchestration import environment as airflow_env
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yaml"
@@ -36,7 +37,7 @@ AIRFLOW_COMMANDS = {
     "airflow-scheduler": "scheduler",
     "airflow-dag-processor": "dag-processor",
     "airflow-triggerer": "triggerer",
-    "airflow-worker": "celery worker",
+    "airflow-worker": "celery worker --queues default,heavy",
 }
 AIRFLOW_SERVICES = [*AIRFLOW_COMMANDS, "airflow-init"]
 REQUIRED_SERVICES = {"postgres", "redis", *AIRFLOW_SERVICES}
@@ -160,9 +161,13 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def service_env(services: Mapping[str, Any], name: str) -> dict[str, str]:
+    """A service's environment as compose builds it: its `env_file`s, then `environment` on top."""
     env = services[name].get("environment") or {}
     assert isinstance(env, Mapping), f"{name}: environment must be a mapping (NAME: value), got {type(env)}"
-    return {key: str(value) for key, value in env.items()}
+    from_files: dict[str, str] = {}
+    for path in services[name].get("env_file") or []:
+        from_files.update(airflow_env.read_env_file(ROOT / path))
+    return {**from_files, **{key: str(value) for key, value in env.items()}}
 
 
 @pytest.fixture(scope="module")
@@ -270,6 +275,24 @@ def test_warehouse_dsn_is_a_libpq_uri_on_the_energystat_database(
     assert (dbt["ENERGYSTAT_DBT_HOST"], dbt["ENERGYSTAT_DBT_DBNAME"]) == ("postgres", warehouse.WAREHOUSE_DB)
 
 
+def test_celery_settings_come_from_the_one_file_the_local_cluster_reads(
+    raw_compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    """docker compose and `make cluster` share config/celery.env; compose's `environment` must not override it."""
+    shared = airflow_env.read_env_file(airflow_env.CELERY_ENV_FILE)
+    assert shared["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    for name in AIRFLOW_SERVICES:
+        assert services[name]["env_file"] == [f"./{airflow_env.CELERY_ENV_FILE.relative_to(ROOT).as_posix()}"], name
+        assert not set(shared) & set(services[name].get("environment") or {}), f"{name} overrides celery.env"
+    # The compose worker serves the queues the local workers serve, and those hold the DAGs' queues.
+    queues = services["airflow-worker"]["command"].split("--queues", 1)[1].split()[0]
+    assert queues == shared["ENERGYSTAT_WORKER_QUEUES"]
+    glue = (ROOT / "include/energystat/orchestration/glue.py").read_text(encoding="utf-8")
+    dag_queues = set(re.findall(r'(?m)^(?:HEAVY|DEFAULT)_QUEUE = "(\w+)"', glue))
+    assert dag_queues and dag_queues <= set(queues.split(",")), dag_queues
+    assert shared["AIRFLOW__OPERATORS__DEFAULT_QUEUE"] in queues.split(",")
+
+
 def test_broker_is_the_redis_service(common_env: dict[str, str], services: dict[str, dict[str, Any]]) -> None:
     broker = urlsplit(common_env["AIRFLOW__CELERY__BROKER_URL"])
     assert (broker.scheme, broker.hostname, broker.port) == ("redis", "redis", 6379)
@@ -372,9 +395,13 @@ def _airflow_config_options() -> dict[str, set[str]]:
     options = {section: set(body["options"]) for section, body in yaml.safe_load(template.read_text()).items()}
     cosmos_source = (_package_dir("cosmos") / "settings.py").read_text(encoding="utf-8")
     options["cosmos"] = set(re.findall(r"\"cosmos\",\s*\"(\w+)\"", cosmos_source))
-    # The Celery provider is only in the image (the `celery` extra), not in the local venv: its two
-    # connection settings are what this stack sets.
-    options["celery"] = {"broker_url", "result_backend"}
+    # The Celery provider's settings, read from its provider info without importing Airflow.
+    spec = importlib.util.spec_from_file_location(
+        "celery_provider_info", _package_dir("airflow") / "providers" / "celery" / "get_provider_info.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for section, body in module.get_provider_info()["config"].items():
+        options.setdefault(section, set()).update(body["options"])
     return options
 
 
@@ -452,10 +479,9 @@ def test_dockerfile_installs_the_lock_file(common_env: dict[str, str]) -> None:
     extras = set(re.findall(r"--extra[ =](\S+)", install.group(0)))
     optional = pyproject["project"].get("optional-dependencies", {})
     assert extras <= set(optional), f"unknown extras {extras - set(optional)}"
-    # CeleryExecutor needs the Celery provider: it must come from the lock too.
-    assert any(
-        dep.startswith("apache-airflow-providers-celery") for extra in extras for dep in optional[extra]
-    ), "the image does not install the Celery provider from the lock"
+    # CeleryExecutor needs the Celery provider: a main dependency (the local cluster and its test use it
+    # too), so it comes from the lock like everything else.
+    assert any(dep.startswith("apache-airflow-providers-celery") for dep in pyproject["project"]["dependencies"])
     assert "apache-airflow-providers-celery" in locked
 
     base = re.search(r"(?m)^ARG AIRFLOW_IMAGE=apache/airflow:(?:slim-)?([\d.]+)-python([\d.]+)$", text)

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "include" / "energystat"
 LAYERS = [
     ("contract", ["energystat.contract", "energystat"]),
     ("settings", ["energystat.config", "energystat.creditcode"]),
-    ("reference and warehouse", ["energystat.reference", "energystat.warehouse", "energystat.migrate",
+    ("reference and warehouse", ["energystat.reference", "energystat.roles", "energystat.warehouse", "energystat.migrate",
                                  "energystat.assets"]),
     ("landing", ["energystat.ingest", "energystat.ingest.landing"]),
     ("parse", ["energystat.ingest.parse"]),
@@ -24,8 +24,9 @@ LAYERS = [
     ("load, report, alert", ["energystat.ingest.load", "energystat.ingest.report", "energystat.ingest.alert"]),
     ("run", ["energystat.ingest.run"]),
     ("orchestration and outputs", ["energystat.dbt_runner", "energystat.templates", "energystat.synth",
-                                   "energystat.circular", "energystat.airflow_env", "energystat.pipeline",
-                                   "energystat.alerts", "energystat.forms", "energystat.monitoring"]),
+                                   "energystat.circular", "energystat.orchestration",
+                                   "energystat.monitoring"]),
+    ("portal", ["energystat.portal"]),
     ("commands", ["energystat.commands"]),
     ("cli", ["energystat.cli"]),
 ]
@@ -38,7 +39,6 @@ LAZY_OWN_IMPORTS = {
     # owned by the circular (h17) and Airflow (h11) helpers; listed until their modules are reworked
     "energystat.circular.data": "h17's module (warehouse imported lazily)",
     "energystat.circular.document": "h17's module",
-    "energystat.airflow_env": "h11's module",
 }
 
 

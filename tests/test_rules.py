@@ -242,7 +242,7 @@ def test_rejected_report_files(gx_rules, tmp_path):
     paths = report_paths(parsed, tmp_path / "quarantine")
 
     page = paths["html"].read_text(encoding="utf-8")
-    assert "<style>" in page and "http" not in page.split("</style>")[0]  # styles inline, nothing from a CDN
+    assert "<style>" in page and "://" not in page.split("</style>")[0]  # styles inline, nothing from a CDN
     assert "不通过" in page and "三万" in page and "第 1 行" in page
 
     result = json.loads(paths["json"].read_text(encoding="utf-8"))

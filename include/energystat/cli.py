@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "energystat.commands.bulletin",
     "energystat.commands.airflow",
     "energystat.commands.demo",
+    "energystat.commands.portal",
 ]
 
 

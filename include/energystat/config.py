@@ -31,6 +31,8 @@ ALERT_URLS_ENV = "ENERGYSTAT_ALERT_URLS"
 AIRFLOW_CONN_ENV = "AIRFLOW_CONN_WAREHOUSE"
 #: The warehouse database on the embedded server.
 WAREHOUSE_DB = "energystat"
+#: The application roles of the warehouse (migration V003; energystat.roles says which job uses which).
+APP_ROLES = ("energystat_loader", "energystat_transformer", "energystat_analyst", "energystat_portal")
 DEFAULT_CONTACT = "广西壮族自治区机关事务管理局公共机构节能管理处（联系人及电话以当年通知为准）"
 DEFAULT_WARNING_THRESHOLD = 20  # warnings in one file before governance staff are told
 DEFAULT_VALIDATE_CHUNK_ROWS = 250_000
@@ -50,7 +52,10 @@ class Settings:
     #: The warehouse DSN given by the environment (None: the embedded server).
     warehouse_dsn: str | None
     airflow_db_dsn: str | None
-    analyst_password: str | None
+    #: Per application role (`energystat_loader`, …): a full DSN (`ENERGYSTAT_LOADER_DSN`, …) and a password
+    #: (`ENERGYSTAT_LOADER_PASSWORD`, …), where given; see energystat.roles for the order.
+    role_dsns: dict[str, str]
+    role_passwords: dict[str, str]
     alert_urls: tuple[str, ...]
     warning_alert_threshold: int
     #: Rows per Great Expectations run: fewer runs cost less fixed GX time, smaller ones bound memory.
@@ -89,6 +94,11 @@ def airflow_connection_uri(value: str) -> str:
     return f"postgresql://{user}:{password}@{host}:{conn.get('port') or 5432}/{schema}"
 
 
+def _infix(role: str) -> str:
+    """`LOADER` for `energystat_loader`: the part of its variables' names."""
+    return role.removeprefix("energystat_").upper()
+
+
 def settings() -> Settings:
     """The settings as the environment gives them now."""
     env = os.environ
@@ -103,7 +113,9 @@ def settings() -> Settings:
         airflow_home=Path(env.get("AIRFLOW_HOME") or state / "airflow"),
         warehouse_dsn=dsn,
         airflow_db_dsn=env.get("ENERGYSTAT_AIRFLOW_DB_DSN") or None,
-        analyst_password=env.get("ENERGYSTAT_ANALYST_PASSWORD") or None,
+        role_dsns={role: env[name] for role in APP_ROLES if env.get(name := f"ENERGYSTAT_{_infix(role)}_DSN")},
+        role_passwords={role: env[name] for role in APP_ROLES
+                        if env.get(name := f"ENERGYSTAT_{_infix(role)}_PASSWORD")},
         alert_urls=tuple(parse_urls(env.get(ALERT_URLS_ENV))),
         warning_alert_threshold=int(env.get("ENERGYSTAT_WARNING_ALERT_THRESHOLD") or DEFAULT_WARNING_THRESHOLD),
         validate_chunk_rows=max(1, int(env.get("ENERGYSTAT_VALIDATE_CHUNK_ROWS") or DEFAULT_VALIDATE_CHUNK_ROWS)),
@@ -152,3 +164,53 @@ def circular_dir() -> Path:
 
 def airflow_home() -> Path:
     return settings().airflow_home
+
+
+@dataclass(frozen=True)
+class PortalSettings:
+    """The upload portal's settings (`energystat portal`; docs/portal.md)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8090
+    #: Largest upload accepted, in bytes (the request is cut off beyond it: HTTP 413).
+    max_upload_bytes: int = 20 * 1024 * 1024
+    #: Most data rows a checked file may hold (a reporter's month is a few thousand institutions).
+    max_rows: int = 50_000
+    session_hours: int = 8
+    #: Failed passwords in a row after which an account is locked for `lockout_minutes`.
+    max_failed_logins: int = 5
+    lockout_minutes: int = 15
+    #: Send cookies with `Secure` (when served over HTTPS behind a proxy).
+    secure_cookies: bool = False
+    #: Where checked files and their verdicts are kept (`<work_dir>/<submission_id>/`).
+    work_dir: Path = Path(".energystat/portal")
+    #: A DSN for the portal (None: the `energystat_portal` role's DSN on the warehouse, or the warehouse's).
+    dsn: str | None = None
+    #: Airflow's API server: a submission triggers `ingest_monthly_uploads` there (None: the nightly run takes it).
+    airflow_url: str | None = None
+    airflow_user: str | None = None
+    airflow_password: str | None = None
+
+
+def portal_settings() -> PortalSettings:
+    """The portal's settings as the environment gives them now."""
+    env = os.environ
+
+    def number(name: str, default: int) -> int:
+        return int(env.get(name) or default)
+
+    return PortalSettings(
+        host=env.get("ENERGYSTAT_PORTAL_HOST") or "127.0.0.1",
+        port=number("ENERGYSTAT_PORTAL_PORT", 8090),
+        max_upload_bytes=number("ENERGYSTAT_PORTAL_MAX_UPLOAD_MB", 20) * 1024 * 1024,
+        max_rows=number("ENERGYSTAT_PORTAL_MAX_ROWS", 50_000),
+        session_hours=number("ENERGYSTAT_PORTAL_SESSION_HOURS", 8),
+        max_failed_logins=number("ENERGYSTAT_PORTAL_MAX_FAILED_LOGINS", 5),
+        lockout_minutes=number("ENERGYSTAT_PORTAL_LOCKOUT_MINUTES", 15),
+        secure_cookies=(env.get("ENERGYSTAT_PORTAL_SECURE_COOKIES") or "").lower() in ("1", "true", "yes"),
+        work_dir=Path(env.get("ENERGYSTAT_PORTAL_WORK_DIR") or settings().state_dir / "portal"),
+        dsn=env.get("ENERGYSTAT_PORTAL_DSN") or None,
+        airflow_url=env.get("ENERGYSTAT_AIRFLOW_URL") or None,
+        airflow_user=env.get("ENERGYSTAT_AIRFLOW_USER") or None,
+        airflow_password=env.get("ENERGYSTAT_AIRFLOW_PASSWORD") or None,
+    )

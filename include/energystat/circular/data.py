@@ -267,10 +267,10 @@ def load_circular_data(dsn: str | None, year: int, totals_wording: dict[str, dic
     """
     import psycopg
 
-    from energystat import warehouse
+    from energystat import roles, warehouse
 
     try:
-        with warehouse.connect(dsn) as conn:
+        with warehouse.connect(dsn, role=roles.TRANSFORMER) as conn:  # marts, and ops for freshness
             region, reporters = _load_attainment(conn, year)
             dual_control = _load_dual_control(conn, year, totals_wording or {})
             tasks = _load_tasks(conn, year)
@@ -317,10 +317,10 @@ def marts_freshness(dsn: str | None = None) -> tuple[bool, str]:
     """
     import psycopg
 
-    from energystat import warehouse
+    from energystat import roles, warehouse
 
     try:
-        with warehouse.connect(dsn) as conn:
+        with warehouse.connect(dsn, role=roles.TRANSFORMER) as conn:
             latest, in_marts = conn.execute(FRESHNESS_SQL).fetchone()
     except psycopg.errors.UndefinedTable:
         return False, "the marts are not built yet (marts.mart_reporting_timeliness is missing)"

@@ -1,17 +1,24 @@
 """`energystat demo`: the main job end to end on the embedded default, through Airflow.
 
-set up (warehouse, migrations, Airflow metadata DB, dbt manifest) -> sample province in the landing folder ->
-DAG `ingest_monthly_uploads` -> DAG `build_marts` (Cosmos) -> DAG `annual_circular` -> paths printed.
+set up (warehouse, migrations, dbt manifest) -> sample province in the landing folder -> the local Airflow
+stack in the background (api-server, scheduler, dag-processor, triggerer) -> through the REST API: run
+`ingest_monthly_uploads`, which triggers `build_marts` by its Asset, then `annual_circular` -> run links and
+paths printed -> the stack is stopped (also on failure), so `make airflow` afterwards shows the runs and logs.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from energystat.orchestration.rest import AirflowClient
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--years", type=int, nargs="+", default=[2022, 2023])
     p.add_argument("--seed", type=int, default=42, help="generator seed (42: a province whose story reads well)")
     p.add_argument("--no-airflow", action="store_true",
-                   help="run the same steps in-process instead of through Airflow's `dags test` (faster)")
+                   help="run the same steps in-process instead of through Airflow's scheduler (faster)")
     p.set_defaults(handler=_run)
 
 
@@ -37,20 +44,59 @@ def _energystat(*args: str, env: dict[str, str] | None = None) -> None:
     subprocess.run([sys.executable, "-m", "energystat.cli", *args], check=True, env=env)
 
 
-def _airflow(*args: str, env: dict[str, str]) -> None:
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, *args], check=True, env=env, stdout=subprocess.DEVNULL if not os.environ.get(
-        "ENERGYSTAT_DEMO_VERBOSE") else None)
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _quiet_env() -> dict[str, str]:
+    return {} if os.environ.get("ENERGYSTAT_DEMO_VERBOSE") else {"AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"}
+
+
+def _run_dags_through_the_scheduler(client: AirflowClient, year: int) -> list[tuple[str, str]]:
+    """Each DAG once, in order, as a scheduler runs them; every DAG is paused again afterwards."""
+    from energystat.orchestration import stack
+
+    links: list[tuple[str, str]] = []
+    try:
+        t = _step("DAG ingest_monthly_uploads, then build_marts triggered by its raw-table Asset (Cosmos: dbt)")
+        ingest, marts = client.run_ingestion_and_marts(timeout=1800, note="make demo")
+        links.append(("ingest_monthly_uploads", _check(client, "ingest_monthly_uploads", ingest)["dag_run_id"]))
+        links.append(("build_marts", _check(client, "build_marts", marts)["dag_run_id"]))
+        _done(t)
+        t = _step(f"DAG annual_circular for {year}")
+        circular = client.run_once("annual_circular", {"year": year}, note="make demo")
+        circular = client.wait_for_run("annual_circular", circular["dag_run_id"], timeout=1800)
+        links.append(("annual_circular", _check(client, "annual_circular", circular)["dag_run_id"]))
+        _done(t)
+    finally:
+        for dag_id in stack.DAG_IDS:
+            client.set_paused(dag_id, True)
+    return links
+
+
+def _check(client: AirflowClient, dag_id: str, run: dict) -> dict:
+    """The finished run, or exit naming its failed tasks and where to read their logs."""
+    if not run:
+        raise SystemExit(f"{dag_id} did not run (the ingestion before it failed)")
+    if run["state"] != "success":
+        failed = [ti["task_id"] for ti in client.task_instances(dag_id, run["dag_run_id"])
+                  if ti["state"] not in ("success", "skipped")]
+        raise SystemExit(f"{dag_id} run {run['dag_run_id']} {run['state']}: {failed}\n"
+                         f"    see {client.run_url(dag_id, run['dag_run_id'])} (the stack stops now; "
+                         "`make airflow` shows the run and its logs)")
+    print(f"    {run['state']}: {run['dag_run_id']}")
+    return run
 
 
 def _run(args: argparse.Namespace) -> int:
-    from energystat import airflow_env, config, migrate, warehouse
+    from energystat import config, migrate, roles, warehouse
+    from energystat.orchestration import environment, stack
 
     total = time.perf_counter()
     t = _step("Warehouse: start the embedded PostgreSQL (or use ENERGYSTAT_WAREHOUSE_DSN) and migrate")
     dsn = warehouse.warehouse_dsn()
     migrate.migrate(dsn)
-    env = {**os.environ, **airflow_env.apply()}
+    env = {**os.environ, **environment.apply()}
     _done(t)
 
     landing = config.landing_dir()
@@ -76,29 +122,43 @@ def _run(args: argparse.Namespace) -> int:
         _energystat("circular", "--year", year, "--out", str(config.circular_dir()), env=env)
         _done(t)
     else:
-        t = _step("Airflow: metadata database and dbt manifest")
-        _airflow("db", "migrate", env=env)
+        t = _step("Airflow: dbt manifest, metadata database, then the local stack in the background")
         _energystat("marts", "parse", env=env)
+        # SIGTERM (a closed terminal, CI's timeout) stops the components like Ctrl-C does.
+        signal.signal(signal.SIGTERM, _interrupt)
+        running = stack.start(stack.LOCAL, **_quiet_env())
         _done(t)
-        t = _step("DAG ingest_monthly_uploads (airflow dags test)")
-        _airflow("dags", "test", "ingest_monthly_uploads", env=env)
-        _done(t)
-        t = _step("DAG build_marts (Cosmos: dbt seed, models and tests)")
-        _airflow("dags", "test", "build_marts", env=env)
-        _done(t)
-        t = _step(f"DAG annual_circular for {year}")
-        _airflow("dags", "test", "annual_circular", "-c", f'{{"year": {year}}}', env=env)
-        _done(t)
+        try:
+            links = _run_dags_through_the_scheduler(running.client(), int(year))
+        finally:
+            t = _step("Airflow: stop the components the demo started")
+            running.stop()
+            _done(t)
+        print("\nRuns (open them after `make airflow`, http://localhost:8080):")
+        for dag_id, run_id in links:
+            print(f"    {dag_id}: http://localhost:8080/dags/{dag_id}/runs/{run_id}")
     t = _step(f"Monthly progress bulletin {year}-07 (月度进度简报)")  # listed below beside the circular
     _energystat("bulletin", "--year", year, "--month", "7", "--out", str(config.circular_dir()), env=env)
     _done(t)
 
     _summary(dsn, year)
     print(f"\nDone in {time.perf_counter() - total:.0f} s.")
-    print(f"Warehouse DSN (psql / BI tools): {dsn}")
-    print(f"Analysts (read-only, marts only): {warehouse.analyst_dsn(dsn)}")
+    print(f"Warehouse DSN (psql / BI tools): {roles.masked(dsn)}")
+    print(f"Analysts (read-only, marts only): {roles.masked(warehouse.analyst_dsn(dsn))}")
     print("Airflow UI: `make airflow`, then http://localhost:8080")
+    print("Upload portal (报送门户): `.venv/bin/energystat portal`, then http://localhost:8090 — demo logins: "
+          + ", ".join(_portal_login(dsn, *account) for account in (("450100", "city", "450100"),
+                                                                   ("governance", "governance", None))))
     return 0
+
+
+def _portal_login(dsn: str, username: str, role: str, reporter: str | None) -> str:
+    """A demo portal account with a fresh password (printed once, here): `user / password`."""
+    from energystat.portal import accounts
+
+    password = accounts.generate_password()
+    accounts.add_user(dsn, username, role, reporter, password, "演示账户")
+    return f"{username} / {password}"
 
 
 def _drop_faulty_reupload(landing: Path, year: int) -> Path:
@@ -106,7 +166,7 @@ def _drop_faulty_reupload(landing: Path, year: int) -> Path:
     the re-upload is rejected and quarantined with its report, and governance staff are alerted."""
     import openpyxl
 
-    from energystat import forms
+    from energystat.contract import forms
 
     original = next((landing / "450100" / f"{year}-12").glob("*能源资源消费月报*"))
     faulty = original.with_name(original.stem + "_更正" + original.suffix)

@@ -19,6 +19,7 @@ import pandas as pd
 import psycopg
 from psycopg.types.json import Jsonb
 
+from energystat import roles, warehouse
 from energystat.contract.findings import ERROR, FINDING_COLUMNS, Finding
 from energystat.contract.uploads import (
     ACCEPTED,
@@ -75,7 +76,7 @@ def select_new(dsn: str, files: Sequence[LandingFile], force: bool = False) -> t
     """
     if force:
         return list(files), []
-    with psycopg.connect(dsn) as conn:
+    with warehouse.connect(dsn, role=roles.LOADER) as conn:
         seen = set(conn.execute("select path, sha256 from ops.upload_log").fetchall())
         known = set(
             conn.execute(
@@ -239,7 +240,7 @@ def load_registry(f: LandingFile, dsn: str, root: Path) -> Outcome:
     with path.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     problems = _registry_problems(rows)
-    with psycopg.connect(dsn) as conn:
+    with warehouse.connect(dsn, role=roles.LOADER) as conn:
         if problems:
             upload_id = insert_upload(conn, f, REJECTED, rows_in_file=len(rows), reason="; ".join(problems[:5]))
             conn.commit()

@@ -6,7 +6,8 @@ row. `check_result` is the JSON `energystat check --json` prints, from the same 
 
 The HTML has its styles inline: it opens the same offline. GX's own Data Docs page of the validation is written
 beside it (`<stem>_gx_data_docs/index.html`) and linked from it; those link their CSS/JS from a CDN and open
-unstyled without internet.
+unstyled without internet. Upload values are untrusted (energystat.untrusted): escaped in both pages, and
+written as text, never as formulas, into the marked workbook.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from energystat.ingest.parse import ParsedUpload, normalise_text
 from energystat.ingest.validate import ValidationReport
 from energystat.ingest.validate.gx import write_gx_data_docs
 from energystat.ingest.validate.rulebook import rule_descriptions
+from energystat.untrusted import escape_gx_result, safe_name, set_text_cell
 
 STATUS_ZH = {ACCEPTED: "通过", ACCEPTED_WITH_WARNINGS: "通过（有警告）", REJECTED: "不通过，已退回"}
 SEVERITY_ZH = {ERROR: "错误", WARNING: "警告"}
@@ -65,9 +67,12 @@ def write_report(parsed: ParsedUpload, report: ValidationReport, out_dir: str | 
     paths = report_paths(parsed, out)
     paths["json"].write_text(json.dumps(report_json(parsed, report), ensure_ascii=False, indent=2), encoding="utf-8")
     if report.gx_validation is not None:
-        write_gx_data_docs(report.gx_validation, paths["gx_docs"].parent, parsed.path.stem)
         paths["gx_json"].write_text(json.dumps(report.gx_result, ensure_ascii=False, indent=2, default=str),
                                     encoding="utf-8")
+        # GX's renderer puts the observed values into its page verbatim: build it from an escaped copy (a cell
+        # `<script>…` would run in the reader's browser otherwise), under a file-name-safe run name.
+        write_gx_data_docs(escape_gx_result(report.gx_validation), paths["gx_docs"].parent,
+                           safe_name(parsed.path.stem))
     paths["html"].write_text(render_html(parsed, report, paths["gx_docs"].relative_to(out)
                                          if paths["gx_docs"].exists() else None), encoding="utf-8")
     if parsed.readable:
@@ -121,7 +126,7 @@ _TEMPLATES = jinja2.Environment(
 
 def render_html(parsed: ParsedUpload, report: ValidationReport, gx_docs: Path | None = None) -> str:
     """The report page in Chinese (with English in small print), styles inline; `gx_docs` = relative path of GX's
-    Data Docs index.html to link, if written."""
+    Data Docs index.html to link, if written. Autoescaped: every value from the upload is shown as text."""
     units = "、".join(f"{parsed.column_header(c)}：{u}" for c, u in parsed.units_used.items()) or "—"
     return _TEMPLATES.get_template("upload_report.html.j2").render(
         parsed=parsed, report=report, file_name=parsed.path.name, units=units, status_zh=STATUS_ZH,
@@ -155,8 +160,9 @@ def write_marked_workbook(parsed: ParsedUpload, findings: list[Finding], path: P
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = (parsed.sheet or parsed.path.stem)[:31]
-    for row in rows:
-        sheet.append([_excel_value(v) for v in row])
+    for row_number, row in enumerate(rows, start=1):
+        for column, value in enumerate(row, start=1):
+            set_text_cell(sheet.cell(row=row_number, column=column), _excel_value(value))
     reason_col = width + 1
     sheet.cell(row=header_index + 1, column=reason_col, value=REASON_HEADER).font = Font(bold=True)
     reasons: dict[int, list[str]] = {}
@@ -169,14 +175,16 @@ def write_marked_workbook(parsed: ParsedUpload, findings: list[Finding], path: P
         if f.severity == ERROR or cell.fill.start_color.rgb not in ("00" + ERROR_FILL, ERROR_FILL):
             cell.fill = fills[f.severity]
     for row_number, texts in reasons.items():
-        sheet.cell(row=row_number, column=reason_col, value="；".join(texts))
+        set_text_cell(sheet.cell(row=row_number, column=reason_col), "；".join(texts))
     sheet.column_dimensions[sheet.cell(row=1, column=reason_col).column_letter].width = 60
 
     summary = workbook.create_sheet("问题汇总")
     summary.append(["行号", "规则", "级别", "列", "填报值", "问题说明", "description"])
-    for f in findings:
-        summary.append([f.source_row or "整个文件", f.rule_id, SEVERITY_ZH[f.severity],
-                        _column_label(parsed, f.column_name), f.observed_value, f.message_zh, f.message_en])
+    for row_number, f in enumerate(findings, start=2):
+        values = [f.source_row or "整个文件", f.rule_id, SEVERITY_ZH[f.severity],
+                  _column_label(parsed, f.column_name), f.observed_value, f.message_zh, f.message_en]
+        for column, value in enumerate(values, start=1):
+            set_text_cell(summary.cell(row=row_number, column=column), value)
     workbook.save(path)
     return path
 

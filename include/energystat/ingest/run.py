@@ -24,7 +24,7 @@ from typing import Any
 
 import psycopg
 
-from energystat import assets, config, warehouse
+from energystat import assets, config, roles, warehouse
 from energystat.contract.uploads import LIVE_STATUSES, REGISTRY, REJECTED, RUN_STATUSES
 from energystat.ingest import alert, load, report
 from energystat.ingest.landing import (
@@ -80,7 +80,7 @@ def process_files(
             raise RuntimeError(f"warehouse unreachable while validating {len(year)} files: {exc}") from exc
         # One connection for the year's files, one transaction per file (a new connection per file cost more
         # than loading a small file).
-        with psycopg.connect(dsn) as conn:
+        with warehouse.connect(dsn, role=roles.LOADER) as conn:  # ingestion is the loader's job
             for group, parsed in _parsed_chunks(year, root):
                 reports = validate_many([(p, contexts[(f.reporter_code, f.period)])
                                          for p, (_, f) in zip(parsed, group, strict=True)])

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import psycopg
 
-from energystat import warehouse
+from energystat import roles, warehouse
 from energystat.contract.forms import CONSUMPTION_COLUMNS, SIZE_COLUMNS
 from energystat.contract.uploads import LIVE_STATUSES
 
@@ -104,7 +104,7 @@ def load_contexts(conn_or_dsn: psycopg.Connection | str,
                   keys: Sequence[ContextKey]) -> dict[ContextKey, ValidationContext]:
     """Contexts for many (reporter_code, period) pairs with one registry read and one history query."""
     if isinstance(conn_or_dsn, str):
-        with warehouse.connect(conn_or_dsn) as conn:
+        with warehouse.connect(conn_or_dsn, role=roles.LOADER) as conn:  # validation is the loader's job
             return load_contexts(conn, keys)
     conn = conn_or_dsn
     registry = pd.DataFrame(

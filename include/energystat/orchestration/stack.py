@@ -1,0 +1,259 @@
+"""Airflow's components as local processes: start them with the project's environment, wait, stop them all.
+
+One `Stack` is api-server, scheduler, dag-processor and triggerer, plus N Celery workers when the executor is
+CeleryExecutor (`make cluster`; settings from `config/celery.env`, as docker compose). Each component runs
+the venv's own `airflow` executable (no PATH needed) in a process group of its own, writes its output to
+`<AIRFLOW_HOME>/logs/<component>.log`, and is stopped with its whole group (task processes included) when
+the stack stops — also when start-up fails. Servers listen on free ports chosen at start, except the API
+server, whose port is asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from energystat.orchestration import WORKER_NAME_ENV, environment
+from energystat.orchestration.rest import AirflowClient
+
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+LOCAL = "LocalExecutor"
+CELERY = "CeleryExecutor"
+#: The project's DAGs, which a started stack waits for.
+DAG_IDS = ["ingest_monthly_uploads", "build_marts", "annual_circular"]
+WORKER_QUEUES_ENV = "ENERGYSTAT_WORKER_QUEUES"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (bind to port 0 and let the kernel choose)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def migrate_metadata_db(env: Mapping[str, str]) -> None:
+    """`airflow db migrate`, skipped when this Airflow version already migrated this database (the command
+    costs ~15 s even with nothing to do); its output is shown only when it fails."""
+    import hashlib
+    from importlib.metadata import version
+
+    marker = Path(env["AIRFLOW_HOME"]) / ".db_migrated"
+    database = hashlib.sha256(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].encode()).hexdigest()[:16]
+    done_for = f"apache-airflow {version('apache-airflow')} database {database}"
+    if marker.exists() and marker.read_text(encoding="utf-8") == done_for:
+        return
+    done = subprocess.run([AIRFLOW, "db", "migrate"], env=dict(env), capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"airflow db migrate failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    marker.write_text(done_for, encoding="utf-8")
+
+
+@dataclass
+class Stack:
+    """A running set of Airflow components; `stop()` (or leaving the `with` block) ends them all."""
+
+    executor: str
+    env: dict[str, str]
+    api_port: int
+    log_dir: Path
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://localhost:{self.api_port}"
+
+    def client(self) -> AirflowClient:
+        return AirflowClient.from_passwords_file(self.base_url, environment.passwords_file(
+            Path(self.env["AIRFLOW_HOME"])))
+
+    def spawn(self, name: str, args: list[str], **extra_env: str) -> None:
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
+        log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} airflow {' '.join(args)}\n".encode())
+        log.flush()
+        self.processes[name] = subprocess.Popen(
+            [AIRFLOW, *args], env={**self.env, **extra_env}, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,  # own process group: killpg ends its children
+        )
+        log.close()  # the child holds its own descriptor
+
+    def check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"Airflow {name} exited with code {process.returncode}; its output:\n"
+                                   + self.log_tail(name))
+
+    def log_tail(self, name: str, chars: int = 4000) -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(encoding="utf-8", errors="replace")[-chars:] if path.exists() else ""
+
+    def wait_for_api(self, timeout: float = 240) -> None:
+        """Wait until the API server answers its health endpoint."""
+        client = AirflowClient(self.base_url, "", "", timeout=5, read_attempts=1)
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_alive()
+            try:
+                client.health()
+                return
+            except OSError:  # URLError, refused, reset, timed out: not listening yet
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"Airflow API server not answering after {timeout:.0f} s\n"
+                                       + self.log_tail("api-server")) from None
+            time.sleep(1)
+
+    def wait_ready(self, timeout: float = 240) -> AirflowClient:
+        """Wait until the API answers, every component reports healthy and the DAGs are parsed."""
+        deadline = time.monotonic() + timeout
+        passwords = environment.passwords_file(Path(self.env["AIRFLOW_HOME"]))
+        while True:
+            self.check_alive()
+            try:
+                if passwords.exists():
+                    client = self.client()
+                    client.wait_until_healthy(timeout=2)
+                    client.wait_for_dags(DAG_IDS, timeout=2)
+                    return client
+            except (TimeoutError, OSError, ValueError, KeyError):
+                pass
+            if time.monotonic() > deadline:
+                tails = "\n".join(f"--- {n}\n{self.log_tail(n, 1500)}" for n in self.processes)
+                raise TimeoutError(f"Airflow not ready after {timeout:.0f} s\n{tails}")
+            time.sleep(1)
+
+    def stop(self, grace: float = 20) -> None:
+        """SIGTERM every component's process group, then SIGKILL what is left after `grace` seconds."""
+        # Task processes may start sessions of their own (outside the component's group): note every
+        # descendant now, to kill what survives the groups.
+        descendants = {pid for process in self.processes.values() for pid in _descendants(process.pid)}
+        for process in self.processes.values():
+            _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        interrupted = False
+        for process in self.processes.values():
+            try:
+                if not interrupted:
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            except KeyboardInterrupt:  # a second Ctrl-C: no more grace, but still kill everything
+                interrupted = True
+            _signal_group(process, signal.SIGKILL)  # also task processes the component left behind
+            process.wait()
+        self.processes.clear()
+        for pid in descendants:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        if interrupted:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid` (Linux /proc; an empty set elsewhere)."""
+    children: dict[int, list[int]] = {}
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat_file.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
+
+
+def stack_environ(executor: str = LOCAL, api_port: int = 8080, **overrides: str) -> dict[str, str]:
+    """The environment of every component of a local stack (the project's, plus executor and ports)."""
+    saved = dict(os.environ)
+    try:
+        os.environ.update(overrides)
+        env = {**os.environ, **environment.environ()}
+        if executor == CELERY:
+            env.update(environment.celery_environ(result_dsn=_libpq(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    env.update(overrides)
+    env.update({
+        "AIRFLOW__CORE__EXECUTOR": executor,
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__API__BASE_URL": f"http://localhost:{api_port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+        # Fixed defaults (8793, 8794) would collide with any other Airflow on the machine.
+        "AIRFLOW__LOGGING__TRIGGERER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+    })
+    return env
+
+
+def _libpq(sqlalchemy_uri: str) -> str:
+    return "postgresql://" + sqlalchemy_uri.split("://", 1)[1]
+
+
+def start(executor: str = LOCAL, *, api_port: int | None = None, workers: int = 2, migrate: bool = True,
+          wait: bool = True, **overrides: str) -> Stack:
+    """Start the components (and `workers` Celery workers for CeleryExecutor); stops them all on failure.
+
+    `api_port=None` picks a free port; `overrides` are environment variables (e.g. a test's warehouse DSN).
+    """
+    port = api_port or free_port()
+    env = stack_environ(executor, port, **overrides)
+    log_dir = Path(env["AIRFLOW_HOME"]) / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stack = Stack(executor, env, port, log_dir)
+    try:
+        if migrate:
+            migrate_metadata_db(env)
+        stack.spawn("api-server", ["api-server", "--port", str(port)])
+        stack.spawn("dag-processor", ["dag-processor"])
+        stack.spawn("triggerer", ["triggerer"])
+        # Task processes call the API server's execution API as they start: a scheduler that runs (left-over)
+        # tasks before the API server listens fails them with "Connection refused".
+        stack.wait_for_api()
+        stack.spawn("scheduler", ["scheduler"])
+        if executor == CELERY:
+            queues = env.get(WORKER_QUEUES_ENV) or env.get("AIRFLOW__OPERATORS__DEFAULT_QUEUE", "default")
+            for number in range(1, workers + 1):
+                name = f"worker{number}"
+                stack.spawn(name, ["celery", "worker", "--celery-hostname", f"{name}@%h", "--queues", queues],
+                            **{WORKER_NAME_ENV: f"{name}@{socket.gethostname()}",
+                               "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())})
+        if wait:
+            stack.wait_ready()
+    except BaseException:
+        stack.stop()
+        raise
+    return stack

@@ -1,8 +1,0 @@
-"""Old import path of the DAG's ingestion tasks, kept while `dags/ingest_monthly_uploads.py` still uses it.
-
-Remove once the DAG imports `energystat.ingest.run` (the lead's step after merging; the DAG belongs to h11).
-"""
-
-from energystat.ingest.run import loaded_assets, plan_run, run_batch, send_alerts, summarize
-
-__all__ = ["loaded_assets", "plan_run", "run_batch", "send_alerts", "summarize"]
