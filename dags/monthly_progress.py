@@ -23,6 +23,7 @@ from energystat.orchestration.glue import MARTS_ASSET, Tag, default_args
 
 @dag(
     dag_id="monthly_progress",
+    description="After each marts build: early warnings of year-end risk and the monthly progress bulletin",
     schedule=MARTS_ASSET,
     start_date=pendulum.datetime(2022, 1, 1, tz="Asia/Shanghai"),
     catchup=False,

@@ -26,6 +26,7 @@ from energystat.orchestration.glue import Tag, default_args
 
 @dag(
     dag_id="reporting_reminders",
+    description="Daily: remind reporters without an accepted upload before and after the reporting deadline",
     schedule="0 8 * * *",
     # early enough that a run for any day of the data (a backfill, a test on a fake clock) has its tasks
     start_date=pendulum.datetime(2022, 1, 1, tz="Asia/Shanghai"),
