@@ -137,6 +137,9 @@ def _run(args: argparse.Namespace) -> int:
         print("\nRuns (open them after `make airflow`, http://localhost:8080):")
         for dag_id, run_id in links:
             print(f"    {dag_id}: http://localhost:8080/dags/{dag_id}/runs/{run_id}")
+    t = _step(f"Monthly progress bulletin {year}-07 (月度进度简报)")  # listed below beside the circular
+    _energystat("bulletin", "--year", year, "--month", "7", "--out", str(config.circular_dir()), env=env)
+    _done(t)
 
     _summary(dsn, year)
     print(f"\nDone in {time.perf_counter() - total:.0f} s.")
