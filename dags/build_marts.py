@@ -1,9 +1,12 @@
 """
 ### build_marts — dbt marts built by astronomer-cosmos
 
-Builds `dbt_project/` (seeds → staging → intermediate → marts) against the warehouse, one Airflow task per
-dbt node, each model followed by its data tests (Cosmos `TestBehavior.AFTER_EACH`), so a failed test stops
-its downstream marts and alerts through the energystat notifier.
+Builds `dbt_project/` (seeds → staging → intermediate → marts) against the warehouse with **one** `dbt build`
+(Cosmos `ExecutionMode.WATCHER`: the task `dbt.dbt_producer_watcher` runs it), while every dbt node keeps its
+own Airflow task: each seed/model task and the task of its data tests (`TestBehavior.AFTER_EACH`) watch the
+build's events and succeed or fail with their node, so a failed test fails its task, alerts through the
+energystat notifier, and its downstream marts do not run (dbt skips them; their tasks are upstream-failed).
+A retried node task re-runs its own node with dbt (the producer itself is never retried: Cosmos skips it).
 
 * **Schedule**: whenever the ingestion DAG loads monthly statistics or task progress (Assets
   `postgres://warehouse/raw/monthly_statistics`, `postgres://warehouse/raw/task_progress`); also runnable by hand.
@@ -58,8 +61,9 @@ with DAG(
         group_id="dbt",
         project_config=project_config,
         profile_config=profile_config,
+        # one dbt process for the whole build instead of ≈ 80 (one per task): bench/RESULTS.md has the ratio
         execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER
+            execution_mode=ExecutionMode.WATCHER, invocation_mode=InvocationMode.DBT_RUNNER
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
@@ -67,7 +71,8 @@ with DAG(
             # invariant tests spanning several models (GX = Σ reporters …) run once all their parents are built
             should_detach_multiple_parents_tests=True,
         ),
-        operator_args={"install_deps": False},
+        # node tasks defer to the triggerer while the build runs and look for their node's result every second
+        operator_args={"install_deps": False, "poke_interval": 1},
     )
     marts_ready = EmptyOperator(task_id="marts_ready", outlets=[Asset(assets.MARTS_BUILT)])
     dbt_marts >> marts_ready

@@ -180,8 +180,10 @@ def sheet_xml(headers: Sequence[str], columns: Sequence[np.ndarray], widths: Seq
 
 
 def write_xlsx(path: str | Path, headers: Sequence[str], columns: Sequence[np.ndarray], sheet: str,
-               created: dt.datetime, author: str = "energystat synthetic province") -> Path:
-    """Write one workbook with one sheet; the same arguments give the same bytes."""
+               created: dt.datetime, author: str = "energystat synthetic province",
+               compresslevel: int = SHEET_COMPRESSLEVEL) -> Path:
+    """Write one workbook with one sheet; the same arguments give the same bytes (with compresslevel=6, the
+    bytes xlsxwriter's constant-memory mode writes for the same cells)."""
     from xlsxwriter.theme import THEME_XML_2007  # the theme part xlsxwriter wrote (a constant)
 
     path = Path(path)
@@ -198,7 +200,7 @@ def write_xlsx(path: str | Path, headers: Sequence[str], columns: Sequence[np.nd
             info.external_attr = 0o100600 << 16  # a regular file, rw-------, as xlsxwriter stored it
             if text is None:
                 archive.writestr(info, sheet_xml(headers, columns).encode("utf-8"),
-                                 compresslevel=SHEET_COMPRESSLEVEL)
+                                 compresslevel=compresslevel)
             else:
                 archive.writestr(info, text.encode("utf-8"))
     return path
