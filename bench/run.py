@@ -242,10 +242,66 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"[bench] figures in {path}")
     if not args.no_summary:
         summary_file = out_dir.parent / "RESULTS.md"
-        with summary_file.open("a", encoding="utf-8") as fh:
-            fh.write(markdown(result))
-        print(f"[bench] table appended to {summary_file}")
+        update_results_md(summary_file, out_dir, markdown(result))
+        print(f"[bench] table appended to {summary_file}, current figures refreshed")
     return result
+
+
+CURRENT_START, CURRENT_END = "<!-- current-figures:start -->", "<!-- current-figures:end -->"
+#: Figures of the "current figures" table: (label, summary key or stage.key, target).
+CURRENT_FIGURES = (
+    ("generate xlsx province, s", "generate.wall_s", "≤ 120 at 80,000"),
+    ("ingest (parse + validate + load), s", "ingest_s", "≤ 60 at 80,000"),
+    ("ingest / plain COPY", "ingest_over_plain_copy", "≤ 3"),
+    ("baseline / energystat parse+load", "baseline_over_energystat_parse_load", "≥ 10"),
+    ("dbt build, s", "dbt_build_s", "≤ 60 at 80,000"),
+    ("build_marts DAG run, s", "build_marts_s", ""),
+    ("build_marts / dbt build", "build_marts_over_dbt_build", "≤ 1.3"),
+    ("nightly run, one new file, s", "nightly_one_file_s", "≤ 60"),
+    ("slowest DAG file parse, s", "slowest_dag_parse_s", "≤ 0.5"),
+    ("peak RSS of a stage, MiB", "peak_rss_mib", "≤ 2048"),
+)
+
+
+def _figure(result: dict[str, Any], key: str) -> Any:
+    if "." not in key:
+        return result.get("summary", {}).get(key)
+    stage, name = key.split(".", 1)
+    figures = result.get("figures", {}).get(stage, {})
+    if "error" in figures or figures.get(name) is None:
+        return None
+    return f"{figures[name]} (reused)" if figures.get("reused") else figures[name]
+
+
+def current_figures(results_dir: Path) -> str:
+    """The newest value of every figure per size (each from the newest run that measured it), as Markdown."""
+    runs = sorted((json.loads(p.read_text(encoding="utf-8")) for p in results_dir.glob("*.json")),
+                  key=lambda r: r.get("date", ""))
+    sizes = sorted({r["institutions"] for r in runs})
+    lines = [CURRENT_START, "## Current figures", "",
+             "Newest value of each figure per size (the run it comes from in brackets; history below, oldest "
+             "first). Timings come from a shared 2-core machine: compare ratios measured in one run.", "",
+             "| figure | target | " + " | ".join(f"{n:,} institutions" for n in sizes) + " |",
+             "|---|---|" + "---:|" * len(sizes)]
+    for label, key, target in CURRENT_FIGURES:
+        cells = []
+        for size in sizes:
+            found = [(r["date"], r["size"], _figure(r, key)) for r in runs if r["institutions"] == size]
+            found = [f for f in found if f[2] is not None]
+            cells.append(f"{found[-1][2]} ({found[-1][0]}, {found[-1][1]})" if found else "-")
+        lines.append(f"| {label} | {target} | " + " | ".join(cells) + " |")
+    return "\n".join([*lines, CURRENT_END]) + "\n\n"
+
+
+def update_results_md(summary_file: Path, results_dir: Path, section: str) -> None:
+    """Append the run's section to the history and put the current-figures table on top."""
+    text = summary_file.read_text(encoding="utf-8") if summary_file.exists() else ""
+    if CURRENT_START in text and CURRENT_END in text:
+        head, rest = text.split(CURRENT_START, 1)
+        text = head + rest.split(CURRENT_END, 1)[1].lstrip("\n")
+    title = "# Bench results\n\n"
+    history = text.removeprefix(title)
+    summary_file.write_text(title + current_figures(results_dir) + history + section, encoding="utf-8")
 
 
 def _snapshot(dsn: str, template: str) -> None:
