@@ -71,8 +71,10 @@ with DAG(
             # invariant tests spanning several models (GX = Σ reporters …) run once all their parents are built
             should_detach_multiple_parents_tests=True,
         ),
-        # node tasks defer to the triggerer while the build runs and look for their node's result every second
-        operator_args={"install_deps": False, "poke_interval": 1},
+        # Node tasks look for their node's result every 2 s and give their slot back in between ("reschedule"):
+        # a deferred sensor would block `airflow dags test`, which runs tasks one at a time and its triggers
+        # inline (a node task started before the producer would wait forever).
+        operator_args={"install_deps": False, "deferrable": False, "mode": "reschedule", "poke_interval": 2},
     )
     marts_ready = EmptyOperator(task_id="marts_ready", outlets=[Asset(assets.MARTS_BUILT)])
     dbt_marts >> marts_ready
