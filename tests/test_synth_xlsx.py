@@ -107,3 +107,20 @@ def test_parser_reads_the_same_rows(tmp_path: Path) -> None:
 def test_nan_is_refused_like_xlsxwriter(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="NaN"):
         xlsx.write_xlsx(tmp_path / "x.xlsx", ["a"], [np.array([1.0, np.nan])], "s", CREATED)
+
+
+def test_worker_processes_write_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    import energystat.synth as synth
+
+    def hashes(root: Path) -> dict[str, str]:
+        return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(root.rglob("*.xlsx"))}
+
+    synth.generate(tmp_path / "serial", institutions=40, years=[2022, 2023], seed=3, defects=True)
+    monkeypatch.setattr(synth, "PARALLEL_MIN_ROWS", 0)  # this small province through the worker pool
+    synth.generate(tmp_path / "parallel", institutions=40, years=[2022, 2023], seed=3, defects=True)
+    serial, parallel = hashes(tmp_path / "serial"), hashes(tmp_path / "parallel")
+    assert len(serial) > 400 and serial == parallel
+    assert (tmp_path / "serial" / "defects.json").read_bytes() == (tmp_path / "parallel" / "defects.json").read_bytes()

@@ -9,7 +9,8 @@ tree of docs/architecture.md:
     truth.json                                             what the clean data says (indicators, attainment, tasks)
     defects.json                                           with defects=True: every injected defect
 
-Same seed and arguments → byte-identical CSV files and JSON. Random streams are split per purpose, so asking for
+Same seed and arguments → byte-identical files (xlsx, CSV, JSON), whether the workbooks are written in worker
+processes (a large province) or not. Random streams are split per purpose, so asking for
 defects does not change the clean data around them; truth.json always describes the data before defects.
 """
 
@@ -257,6 +258,7 @@ class _FormWriter:
             methods = multiprocessing.get_all_start_methods()  # fork: workers need not re-import pandas
             context = multiprocessing.get_context("fork" if "fork" in methods else None)
             self._pool = ProcessPoolExecutor(os.cpu_count(), mp_context=context)
+        self._most_pending = 3 * (os.cpu_count() or 1)
         self._pending: list[Future] = []
 
     def xlsx(self, path: Path, frame: pd.DataFrame, sheet: str, created: dt.datetime) -> None:
@@ -265,7 +267,7 @@ class _FormWriter:
             write_xlsx(*args)
             return
         self._pending.append(self._pool.submit(write_xlsx, *args))
-        while len(self._pending) > 3 * self._pool._max_workers:
+        while len(self._pending) > self._most_pending:
             self._pending.pop(0).result()
 
     def __enter__(self) -> _FormWriter:
