@@ -19,8 +19,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from energystat import config, dbt_runner, ingest, migrate, warehouse
+from energystat import config, dbt_runner, migrate, warehouse
 from energystat.synth import generate
+
+try:
+    from energystat.ingest.run import ingest as run_ingest
+except ImportError:  # the layout before issue 12 (to snapshot older code)
+    from energystat.ingest import ingest as run_ingest
 
 
 def snapshot(out: Path, institutions: int) -> dict[str, Any]:
@@ -35,7 +40,7 @@ def snapshot(out: Path, institutions: int) -> dict[str, Any]:
     warehouse.ensure_database(dsn)
     try:
         migrate.migrate(dsn)
-        ingest.ingest(landing, dsn=dsn, alert_urls=[])
+        run_ingest(landing, dsn=dsn, alert_urls=[])
         dbt_runner.run_dbt(["build"], dsn=dsn, raise_on_failure=False)  # the defects may fail a dbt test
         with psycopg.connect(dsn) as conn:
             uploads = conn.execute("select path, kind, status, rows_loaded from ops.upload_log order by path, upload_id"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from energystat import forms
+from energystat.contract import forms
 from energystat.synth import xlsx
 
 CREATED = dt.datetime(2023, 5, 1)

@@ -12,8 +12,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from energystat import forms
-from energystat.parsing import parse_upload
+from energystat.contract import forms
+from energystat.ingest.parse import parse_upload
 from energystat.synth import xlsx
 
 CREATED = dt.datetime(2023, 5, 1)
