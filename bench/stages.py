@@ -42,6 +42,12 @@ def peak_rss_mib() -> float:
     return round(max(own, children) / 1024, 1)
 
 
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of the children it waited for (worker pools included)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return round(own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, 2)
+
+
 def landing_files(landing: Path, year: int | None = None, kind: str | None = None) -> list[ingest_landing.LandingFile]:
     """Uploads of the landing tree (registry excluded), optionally of one year and kind, in load order."""
     files = [f for f in ingest_landing.discover(landing) if f.kind != "registry"]
@@ -452,6 +458,7 @@ def main() -> None:
     started = time.perf_counter()
     result = STAGES[name](params)
     result["wall_s"] = round(time.perf_counter() - started, 2)
+    result["cpu_s"] = cpu_seconds()  # robust to a shared machine's load, unlike wall_s
     result["peak_rss_mib"] = peak_rss_mib()
     print("BENCH-RESULT " + json.dumps(result, ensure_ascii=False))
 
