@@ -11,7 +11,8 @@ import pytest
 from airflow_harness import dags_test
 from alert_servers import webhook_server, webhook_url
 
-from energystat import ingest, warehouse
+from energystat import warehouse
+from energystat.ingest.run import ingest
 from energystat.synth import generate
 
 pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("airflow")]
@@ -32,7 +33,7 @@ def test_watcher_run_shows_every_node_and_a_failed_test_fails_its_task(tmp_path:
                                                                          server_dsn: str) -> None:
     landing = tmp_path / "landing"
     generate(landing, institutions=60, years=[2022, 2023], seed=5, fmt="csv")
-    summary = ingest.ingest(landing, dsn=warehouse_dsn, alert_urls=[])
+    summary = ingest(landing, dsn=warehouse_dsn, alert_urls=[])
     assert summary.count("rejected") == 0, summary.describe()
     env = {"ENERGYSTAT_WAREHOUSE_DSN": warehouse_dsn}
 
