@@ -41,6 +41,7 @@ project_config = ProjectConfig(
 # plugin, and Cosmos's own plugin imports FastAPI (≈ 0.4 s of a 0.69 s parse). The manifest is a local file,
 # so read it as one (Cosmos accepts a pathlib.Path there).
 project_config.manifest_path = Path(dbt_runner.manifest_path())
+dbt_runner.finish_watcher_polls_when_the_build_succeeded()  # tests on several models: see its docstring
 profile_config = ProfileConfig(
     profile_name=dbt_runner.PROFILE_NAME,
     target_name=dbt_runner.TARGET_NAME,
