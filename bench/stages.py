@@ -400,10 +400,12 @@ def build_marts(p: dict[str, Any]) -> dict[str, Any]:
             " and run_id = %s and task_id = 'dbt.dbt_producer_watcher'", (run_id,)).fetchone()
     dbt_s = (dbt_first + dbt_second) / 2
     failed = [r for r in (first, dag, second) if r.returncode]
-    return {"seconds": round(float(run_s), 2), "command_s": round(dag_s, 2), "state": state, "task_states": states,
+    run_s = float(run_s) if run_s is not None else None  # None: the run never finished (killed, timed out)
+    return {"seconds": round(run_s, 2) if run_s else None, "command_s": round(dag_s, 2), "state": state,
+            "task_states": states,
             "producer_s": round(float(producer_s[0]), 2) if producer_s and producer_s[0] else None,
             "dbt_build_cli_s": [round(dbt_first, 2), round(dbt_second, 2)],
-            "dag_run_over_dbt_build": round(float(run_s) / dbt_s, 2),
+            "dag_run_over_dbt_build": round(run_s / dbt_s, 2) if run_s else None,
             "command_over_dbt_build": round(dag_s / dbt_s, 2), "airflow_db_migrate_s": round(migrate_s, 2),
             "log_tail": (failed[0].stdout[-1500:] + failed[0].stderr[-1500:]) if failed else None}
 
