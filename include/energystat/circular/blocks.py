@@ -1,0 +1,106 @@
+"""A document as a list of blocks: the model that the Word and HTML renderers draw, for any 公文-style document.
+
+The annual circular (`document.py`) builds one; other documents (e.g. a monthly bulletin) build their own
+from the same kinds and hand it to the same renderers (`docx_render.render_docx`, `publish.render_html`).
+
+Block kinds, in the order GB/T 9704-2012 places them:
+
+==============  =====================================================================================
+masthead        版头: `text` = 发文机关标志 (red), `lines` = [发文字号] (may be empty); red separator line under it
+title           标题: `text` the whole title, `lines` its lines (broken only at the allowed points)
+addressee       主送机关
+heading         一级标题 "一、…" (黑体)
+subheading      二级标题 "（一）…" (楷体)
+paragraph       正文段落 (仿宋; third and fourth levels "1." "（1）" are paragraphs that start with them)
+table           `header` rows of `Cell`s (a "\\n" in a cell is an allowed line break), `rows`, `text` caption,
+                `note` under it, `widths` (relative column widths, optional)
+figure          `chart` with `text` caption
+annex_list      附件说明: `lines` = the annexes' titles (numbered when more than one)
+signature       署名 and 成文日期: `lines` = [issuer, date]
+remark          附注 (printed in round brackets)
+annex           starts an annex on a new page: `note` = "附件1", `text` = its title, `wide` = landscape page
+imprint         版记 on the last page: `lines` = 抄送机关, `text` = 印发机关, `note` = 印发日期 "2024年2月5日印发"
+==============  =====================================================================================
+"""
+
+from __future__ import annotations
+
+import itertools
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+BLOCK_KINDS = ("masthead", "title", "addressee", "heading", "subheading", "paragraph", "table", "figure",
+               "annex_list", "signature", "remark", "annex", "imprint")
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    colspan: int = 1
+    rowspan: int = 1
+
+
+@dataclass
+class Block:
+    kind: str
+    text: str = ""
+    key: str = ""  # tables and figures: a stable id (reporters, region, totals, tasks, reporting, chart_<indicator>)
+    header: list[list[Cell]] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    wide: bool = False  # annex: a landscape page
+    note: str = ""
+    chart: Any = None  # charts.Chart for figures
+    lines: list[str] = field(default_factory=list)
+    widths: list[float] = field(default_factory=list)  # tables: relative column widths (empty = from the text)
+
+    def __post_init__(self) -> None:
+        if self.kind not in BLOCK_KINDS:
+            raise ValueError(f"unknown block kind {self.kind!r}; known: {BLOCK_KINDS}")
+
+
+@dataclass
+class Document:
+    title: str
+    blocks: list[Block]
+    metadata: dict[str, Any]  # technical notes live here (and in the JSON), never in the body
+
+    def table(self, key: str) -> Block:
+        return next(b for b in self.blocks if b.kind == "table" and b.key == key)
+
+    def body_text(self) -> list[str]:
+        """Every text a reader sees, block by block (for checks such as "no English words")."""
+        out: list[str] = []
+        for b in self.blocks:
+            out += [t for t in (b.text, b.note, *b.lines) if t]
+            out += [c.text for row in b.header for c in row] + [v for row in b.rows for v in row]
+        return out
+
+
+def text_width(text: str) -> float:
+    """Width in ems: a Chinese character or full-width sign is 1, a digit or Latin letter 0.5."""
+    return sum(1.0 if unicodedata.east_asian_width(ch) in ("W", "F") else 0.5 for ch in text)
+
+
+def break_lines(segments: list[str], max_width: float, max_lines: int = 4) -> list[str]:
+    """Join `segments` (words) into the fewest lines no wider than `max_width` ems, breaking only between
+    segments; among equal line counts the most even split wins (a title's 梯形/菱形 shape).
+
+    A segment wider than a line stays whole on its own line.
+    """
+    segments = [s for s in segments if s]
+    n = len(segments)
+    for count in range(1, min(max_lines, n) + 1):
+        best: tuple[float, list[str]] | None = None
+        for cuts in itertools.combinations(range(1, n), count - 1):
+            bounds = [0, *cuts, n]
+            lines = ["".join(segments[a:b]) for a, b in itertools.pairwise(bounds)]
+            widths = [text_width(line) for line in lines]
+            if max(widths) > max_width and count < min(max_lines, n):
+                continue
+            score = max(widths) - min(widths)
+            if best is None or score < best[0]:
+                best = (score, lines)
+        if best is not None:
+            return best[1]
+    return ["".join(segments)]
