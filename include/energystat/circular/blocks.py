@@ -77,9 +77,22 @@ class Document:
         return out
 
 
+#: Widths (ems) of narrow signs in a Times-like Latin font; other narrow characters count 0.5 (digits are 0.5).
+NARROW_WIDTHS = {".": 0.25, ",": 0.25, ":": 0.28, "-": 0.34, "/": 0.28, " ": 0.25, "%": 0.84, "+": 0.57,
+                 "(": 0.34, ")": 0.34, "—": 1.0}
+
+
 def text_width(text: str) -> float:
-    """Width in ems: a Chinese character or full-width sign is 1, a digit or Latin letter 0.5."""
-    return sum(1.0 if unicodedata.east_asian_width(ch) in ("W", "F") else 0.5 for ch in text)
+    """Width in ems: a Chinese character or full-width sign is 1, a digit 0.5, capitals 0.72, signs their own."""
+    width = 0.0
+    for ch in text:
+        if unicodedata.east_asian_width(ch) in ("W", "F"):
+            width += 1.0
+        elif ch in NARROW_WIDTHS:
+            width += NARROW_WIDTHS[ch]
+        else:
+            width += 0.72 if ch.isupper() else 0.5
+    return width
 
 
 def break_lines(segments: list[str], max_width: float, max_lines: int = 4) -> list[str]:

@@ -11,12 +11,11 @@ from typing import Any
 from energystat.circular import fmt
 from energystat.circular.blocks import Block, Cell, Document, break_lines
 from energystat.circular.charts import Chart
+from energystat.circular.gbt9704 import SIZE_TABLE, TITLE_LINE_EMS, TITLE_LINE_EMS_WIDE, natural_size
 from energystat.circular.model import CircularData, IndicatorResult, TaskRow
 from energystat.circular.settings import CircularSettings
 from energystat.circular.wording import Wording
 
-#: The title's line, in ems of its own size: 版心 156 mm / 二号 (22 pt = 7.76 mm) = 20.1 characters.
-TITLE_LINE_EMS = 20.0
 #: Outlying institutions named in the body; the whole list is an annex.
 OUTLIERS_NAMED = 5
 
@@ -34,11 +33,11 @@ def unit_zh(wording: Wording, unit: str) -> str:
     return str(wording.raw("units").get(unit, unit))
 
 
-def title_lines(wording: Wording, year: int) -> tuple[str, list[str], list[str]]:
-    """(title, its lines, its words): the wording's title marks the allowed break points with "|"."""
-    marked = wording.text("title", year=year)
+def title_lines(wording: Wording, year: int, key: str = "title", width: float = TITLE_LINE_EMS) -> tuple[str, list[str], list[str]]:
+    """(title, its lines, its words): the wording's titles mark the allowed break points with "|"."""
+    marked = wording.text(key, year=year)
     words = [w for w in marked.split("|") if w]
-    return "".join(words), break_lines(words, TITLE_LINE_EMS), words
+    return "".join(words), break_lines(words, width), words
 
 
 def _uniform_target(data: CircularData, indicator: str) -> tuple[bool, float | None]:
@@ -150,10 +149,11 @@ def build_document(
         ))
 
     # 附件: the ranking (always), the outlying institutions (when there are more than the body names)
-    annexes: list[tuple[str, Block]] = [(w.text("annexes.reporters", year=year), _reporters_table(data, w))]
+    annexes: list[tuple[tuple[str, list[str], list[str]], Block]] = [
+        (title_lines(w, year, "annexes.reporters"), _reporters_table(data, w))]
     outliers_annex = ""
     if len(data.outliers) > OUTLIERS_NAMED:
-        annexes.append((w.text("annexes.outliers", year=year), _outliers_table(data, w)))
+        annexes.append((title_lines(w, year, "annexes.outliers"), _outliers_table(data, w)))
         outliers_annex = str(len(annexes))
     numbered = len(annexes) > 1  # GB/T 9704: a single annex is "附件", several are "附件1", "附件2"
 
@@ -245,14 +245,18 @@ def build_document(
     blocks.append(Block("paragraph", text=w.text("closing")))
 
     # 附件说明, 署名与成文日期, 附注
-    blocks.append(Block("annex_list", lines=[t for t, _ in annexes]))
+    blocks.append(Block("annex_list", lines=[t[0] for t, _ in annexes]))
     blocks.append(Block("signature", lines=[settings.issuer, fmt.cn_date(issued)]))
     if settings.remark:
         blocks.append(Block("remark", text=w.text("remark", remark=settings.remark)))
 
     # 附件, each on its own page; the ranking is wide (landscape)
-    for n, (annex_title, table) in enumerate(annexes, start=1):
-        blocks.append(Block("annex", note=w.text("annex_label", n=n if numbered else ""), text=annex_title, wide=table.key == "reporters"))
+    for n, ((annex_title, annex_lines, _), table) in enumerate(annexes, start=1):
+        wide = natural_size(table) < SIZE_TABLE  # too wide for a portrait page at 五号: landscape
+        if wide:
+            annex_lines = title_lines(w, year, f"annexes.{table.key}", TITLE_LINE_EMS_WIDE)[1]
+        blocks.append(Block("annex", note=w.text("annex_label", n=n if numbered else ""), text=annex_title,
+                            lines=annex_lines, wide=wide))
         blocks.append(table)
 
     # 版记
@@ -266,7 +270,7 @@ def build_document(
         "issuer": settings.issuer, "issuer_mark": settings.mark(), "doc_number": number,
         "addressee": settings.addressee, "issue_date": issued.isoformat(),
         "print_date": settings.printed(year).isoformat(), "cc": list(settings.cc),
-        "printer": settings.printing_office(), "annexes": [t for t, _ in annexes],
+        "printer": settings.printing_office(), "annexes": [t[0] for t, _ in annexes],
         "generated_at": data.marts_loaded_at.isoformat(), "wording_file": str(settings.wording_file),
         "settings_file": settings.source, "complete": data.complete,
         "data_note": w.text("data_note", generated_at=generated_at), "notes": list(notes or []),

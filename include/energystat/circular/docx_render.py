@@ -23,6 +23,7 @@ from typing import Any
 
 from energystat.circular.blocks import Block, Document
 from energystat.circular.gbt9704 import (
+    BODY_TRACKING,
     LINE,
     MARGIN_BOTTOM,
     MARGIN_LEFT,
@@ -57,6 +58,30 @@ FONT_PAGE_NUMBER = "宋体"
 FONT_LATIN = "Times New Roman"
 
 
+# OOXML requires children in schema order; these are the successors of the elements added here.
+_AFTER = {
+    "w:spacing": ("w:w", "w:kern", "w:position", "w:sz", "w:szCs", "w:highlight", "w:u", "w:effect", "w:bdr",
+                  "w:shd", "w:fitText", "w:vertAlign", "w:rtl", "w:cs", "w:em", "w:lang", "w:eastAsianLayout"),
+    "w:w": ("w:kern", "w:position", "w:sz", "w:szCs", "w:highlight", "w:u", "w:effect", "w:bdr", "w:shd",
+            "w:fitText", "w:vertAlign", "w:rtl", "w:cs", "w:em", "w:lang", "w:eastAsianLayout"),
+    "w:pBdr": ("w:shd", "w:tabs", "w:suppressAutoHyphens", "w:kinsoku", "w:wordWrap", "w:overflowPunct",
+               "w:topLinePunct", "w:autoSpaceDE", "w:autoSpaceDN", "w:bidi", "w:adjustRightInd", "w:snapToGrid",
+               "w:spacing", "w:ind", "w:contextualSpacing", "w:mirrorIndents", "w:suppressOverlap", "w:jc",
+               "w:textDirection", "w:textAlignment", "w:textboxTightWrap", "w:outlineLvl", "w:divId",
+               "w:cnfStyle", "w:rPr", "w:sectPr", "w:pPrChange"),
+    "w:tblCellMar": ("w:tblLook", "w:tblCaption", "w:tblDescription", "w:tblPrChange"),
+}
+
+
+def _add_child(parent: Any, tag: str, attrs: dict[str, str] | None = None) -> Any:
+    """Add `tag` to `parent` where the schema puts it (before its successors)."""
+    from docx.oxml.ns import qn
+
+    element = parent.makeelement(qn(tag), {qn(k): v for k, v in (attrs or {}).items()})
+    parent.insert_element_before(element, *_AFTER.get(tag, ()))
+    return element
+
+
 def _r_fonts(run: Any, east_asia: str, latin: str = FONT_LATIN) -> None:
     from docx.oxml.ns import qn
 
@@ -71,7 +96,6 @@ def _r_fonts(run: Any, east_asia: str, latin: str = FONT_LATIN) -> None:
 
 def _run(paragraph: Any, text: str, font: str, size: float, colour: str | None = None, scale: int | None = None,
          latin: str = FONT_LATIN) -> Any:
-    from docx.oxml.ns import qn
     from docx.shared import Pt, RGBColor
 
     run = paragraph.add_run(text)
@@ -80,9 +104,10 @@ def _run(paragraph: Any, text: str, font: str, size: float, colour: str | None =
     run.font.bold = False
     if colour:
         run.font.color.rgb = RGBColor.from_string(colour)
+    if size == SIZE_BODY:  # 28 characters a line
+        _add_child(run._element.get_or_add_rPr(), "w:spacing", {"w:val": str(round(BODY_TRACKING * 20))})
     if scale:
-        r_pr = run._element.get_or_add_rPr()
-        r_pr.append(r_pr.makeelement(qn("w:w"), {qn("w:val"): str(scale)}))
+        _add_child(run._element.get_or_add_rPr(), "w:w", {"w:val": str(scale)})
     return run
 
 
@@ -114,8 +139,7 @@ def _border(paragraph: Any, side: str, size_eighths: int, colour: str = "000000"
     p_pr = paragraph._p.get_or_add_pPr()
     borders = p_pr.find(qn("w:pBdr"))
     if borders is None:
-        borders = p_pr.makeelement(qn("w:pBdr"), {})
-        p_pr.append(borders)
+        borders = _add_child(p_pr, "w:pBdr")
     borders.append(borders.makeelement(qn(f"w:{side}"), {
         qn("w:val"): "single", qn("w:sz"): str(size_eighths), qn("w:space"): str(space), qn("w:color"): colour}))
 
@@ -133,7 +157,7 @@ def _page_setup(section: Any, landscape: bool) -> None:
         section.page_width, section.page_height = Mm(PAGE_W), Mm(PAGE_H)
         section.top_margin, section.bottom_margin = Mm(MARGIN_TOP), Mm(MARGIN_BOTTOM)
         section.left_margin, section.right_margin = Mm(MARGIN_LEFT), Mm(MARGIN_RIGHT)
-    number_line_mm = SIZE_IMPRINT / PT_PER_MM
+    number_line_mm = SIZE_IMPRINT * 1.36 / PT_PER_MM  # the footer's line: 四号 with the CJK fonts' line gap
     bottom_mm = (MARGIN_RIGHT if landscape else MARGIN_BOTTOM) - PAGE_NUMBER_GAP_MM - number_line_mm
     section.footer_distance = Mm(bottom_mm)
     section.header_distance = Mm(15)
@@ -242,6 +266,17 @@ def _table(doc: Any, block: Block, available_pt: float) -> None:
     _paragraph(doc, block.note, size=SIZE_TABLE, indent=0, line=None, space_before=2, space_after=6)
 
 
+def _title(doc: Any, lines: list[str], space_after: float = 0) -> None:
+    """2号小标宋, centred, in the given lines (broken between words by the document)."""
+    from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK
+
+    p = _paragraph(doc, indent=0, align=WD_ALIGN_PARAGRAPH.CENTER, line=TITLE_LINE, space_after=space_after)
+    for n, text in enumerate(lines):
+        run = _run(p, text, FONT_TITLE, SIZE_TITLE)
+        if n < len(lines) - 1:
+            run.add_break(WD_BREAK.LINE)
+
+
 def _masthead(doc: Any, block: Block) -> None:
     from docx.enum.text import WD_ALIGN_PARAGRAPH
 
@@ -289,14 +324,12 @@ def _annex_list(doc: Any, block: Block) -> None:
 def _annex(doc: Any, block: Block) -> float:
     """A new page (landscape for a wide annex) with "附件n" top left and the title on the third line."""
     from docx.enum.section import WD_SECTION
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
 
     section = doc.add_section(WD_SECTION.NEW_PAGE)
     _page_setup(section, landscape=block.wide)
     _paragraph(doc, block.note, font=FONT_HEADING, indent=0)
     _paragraph(doc, indent=0)
-    _paragraph(doc, block.text, font=FONT_TITLE, size=SIZE_TITLE, indent=0, align=WD_ALIGN_PARAGRAPH.CENTER,
-               line=TITLE_LINE, space_after=12)
+    _title(doc, block.lines or [block.text], space_after=12)
     return (TEXT_H if block.wide else TEXT_W) * PT_PER_MM
 
 
@@ -313,10 +346,9 @@ def _imprint(doc: Any, block: Block) -> None:
     table = doc.add_table(rows=1, cols=1)
     table.autofit = False
     tbl_pr = table._tbl.tblPr
-    margins = tbl_pr.makeelement(qn("w:tblCellMar"), {})
-    for side in ("left", "right", "top", "bottom"):
+    margins = _add_child(tbl_pr, "w:tblCellMar")
+    for side in ("top", "left", "bottom", "right"):
         margins.append(margins.makeelement(qn(f"w:{side}"), {qn("w:w"): "0", qn("w:type"): "dxa"}))
-    tbl_pr.append(margins)
     row = table.rows[0]
     row.height_rule = WD_ROW_HEIGHT_RULE.EXACTLY
     row.height = Mm(TEXT_H - 6)  # a little under the 版心, so no layout engine pushes it to another page
@@ -372,7 +404,7 @@ def _core_properties(doc: Any, document: Document) -> None:
 def render_docx(document: Document, path: Path) -> Path:
     """Write the document as .docx at `path`; returns the path."""
     import docx
-    from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
     from docx.oxml.ns import qn
     from docx.shared import Cm
 
@@ -380,6 +412,9 @@ def render_docx(document: Document, path: Path) -> Path:
     normal = doc.styles["Normal"]
     normal.font.name = FONT_LATIN
     normal.element.rPr.rFonts.set(qn("w:eastAsia"), FONT_BODY)
+    # Chinese text: without the language, LibreOffice picks the Japanese face of a CJK font collection
+    lang = normal.element.rPr.makeelement(qn("w:lang"), {qn("w:val"): "zh-CN", qn("w:eastAsia"): "zh-CN"})
+    normal.element.rPr.append(lang)
     from docx.shared import Pt
 
     normal.font.size = Pt(SIZE_BODY)
@@ -398,11 +433,7 @@ def render_docx(document: Document, path: Path) -> Path:
         elif kind == "title":
             _paragraph(doc, indent=0)  # 标题: 红色分隔线下空二行
             _paragraph(doc, indent=0)
-            p = _paragraph(doc, indent=0, align=WD_ALIGN_PARAGRAPH.CENTER, line=TITLE_LINE)
-            for n, text in enumerate(block.lines):
-                run = _run(p, text, FONT_TITLE, SIZE_TITLE)
-                if n < len(block.lines) - 1:
-                    run.add_break(WD_BREAK.LINE)
+            _title(doc, block.lines)
             _paragraph(doc, indent=0)  # 主送机关: 标题下空一行
         elif kind == "addressee":
             _paragraph(doc, block.text, indent=0)

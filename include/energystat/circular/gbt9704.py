@@ -30,9 +30,13 @@ SIZE_CAPTION = 14
 SIZE_TABLE = 10.5  # 五号
 SIZE_TABLE_MIN = 7.5
 TITLE_LINE = 36  # pt between title lines
+BODY_TRACKING = -0.25  # pt: 28 characters of 三号 (16 pt) on the 156 mm line, as the standard counts them
+TITLE_LINE_EMS = TEXT_W * PT_PER_MM / SIZE_TITLE  # 20.1 characters of 二号 on a portrait line
+TITLE_LINE_EMS_WIDE = TEXT_H * PT_PER_MM / SIZE_TITLE  # 29 on a landscape page
 RED = "FF0000"
 
 CELL_PADDING_PT = 2 * 5.4  # Word's default left and right cell margins (0.19 cm each)
+CELL_SLACK_EMS = 0.6  # room for glyphs wider than their estimate (fonts differ between Word and LibreOffice)
 
 
 def mark_scale(text: str) -> int:
@@ -51,6 +55,11 @@ def signature_indents(issuer: str, day: str) -> tuple[float, float]:
     return right_issuer, right_day
 
 
+def natural_size(block: Block) -> float:
+    """The font size (pt) at which the table fits a portrait 版心 without wrapping (SIZE_TABLE if it does)."""
+    return column_widths(block, TEXT_W * PT_PER_MM)[1]
+
+
 def column_widths(block: Block, available_pt: float, size: float = SIZE_TABLE) -> tuple[list[float], float]:
     """Column widths (pt) so that no header line and no cell wraps, and the font size that allows it.
 
@@ -59,6 +68,7 @@ def column_widths(block: Block, available_pt: float, size: float = SIZE_TABLE) -
     """
     ncols = len(block.rows[0]) if block.rows else sum(c.colspan for c in block.header[0])
     need = [0.0] * ncols
+    spans: list[tuple[int, int, float]] = []
     covered: set[tuple[int, int]] = set()
     for r, header_row in enumerate(block.header):
         c = 0
@@ -68,14 +78,22 @@ def column_widths(block: Block, available_pt: float, size: float = SIZE_TABLE) -
             for dr in range(cell.rowspan):
                 for dc in range(cell.colspan):
                     covered.add((r + dr, c + dc))
+            widest = max(text_width(line) for line in cell.text.split("\n"))
             if cell.colspan == 1:
-                need[c] = max(need[c], max(text_width(line) for line in cell.text.split("\n")))
+                need[c] = max(need[c], widest)
+            else:
+                spans.append((c, cell.colspan, widest))
             c += cell.colspan
     for row in block.rows:
         for c, value in enumerate(row):
             need[c] = max(need[c], text_width(value))
+    for c, span, widest in spans:  # a group header wider than its columns widens them evenly
+        deficit = widest - sum(need[c:c + span])
+        if deficit > 0:
+            for k in range(c, c + span):
+                need[k] += deficit / span
     while True:
-        widths = [n * size + CELL_PADDING_PT + 1 for n in need]
+        widths = [(n + CELL_SLACK_EMS) * size + CELL_PADDING_PT for n in need]
         if sum(widths) <= available_pt or size <= SIZE_TABLE_MIN:
             break
         size = max(SIZE_TABLE_MIN, size - 0.5)

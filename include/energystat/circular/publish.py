@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from energystat.circular import charts as charts_mod
-from energystat.circular.data import check_complete, load_circular_data
 from energystat.circular import gbt9704
 from energystat.circular.blocks import Document
+from energystat.circular.data import check_complete, load_circular_data
 from energystat.circular.document import build_document, status_word
 from energystat.circular.docx_render import render_docx
 from energystat.circular.model import CircularData
