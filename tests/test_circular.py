@@ -205,7 +205,8 @@ def test_docx_reporters_table_equals_mart(published: dict[str, Path], complete: 
 
 def test_docx_wording_follows_the_attained_flags(published: dict[str, Path], complete: str) -> None:
     attainment = _attainment(complete)
-    paragraphs = [p.text for p in docx.Document(str(published["docx"])).paragraphs]
+    # the renderer glues numbers to their "%" with a word joiner (drawn as nothing)
+    paragraphs = [p.text.replace("\u2060", "") for p in docx.Document(str(published["docx"])).paragraphs]
     text = "\n".join(paragraphs)
     assert paragraphs[0] == "广西壮族自治区机关事务管理局文件"  # 版头 first
     assert f"关于{YEAR}年度全区公共机构能源资源消费情况的通报" in [p.replace("\n", "") for p in paragraphs]
@@ -346,7 +347,7 @@ def test_charts_have_no_missing_glyphs(complete: str, with_cjk_font: bool) -> No
 
 MM = 72 / 25.4  # points per millimetre in the PDFs
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
-PAGE_NUMBER = re.compile(r"^— (\d+) —$")
+PAGE_NUMBER = re.compile(r"^—\s*(\d+)\s*—$")
 
 
 def _need(*tools: str) -> None:
@@ -383,7 +384,7 @@ def _metadata(as_sent: dict[str, Path]) -> dict:
 
 def _page_numbers_alternate(printed: list[pages.Page]) -> None:
     for page in printed:
-        numbers = [line for line in page.lines if PAGE_NUMBER.match(line.text.replace(" ", " "))]
+        numbers = [line for line in page.lines if PAGE_NUMBER.match(line.text)]
         assert len(numbers) == 1, f"page {page.number}: page number lines {[n.text for n in numbers]}"
         line = numbers[0]
         assert int(PAGE_NUMBER.match(line.text)[1]) == page.number
@@ -406,9 +407,9 @@ def _text_inside_the_page(printed: list[pages.Page]) -> None:
             assert x0 >= 0 and x1 <= page.width and y0 >= 0 and y1 <= page.height, (page.number, line.text)
             if PAGE_NUMBER.match(line.text):
                 continue
-            # every other word inside the 版心 (2 mm for glyph overhang)
+            # every other line inside the 版心: its ends within 2 mm (glyph overhang), its middle inside
             assert x0 >= (left - 2) * MM and x1 <= (right + 2) * MM, (page.number, line.text, line.box)
-            assert y0 >= (top - 2) * MM and y1 <= (bottom + 2) * MM, (page.number, line.text, line.box)
+            assert top * MM <= (y0 + y1) / 2 <= bottom * MM, (page.number, line.text, line.box)
 
 
 def test_printed_word_file_is_a_gbt9704_document(docx_pdf: Path, as_sent: dict[str, Path]) -> None:

@@ -117,8 +117,8 @@ def test_share_targets_are_whole_units_and_shares(wording: Wording) -> None:
     ]
     document = build_document(year_with([[True] * 4] * 3, tasks=tasks), CircularSettings(), wording, charts={})
     rows = document.table("tasks").rows
-    assert rows[0][:3] == ["节水型单位建设（区直事业单位）", "建成比例60%（121个中至少73个）", "80个，占66.1%"]
-    assert rows[1][:3] == ["节约型机关创建", "833个（980个的85%）", "850个"]
+    assert rows[0][:3] == ["节水型单位建设\n（区直事业单位）", "建成比例60%\n（121个中至少73个）", "80个\n（占66.1%）"]
+    assert rows[1][:3] == ["节约型机关创建", "833个\n（980个的85%）", "850个"]
     assert rows[2][:3] == ["废旧电子产品规范处置", "17,000件", "16,000件"]
     text = "\n".join(document.body_text())
     assert not re.search(r"\d+\.\d+个", text), "no fractional counts"

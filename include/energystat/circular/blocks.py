@@ -26,6 +26,7 @@ imprint         版记 on the last page: `lines` = 抄送机关, `text` = 印发
 from __future__ import annotations
 
 import itertools
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +81,16 @@ class Document:
 #: Widths (ems) of narrow signs in a Times-like Latin font; other narrow characters count 0.5 (digits are 0.5).
 NARROW_WIDTHS = {".": 0.25, ",": 0.25, ":": 0.28, "-": 0.34, "/": 0.28, " ": 0.25, "%": 0.84, "+": 0.57,
                  "(": 0.34, ")": 0.34, "—": 1.0}
+
+
+WORD_JOINER = "\u2060"
+_PERCENT_AFTER_NUMBER = re.compile(r"(?<=[0-9])(?=[%％])")
+
+
+def keep_together(text: str) -> str:
+    """Glue a number to its per cent sign with a word joiner (drawn as nothing), so that "0.5%" never breaks as
+    "0.5" / "%". Renderers apply it to running text; the document's own text stays plain."""
+    return _PERCENT_AFTER_NUMBER.sub(WORD_JOINER, text)
 
 
 def text_width(text: str) -> float:

@@ -188,8 +188,8 @@ def build_document(
         blocks.append(Block("paragraph", text=w.text("sections.tasks.intro", year=year, done=done, not_done=not_done)))
         blocks.append(_simple_table(
             "tasks", w.text("sections.tasks.table_caption", year=year), _headers(w, "tasks", year),
-            [[lbl, *_task_cells(w, t), fmt.pct_plain(t.completion_ratio), status_word(w, t.completed)]
-             for lbl, t in zip(label, data.tasks, strict=True)],
+            [[t.name_zh + (f"\n（{t.detail}）" if t.detail else ""), *_task_cells(w, t), fmt.pct_plain(t.completion_ratio),
+              status_word(w, t.completed)] for t in data.tasks],
             note=w.text("sections.tasks.table_note"),
         ))
     else:

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from energystat.circular.blocks import Block, Document
+from energystat.circular.blocks import Block, Document, keep_together
 from energystat.circular.gbt9704 import (
     BODY_TRACKING,
     LINE,
@@ -64,12 +64,33 @@ _AFTER = {
                   "w:shd", "w:fitText", "w:vertAlign", "w:rtl", "w:cs", "w:em", "w:lang", "w:eastAsianLayout"),
     "w:w": ("w:kern", "w:position", "w:sz", "w:szCs", "w:highlight", "w:u", "w:effect", "w:bdr", "w:shd",
             "w:fitText", "w:vertAlign", "w:rtl", "w:cs", "w:em", "w:lang", "w:eastAsianLayout"),
+    "w:lang": ("w:eastAsianLayout", "w:specVanish", "w:oMath"),
     "w:pBdr": ("w:shd", "w:tabs", "w:suppressAutoHyphens", "w:kinsoku", "w:wordWrap", "w:overflowPunct",
                "w:topLinePunct", "w:autoSpaceDE", "w:autoSpaceDN", "w:bidi", "w:adjustRightInd", "w:snapToGrid",
                "w:spacing", "w:ind", "w:contextualSpacing", "w:mirrorIndents", "w:suppressOverlap", "w:jc",
                "w:textDirection", "w:textAlignment", "w:textboxTightWrap", "w:outlineLvl", "w:divId",
                "w:cnfStyle", "w:rPr", "w:sectPr", "w:pPrChange"),
     "w:tblCellMar": ("w:tblLook", "w:tblCaption", "w:tblDescription", "w:tblPrChange"),
+    # settings.xml: the 禁则 lists come after w:characterSpacingControl, before the compatibility settings
+    "w:noLineBreaksAfter": ("w:noLineBreaksBefore", "w:savePreviewPicture", "w:doNotValidateAgainstSchema",
+                            "w:saveInvalidXml", "w:ignoreMixedContent", "w:alwaysShowPlaceholderText",
+                            "w:doNotDemarcateInvalidXml", "w:saveXmlDataOnly", "w:useXSLTWhenSaving",
+                            "w:saveThroughXslt", "w:showXMLTags", "w:alwaysMergeEmptyNamespace",
+                            "w:updateFields", "w:hdrShapeDefaults", "w:footnotePr", "w:endnotePr", "w:compat",
+                            "w:docVars", "w:rsids", "m:mathPr", "w:attachedSchema", "w:themeFontLang",
+                            "w:clrSchemeMapping", "w:doNotIncludeSubdocsInStats", "w:doNotAutoCompressPictures",
+                            "w:forceUpgrade", "w:captions", "w:readModeInkLockDown", "w:smartTagType",
+                            "sl:schemaLibrary", "w:shapeDefaults", "w:doNotEmbedSmartTags", "w:decimalSymbol",
+                            "w:listSeparator"),
+    "w:noLineBreaksBefore": ("w:savePreviewPicture", "w:doNotValidateAgainstSchema", "w:saveInvalidXml",
+                             "w:ignoreMixedContent", "w:alwaysShowPlaceholderText", "w:doNotDemarcateInvalidXml",
+                             "w:saveXmlDataOnly", "w:useXSLTWhenSaving", "w:saveThroughXslt", "w:showXMLTags",
+                             "w:alwaysMergeEmptyNamespace", "w:updateFields", "w:hdrShapeDefaults", "w:footnotePr",
+                             "w:endnotePr", "w:compat", "w:docVars", "w:rsids", "m:mathPr", "w:attachedSchema",
+                             "w:themeFontLang", "w:clrSchemeMapping", "w:doNotIncludeSubdocsInStats",
+                             "w:doNotAutoCompressPictures", "w:forceUpgrade", "w:captions",
+                             "w:readModeInkLockDown", "w:smartTagType", "sl:schemaLibrary", "w:shapeDefaults",
+                             "w:doNotEmbedSmartTags", "w:decimalSymbol", "w:listSeparator"),
 }
 
 
@@ -104,6 +125,8 @@ def _run(paragraph: Any, text: str, font: str, size: float, colour: str | None =
     run.font.bold = False
     if colour:
         run.font.color.rgb = RGBColor.from_string(colour)
+    # Chinese, on every run: LibreOffice applies the 禁则 and picks the SC face of a font collection by it
+    _add_child(run._element.get_or_add_rPr(), "w:lang", {"w:val": "zh-CN", "w:eastAsia": "zh-CN"})
     if size == SIZE_BODY:  # 28 characters a line
         _add_child(run._element.get_or_add_rPr(), "w:spacing", {"w:val": str(round(BODY_TRACKING * 20))})
     if scale:
@@ -128,8 +151,8 @@ def _paragraph(doc: Any, text: str = "", font: str = FONT_BODY, size: float = SI
     f.widow_control = False  # fixed 22 lines a page: no line moves for widows
     if align is not None:
         p.alignment = align
-    if text:
-        _run(p, text, font, size, colour)
+    if text:  # digits and signs in the same Chinese font ("西文使用中文字体"): one run, no break at a font change
+        _run(p, keep_together(text), font, size, colour, latin=font)
     return p
 
 
@@ -343,6 +366,9 @@ def _imprint(doc: Any, block: Block) -> None:
 
     section = doc.add_section(WD_SECTION.NEW_PAGE)
     _page_setup(section, landscape=False)
+    # a hair-thin paragraph before and after the table: LibreOffice keeps the previous section's page size for a
+    # section that starts with a table, and Word always adds a paragraph after a document's last table
+    _paragraph(doc, indent=0, line=1, size=1)
     table = doc.add_table(rows=1, cols=1)
     table.autofit = False
     tbl_pr = table._tbl.tblPr
@@ -351,7 +377,7 @@ def _imprint(doc: Any, block: Block) -> None:
         margins.append(margins.makeelement(qn(f"w:{side}"), {qn("w:w"): "0", qn("w:type"): "dxa"}))
     row = table.rows[0]
     row.height_rule = WD_ROW_HEIGHT_RULE.EXACTLY
-    row.height = Mm(TEXT_H - 6)  # a little under the 版心, so no layout engine pushes it to another page
+    row.height = Mm(TEXT_H - 2)  # a little under the 版心 (with the two thin paragraphs), so it stays on one page
     cell = row.cells[0]
     cell.width = Mm(TEXT_W)
     cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.BOTTOM
@@ -384,6 +410,18 @@ def _imprint(doc: Any, block: Block) -> None:
     for p in paragraphs[:-1]:
         _border(p, "bottom", 6, space=1)  # between elements: thin (0.25 mm ≈ 0.75 pt)
     _border(paragraphs[-1], "bottom", 8, space=1)  # last line: thick, on the 版心's bottom edge
+    _paragraph(doc, indent=0, line=1, size=1)
+
+
+# 禁则 (GB/T 15834 practice): signs a line may not start or end with. LibreOffice reads them from the settings.
+NO_BREAK_BEFORE = "!%),.:;?]}¢°·’”‰′″℃∶、。〃〆〉》」』】〕〗〞﹚﹜！＂％＇），．：；？］｝～"
+NO_BREAK_AFTER = "([{£¥‘“〈《「『【〔〖〝﹙﹛＄（．［｛￡￥"
+
+
+def _chinese_line_breaking(doc: Any) -> None:
+    settings = doc.settings.element
+    for tag, chars in (("w:noLineBreaksAfter", NO_BREAK_AFTER), ("w:noLineBreaksBefore", NO_BREAK_BEFORE)):
+        _add_child(settings, tag, {"w:lang": "zh-CN", "w:val": chars})
 
 
 def _core_properties(doc: Any, document: Document) -> None:
@@ -419,6 +457,7 @@ def render_docx(document: Document, path: Path) -> Path:
 
     normal.font.size = Pt(SIZE_BODY)
     doc.settings.odd_and_even_pages_header_footer = True
+    _chinese_line_breaking(doc)
     first = doc.sections[0]
     _page_setup(first, landscape=False)
     _page_number(first.footer, odd=True)

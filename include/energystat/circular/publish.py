@@ -10,7 +10,7 @@ from typing import Any
 
 from energystat.circular import charts as charts_mod
 from energystat.circular import gbt9704
-from energystat.circular.blocks import Document
+from energystat.circular.blocks import Document, keep_together
 from energystat.circular.data import check_complete, load_circular_data
 from energystat.circular.document import build_document, status_word
 from energystat.circular.docx_render import render_docx
@@ -65,6 +65,7 @@ def render_html(document: Document, path: Path, wording: Wording | None = None, 
     import jinja2
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters["keep_together"] = keep_together
     signature = next((b for b in document.blocks if b.kind == "signature"), None)
     html = env.from_string(HTML_TEMPLATE.read_text(encoding="utf-8")).render(
         doc=document, missed_word=status_word(wording, False) if wording is not None else missed_word,
