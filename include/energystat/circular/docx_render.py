@@ -17,7 +17,7 @@ other systems substitute a CJK font of their own.
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -427,9 +427,10 @@ def _chinese_line_breaking(doc: Any) -> None:
 def _core_properties(doc: Any, document: Document) -> None:
     props = doc.core_properties
     meta = document.metadata
-    created = datetime.fromisoformat(meta["generated_at"]).replace(tzinfo=None)
+    generated = datetime.fromisoformat(meta["generated_at"]) if meta.get("generated_at") else datetime.now(UTC)
+    created = generated.astimezone(UTC).replace(tzinfo=None)  # core properties are UTC
     props.title = document.title
-    props.author = props.last_modified_by = meta["issuer"]
+    props.author = props.last_modified_by = meta.get("issuer", "")
     props.subject = meta.get("subject", document.title)
     props.category = "公文"
     props.keywords = meta.get("doc_number") or ""
