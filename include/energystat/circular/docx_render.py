@@ -94,6 +94,9 @@ _AFTER = {
 }
 
 
+_AFTER["w:overflowPunct"] = _AFTER["w:pBdr"][_AFTER["w:pBdr"].index("w:overflowPunct") + 1:]
+
+
 def _add_child(parent: Any, tag: str, attrs: dict[str, str] | None = None) -> Any:
     """Add `tag` to `parent` where the schema puts it (before its successors)."""
     from docx.oxml.ns import qn
@@ -149,6 +152,7 @@ def _paragraph(doc: Any, text: str = "", font: str = FONT_BODY, size: float = SI
         f.line_spacing = Pt(line)
     f.space_before, f.space_after = Pt(space_before), Pt(space_after)
     f.widow_control = False  # fixed 22 lines a page: no line moves for widows
+    _add_child(p._p.get_or_add_pPr(), "w:overflowPunct", {"w:val": "0"})  # no punctuation past the 版心
     if align is not None:
         p.alignment = align
     if text:  # digits and signs in the same Chinese font ("西文使用中文字体"): one run, no break at a font change
