@@ -109,8 +109,8 @@ def test_cross_references_resolve_to_existing_annexes(wording: Wording) -> None:
 
 def test_share_targets_are_whole_units_and_shares(wording: Wording) -> None:
     tasks = [
-        TaskRow("water_saving_units", "节水型单位建设", "个", 73.0, 80.0, 80 / 72.6, True, "区直事业单位",
-                target_type="share", target_share=0.6, base_count=121.0, achieved_share=80 / 121),
+        TaskRow("water_saving_units", "节水型单位建设", "个", 72.6, 80.0, 80 / 72.6, True, "区直事业单位",
+                target_count=73.0, target_type="share", target_share=0.6, base_count=121.0, achieved_share=80 / 121),
         TaskRow("saving_organs", "节约型机关创建", "个", 833.0, 850.0, 850 / 833, True, "",
                 target_type="count", target_share=0.85, base_count=980.0),
         TaskRow("ewaste_items", "废旧电子产品规范处置", "件", 17000.0, 16000.0, 16000 / 17000, False),

@@ -101,7 +101,8 @@ def _headers(w: Wording, key: str, year: int) -> list[str]:
 
 def _task_cells(w: Wording, t: TaskRow) -> tuple[str, str]:
     """(年度目标, 实际完成) of a task, counts as whole numbers, shares as percentages."""
-    values = {"target": t.target, "unit": t.unit, "share": t.target_share, "base": t.base_count,
+    whole = t.target_count if t.target_count is not None else t.target
+    values = {"target": whole, "unit": t.unit, "share": t.target_share, "base": t.base_count,
               "achieved": t.achieved, "achieved_share": t.achieved_share}
     if t.target_type == "share":
         return w.text("task_target.share", **values), w.text("task_achieved.share", **values)
