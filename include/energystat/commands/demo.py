@@ -206,3 +206,15 @@ def _summary(dsn: str, year: str) -> None:
     print("Circular:")
     for path in circular:
         print(f"    {path}")
+    _say_when_charts_lack_chinese()
+
+
+def _say_when_charts_lack_chinese() -> None:
+    """A fresh machine has no CJK font: say so plainly rather than leave English charts unexplained."""
+    from energystat.circular.charts import find_cjk_font
+
+    if find_cjk_font() is None:
+        print("\nNote: no Chinese (CJK) font is installed, so the circular's charts label cities by code and in "
+              "English.\n      Install one and run `make demo` again: sudo apt-get install fonts-noto-cjk "
+              "(Debian/Ubuntu), or any Noto Sans CJK SC font.\n"
+              "注意：本机未安装中文字体，通报图表中的单位以代码、英文标注；安装 fonts-noto-cjk 后重新运行 make demo。")
