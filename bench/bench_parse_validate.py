@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fixtures_uploads import monthly_row, write_csv  # noqa: E402
 
-from energystat.forms import MONTHLY_HEADERS, MONTHLY_SHEET  # noqa: E402
+from energystat.contract.forms import MONTHLY_HEADERS, MONTHLY_SHEET  # noqa: E402
 
 ROWS = 80_000
 PERIOD = ("450100", "2024-03")
@@ -39,8 +39,10 @@ def timed(label: str, rows: int, work):
 
 
 def main() -> None:
-    from energystat import rules
-    from energystat.parsing import parse_upload
+    from energystat.ingest import validate as rules
+    from energystat.ingest.parse import parse_upload
+    from energystat.ingest.validate import gx
+    from energystat.ingest.validate.context import context_without_warehouse
 
     tmp = Path(tempfile.mkdtemp())
     rows = [monthly_row(n) for n in range(1, ROWS + 1)]
@@ -49,11 +51,11 @@ def main() -> None:
     parts = [write_xlsx_fast(tmp / f"part{i}.xlsx", rows[i * 4000:(i + 1) * 4000]) for i in range(20)]
 
     started = time.perf_counter()
-    rules._gx()
+    gx._gx()
     print(f"GX import + ephemeral context: {time.perf_counter() - started:.1f} s (once per process)")
     parsed = timed("parse one xlsx", ROWS, lambda: parse_upload(big_xlsx, *PERIOD))
     timed("parse one GBK csv", ROWS, lambda: parse_upload(big_csv, *PERIOD))
-    context = rules.context_without_warehouse(*PERIOD, "benchmark")
+    context = context_without_warehouse(*PERIOD, "benchmark")
     rules.validate(parse_upload(parts[0], *PERIOD), context)  # warm GX's caches
     report = timed("validate one file", ROWS, lambda: rules.validate(parsed, context))
     assert report.status == "accepted"

@@ -13,24 +13,26 @@ import tempfile
 import time
 from pathlib import Path
 
-from energystat import dbt_runner, ingest, migrate, parsing, warehouse
+from energystat import dbt_runner, migrate, warehouse
+from energystat.ingest import landing, load
+from energystat.ingest.parse import parse_upload
 from energystat.synth import generate
 
 
-def load_without_rules(root: Path, dsn: str, files: list[ingest.LandingFile] | None = None) -> int:
+def load_without_rules(root: Path, dsn: str, files: list[landing.LandingFile] | None = None) -> int:
     """Registry through ingestion's loader, forms parsed and COPYed as accepted uploads (all of `root`, or
     `files`); returns rows loaded."""
     import psycopg
 
     rows = 0
-    for f in ingest.discover(root) if files is None else files:
+    for f in landing.discover(root) if files is None else files:
         if f.kind == "registry":
-            ingest.load_registry(f, dsn, root)
+            load.load_registry(f, dsn, root)
             continue
-        parsed = parsing.parse_upload(root / f.rel_path, f.reporter_code, f.period)
+        parsed = parse_upload(root / f.rel_path, f.reporter_code, f.period)
         with psycopg.connect(dsn) as conn:
-            upload_id = ingest._insert_upload(conn, f, "accepted", rows_in_file=len(parsed.frame))
-            rows += ingest.copy_rows(conn, f, upload_id, parsed.frame)
+            upload_id = load.insert_upload(conn, f, "accepted", rows_in_file=len(parsed.frame))
+            rows += load.copy_rows(conn, f, upload_id, parsed.frame)
             conn.commit()
     return rows
 

@@ -20,8 +20,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from energystat import config, ingest, warehouse
-from energystat.forms import MONTHLY_COLUMNS, MONTHLY_HEADERS
+from energystat import config, warehouse
+from energystat.contract.forms import MONTHLY_COLUMNS, MONTHLY_HEADERS
+from energystat.contract.uploads import FORM_KINDS, RAW_COLUMNS, RAW_TABLES
+from energystat.ingest import landing as ingest_landing
+from energystat.ingest import load as ingest_load
+from energystat.ingest import run as ingest
 
 STAGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
@@ -38,9 +42,9 @@ def peak_rss_mib() -> float:
     return round(max(own, children) / 1024, 1)
 
 
-def landing_files(landing: Path, year: int | None = None, kind: str | None = None) -> list[ingest.LandingFile]:
+def landing_files(landing: Path, year: int | None = None, kind: str | None = None) -> list[ingest_landing.LandingFile]:
     """Uploads of the landing tree (registry excluded), optionally of one year and kind, in load order."""
-    files = [f for f in ingest.discover(landing) if f.kind != "registry"]
+    files = [f for f in ingest_landing.discover(landing) if f.kind != "registry"]
     if year is not None:
         files = [f for f in files if (f.period or "").startswith(str(year))]
     return [f for f in files if kind is None or f.kind == kind]
@@ -74,7 +78,7 @@ def prepare(p: dict[str, Any]) -> dict[str, Any]:
 
     migrate.migrate(dsn)
     landing = Path(p["landing"])
-    earlier = [f for f in ingest.discover(landing)
+    earlier = [f for f in ingest_landing.discover(landing)
                if f.kind == "registry" or (f.period or "9999") < str(p["year"])]
     return {"rows": load_without_rules(landing, dsn, earlier), "files": len(earlier)}
 
@@ -82,7 +86,7 @@ def prepare(p: dict[str, Any]) -> dict[str, Any]:
 @stage
 def parse(p: dict[str, Any]) -> dict[str, Any]:
     """Parse every xlsx upload of the timed year; then the same year's last month as GBK CSV."""
-    from energystat.parsing import parse_upload, read_cells
+    from energystat.ingest.parse import parse_upload, read_cells
 
     landing = Path(p["landing"])
     files = landing_files(landing, p["year"])
@@ -135,23 +139,23 @@ class _Timer:
 
 @stage
 def ingest_year(p: dict[str, Any]) -> dict[str, Any]:
-    """The real ingest path (`ingest.process_files`) on every upload of the timed year, split into its steps."""
-    from energystat import parsing, rules
+    """The real ingest path (`ingest.run.process_files`) on every upload of the timed year, split into its steps."""
+    from energystat.ingest.validate import gx
 
     started = time.perf_counter()
-    rules._gx()  # the one-off GX import and context (paid once per process, reported apart)
+    gx._gx()  # the one-off GX import and context (paid once per process, reported apart)
     gx_s = time.perf_counter() - started
     timer = _Timer()
-    timer.wrap(parsing, "parse_upload", lambda *a, result, **k: f"parse_{result.kind}")
-    timer.wrap(rules, "load_contexts", lambda *a, result, **k: "validate_context")
-    timer.wrap(rules, "validate_many", lambda *a, result, **k: "validate_rules")
-    timer.wrap(ingest, "_accept", lambda f, *a, result, **k: f"load_{f.kind}")
-    timer.wrap(ingest, "_reject", lambda f, *a, result, **k: f"reject_{f.kind}")
+    timer.wrap(ingest, "parse_upload", lambda *a, result, **k: f"parse_{result.kind}")
+    timer.wrap(ingest, "load_contexts", lambda *a, result, **k: "validate_context")
+    timer.wrap(ingest, "validate_many", lambda *a, result, **k: "validate_rules")
+    timer.wrap(ingest_load, "accept", lambda f, *a, result, **k: f"load_{f.kind}")
+    timer.wrap(ingest, "_quarantine", lambda f, *a, result, **k: f"reject_{f.kind}")
     landing = Path(p["landing"])
     files = landing_files(landing, p["year"])
     dsn = p["dsn"]
     started = time.perf_counter()
-    todo, _ = ingest.select_new(dsn, files)
+    todo, _ = ingest_load.select_new(dsn, files)
     outcomes = ingest.process_files(todo, dsn, landing, quarantine_root=Path(p["workdir"]) / "quarantine")
     total_s = time.perf_counter() - started
     statuses: dict[str, int] = defaultdict(int)
@@ -242,7 +246,7 @@ def baseline(p: dict[str, Any]) -> dict[str, Any]:
                 {"path": f.rel_path, "name": f.file_name, "sha": f.sha256, "size": f.size_bytes,
                  "reporter": f.reporter_code, "period": f.period}).scalar_one()
             frame["upload_id"] = upload_id
-            frame[ingest.RAW_COLUMNS["monthly"]].to_sql("monthly_statistics", conn, schema="raw",
+            frame[RAW_COLUMNS["monthly"]].to_sql("monthly_statistics", conn, schema="raw",
                                                          if_exists="append", index=False)
             conn.execute(sa.text("update ops.upload_log set status = 'accepted', rows_loaded = :n"
                                  " where upload_id = :id"), {"n": len(frame), "id": upload_id})
@@ -261,7 +265,7 @@ def dbt_build(p: dict[str, Any]) -> dict[str, Any]:
     from energystat import dbt_runner
 
     with psycopg.connect(p["dsn"]) as conn:
-        rows = sum(conn.execute(f"select count(*) from {t}").fetchone()[0] for t in ingest.RAW_TABLES.values())
+        rows = sum(conn.execute(f"select count(*) from {t}").fetchone()[0] for t in (RAW_TABLES[k] for k in FORM_KINDS))
     started = time.perf_counter()
     dbt_runner.build(dsn=p["dsn"])
     seconds = time.perf_counter() - started
@@ -301,7 +305,7 @@ def _airflow() -> str:
 def nightly(p: dict[str, Any]) -> dict[str, Any]:
     """One new upload (a corrected re-upload of one reporter's last month, as CSV) through
     `airflow dags test ingest_monthly_uploads`, after the province is loaded."""
-    from energystat.parsing import read_cells
+    from energystat.ingest.parse import read_cells
 
     env = airflow_environ(p)
     started = time.perf_counter()
@@ -380,10 +384,10 @@ def batches(p: dict[str, Any]) -> dict[str, Any]:
         with __import__("psycopg").connect(warehouse.with_database(dsn, "postgres"), autocommit=True) as conn:
             conn.execute(f'create database "{warehouse.database_of(dsn)}" template "{p["template_db"]}"')
         landing = Path(p["landing"])
-        plan = ingest.batches_by_reporter(landing_files(landing, p["year"]), count)
+        plan = ingest_landing.batches_by_reporter(landing_files(landing, p["year"]), count)
         started = time.perf_counter()
         procs = [subprocess.Popen([sys.executable, "-c",
-                                   "import json, sys; from energystat import pipeline;"
+                                   "import json, sys; from energystat.ingest import run as pipeline;"
                                    "pipeline.run_batch(json.loads(sys.argv[1]), sys.argv[2], sys.argv[3])",
                                    json.dumps(batch, ensure_ascii=False), dsn, str(landing)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for batch in plan]

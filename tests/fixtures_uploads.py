@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from energystat import creditcode
-from energystat.forms import MONTHLY_HEADERS, MONTHLY_SHEET, TASK_HEADERS, TASK_SHEET
+from energystat.contract.forms import MONTHLY_HEADERS, MONTHLY_SHEET, TASK_HEADERS, TASK_SHEET
 
 
 def credit_code(n: int, region: str = "450100") -> str:
@@ -69,8 +69,15 @@ def write_task_xlsx(path: Path, rows: list[list[Any]]) -> Path:
 
 @pytest.fixture(scope="module")
 def gx_rules():
-    """The rules module with its GX context built once for the module (GX import ≈ 14 s)."""
-    from energystat import rules
+    """The validate stage's functions with the GX context built once for the module (GX's import is slow)."""
+    from types import SimpleNamespace
 
-    rules._gx()
-    return rules
+    from energystat.ingest import validate
+    from energystat.ingest.validate import context, gx, rulebook
+
+    gx._gx()
+    return SimpleNamespace(
+        load_suites=rulebook.load_suites, rule_descriptions=rulebook.rule_descriptions, _gx_suite=gx._gx_suite,
+        load_context=context.load_context, load_contexts=context.load_contexts,
+        context_for_check=context.context_for_check, context_without_warehouse=context.context_without_warehouse,
+        validate=validate.validate, validate_many=validate.validate_many)

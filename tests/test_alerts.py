@@ -8,8 +8,8 @@ import logging
 import pytest
 from alert_servers import mail_url, smtp_server, webhook_server, webhook_url
 
-from energystat import alerts
-from energystat.ingest import Outcome
+from energystat.ingest import alert as alerts
+from energystat.ingest.load import Outcome
 
 
 def _rejected() -> Outcome:

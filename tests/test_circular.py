@@ -20,10 +20,11 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from energystat import cli, dbt_runner, ingest, reference
+from energystat import cli, dbt_runner, reference
 from energystat.circular import IncompleteReportingError, publish
 from energystat.circular.data import marts_freshness
 from energystat.circular.settings import CircularSettings
+from energystat.ingest import run as ingest
 
 # Every test of this module shares one warehouse whose state moves forward: keep them on one xdist worker.
 pytestmark = pytest.mark.xdist_group("circular")

@@ -17,7 +17,9 @@ import pandas as pd
 import psycopg
 import pytest
 
-from energystat import cli, dbt_runner, forms, ingest, reference, warehouse
+from energystat import cli, dbt_runner, reference, warehouse
+from energystat.contract import forms
+from energystat.ingest import run as ingest
 
 INSTITUTIONS = 150
 YEARS = [2022, 2023]
@@ -294,3 +296,12 @@ def test_configured_dsn_reads_airflow_connection_json(monkeypatch: pytest.Monkey
         {"conn_type": "postgres", "host": "/srv/pgdata", "login": "postgres", "schema": "energystat", "port": 5432}))
     env = dbt_runner.dbt_env(dbt_runner.configured_dsn())
     assert env["ENERGYSTAT_DBT_HOST"] == "/srv/pgdata" and env["ENERGYSTAT_DBT_DBNAME"] == "energystat"
+
+
+def test_python_and_dbt_reach_the_same_server_when_only_airflow_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One lookup order: with only AIRFLOW_CONN_WAREHOUSE set, the Python tasks and dbt use that server."""
+    monkeypatch.delenv("ENERGYSTAT_WAREHOUSE_DSN", raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", "postgresql://etl:secret@db.example:6543/energystat")
+    assert warehouse.server_dsn(start=False) == dbt_runner.configured_dsn()
+    assert dbt_runner.dbt_env(warehouse.warehouse_dsn(start=False))["ENERGYSTAT_DBT_HOST"] == "db.example"
+    assert not warehouse.is_embedded()

@@ -355,9 +355,7 @@ def test_container_variables_are_ones_the_project_reads(
 
 
 def test_the_settings_energystat_needs_are_set(common_env: dict[str, str]) -> None:
-    from energystat import alerts
-
-    for name in (config.WAREHOUSE_DSN_ENV, dbt_runner.AIRFLOW_CONN_ENV, alerts.ALERT_URLS_ENV, "ENERGYSTAT_HOME",
+    for name in (config.WAREHOUSE_DSN_ENV, config.AIRFLOW_CONN_ENV, config.ALERT_URLS_ENV, "ENERGYSTAT_HOME",
                  "ENERGYSTAT_LANDING_DIR", "ENERGYSTAT_QUARANTINE_DIR", "ENERGYSTAT_CIRCULAR_DIR"):
         assert name in common_env, name
 

@@ -16,7 +16,8 @@ import pytest
 from alert_servers import mail_url, smtp_server, webhook_server, webhook_url
 from conftest import clone_database
 
-from energystat import ingest, warehouse
+from energystat import warehouse
+from energystat.ingest import run as ingest
 from energystat.synth import generate
 
 pytestmark = pytest.mark.xdist_group("ingest")

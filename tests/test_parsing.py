@@ -9,8 +9,9 @@ import pytest
 from fixtures_uploads import credit_code, monthly_row, task_row, write_csv, write_task_xlsx, write_xlsx
 
 from energystat import reference
-from energystat.forms import MONTHLY_HEADERS
-from energystat.parsing import MONTHLY, TASK_PROGRESS, parse_upload
+from energystat.contract.forms import MONTHLY_HEADERS
+from energystat.contract.uploads import MONTHLY, TASK_PROGRESS
+from energystat.ingest.parse import parse_upload
 
 
 def test_xlsx_template_reads_every_column_in_template_units(tmp_path):

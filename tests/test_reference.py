@@ -87,3 +87,26 @@ def test_dbt_seed_loads_the_seeds(warehouse_dsn: str) -> None:
     assert reporters == 16
     assert float(electricity) == 0.1229 and is_default is True
     assert kind == "date"
+
+
+def test_python_deadline_rule_gives_the_dates_of_the_dbt_unit_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One deadline rule: the rows and dates of dbt's unit test `deadline_rule_follows_validity` (run by `dbt
+    build`) go through `reference.reporting_deadline` and give the same dates."""
+    import yaml
+
+    from energystat import config
+
+    document = yaml.safe_load((config.DBT_PROJECT_DIR / "models" / "intermediate" / "_intermediate.yml")
+                              .read_text(encoding="utf-8"))
+    [unit] = [u for u in document["unit_tests"] if u["name"] == "deadline_rule_follows_validity"]
+    [seed] = [g["rows"] for g in unit["given"] if g["input"] == "ref('ref_reporting_deadlines')"]
+    rows = tuple({k: "" if v is None else str(v) for k, v in {**row, "deadline_rule_zh": "", "source": ""}.items()}
+                 for row in seed)
+    real_load = reference.load
+    monkeypatch.setattr(reference, "load", lambda name: rows if name == "ref_reporting_deadlines" else real_load(name))
+    for row in unit["expect"]["rows"]:
+        period = row["period"]
+        if row["upload_kind"] == "task_progress":  # the quarter whose last month the folder names
+            period = f"{period[:4]}-Q{int(period[5:]) // 3}"
+        assert reference.reporting_deadline(period) == row["deadline_date"], row
+    assert len({r["deadline_day"] for r in seed}) > 2  # the case really spans two validity periods per kind

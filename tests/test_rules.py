@@ -20,8 +20,8 @@ from fixtures_uploads import (
 )
 
 from energystat import config
-from energystat.forms import MONTHLY_COLUMNS
-from energystat.parsing import parse_upload
+from energystat.contract.forms import MONTHLY_COLUMNS
+from energystat.ingest.parse import parse_upload
 
 __all__ = ["gx_rules"]  # the module-scoped fixture (one GX context for the module)
 
@@ -230,7 +230,7 @@ def test_check_context_without_warehouse_skips(gx_rules, monkeypatch, tmp_path):
 def test_rejected_report_files(gx_rules, tmp_path):
     from openpyxl import load_workbook
 
-    from energystat.reports import ERROR_FILL, REASON_HEADER, WARNING_FILL, report_paths, write_report
+    from energystat.ingest.report import ERROR_FILL, REASON_HEADER, WARNING_FILL, report_paths, write_report
 
     rows = [monthly_row(1), monthly_row(2, **{"电力(千瓦时)": "三万"}), monthly_row(3, **{"水(吨)": 1})]
     parsed = parse_upload(write_csv(tmp_path / "up" / "450100_2024-03_能源资源消费月报.csv", rows, encoding="gbk"),
@@ -283,7 +283,7 @@ def _load_registry_and_year(dsn, root, year):
     last year, so earlier years are clean history)."""
     import psycopg
 
-    from energystat.forms import REGISTRY_COLUMNS
+    from energystat.contract.forms import REGISTRY_COLUMNS
 
     with psycopg.connect(dsn) as conn:
         with conn.cursor().copy(f"copy raw.institution_registry ({', '.join(REGISTRY_COLUMNS)}) "

@@ -11,7 +11,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from energystat import creditcode, forms, reference
+from energystat import creditcode, reference
+from energystat.contract import forms
 from energystat.synth import generate
 
 YEARS = [2022, 2023]

@@ -8,8 +8,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from energystat import forms, reference, templates
+from energystat import reference, templates
 from energystat.cli import main
+from energystat.contract import forms
 from energystat.synth import generate
 
 

@@ -4,10 +4,12 @@ Postgres Asset URIs are `postgres://<host>:<port>/<database>/<schema>/<table>`; 
 logical warehouse, wherever it runs.
 """
 
+from energystat.contract.uploads import MONTHLY, TASK_PROGRESS
+
 RAW_MONTHLY_STATISTICS = "postgres://warehouse:5432/energystat/raw/monthly_statistics"
 RAW_TASK_PROGRESS = "postgres://warehouse:5432/energystat/raw/task_progress"
 #: Emitted by build_marts when every model and test passed (the circular waits for it).
 MARTS_BUILT = "postgres://warehouse:5432/energystat/marts/mart_target_attainment"
 
 #: The raw table Asset each upload kind updates.
-BY_KIND = {"monthly": RAW_MONTHLY_STATISTICS, "task_progress": RAW_TASK_PROGRESS}
+BY_KIND = {MONTHLY: RAW_MONTHLY_STATISTICS, TASK_PROGRESS: RAW_TASK_PROGRESS}

@@ -1,12 +1,20 @@
-"""Where things live: project folders, state folder, and settings from environment variables.
+"""The project's settings: folders and environment variables, read in this one place.
 
-Every setting has a default that works on a fresh laptop; production overrides them with env vars
-(see README, "Configuration reference").
+Every setting has a default that works on a fresh laptop; production overrides them with environment variables
+(README, "Configuration reference"). `settings()` reads the environment into one `Settings` object; it is cheap,
+so callers ask for it when they need a value and see the environment as it is then (the Airflow environment and
+tests set variables at run time). No other module reads an `ENERGYSTAT_*` variable.
+
+The warehouse connection is looked up in one order, used by the Python code, dbt and Airflow alike:
+ENERGYSTAT_WAREHOUSE_DSN, else AIRFLOW_CONN_WAREHOUSE (a URI or Airflow's JSON form), else the embedded server.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 #: The repository root (include/energystat/config.py -> ../..), overridable for installed layouts.
@@ -19,30 +27,128 @@ EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 AIRFLOW_CONFIG_FILE = PROJECT_ROOT / "config" / "airflow.cfg"
 
 WAREHOUSE_DSN_ENV = "ENERGYSTAT_WAREHOUSE_DSN"
+ALERT_URLS_ENV = "ENERGYSTAT_ALERT_URLS"
+AIRFLOW_CONN_ENV = "AIRFLOW_CONN_WAREHOUSE"
+#: The warehouse database on the embedded server.
+WAREHOUSE_DB = "energystat"
+DEFAULT_CONTACT = "广西壮族自治区机关事务管理局公共机构节能管理处（联系人及电话以当年通知为准）"
+DEFAULT_WARNING_THRESHOLD = 20  # warnings in one file before governance staff are told
+DEFAULT_VALIDATE_CHUNK_ROWS = 250_000
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # fsspec URL (`memory:/x` is how UPath prints memory://x)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every environment setting of the project, with its default applied."""
+
+    state_dir: Path
+    landing: str  # a local folder or an fsspec URL (`s3://bucket/landing`)
+    quarantine_dir: Path
+    circular_dir: Path
+    airflow_home: Path
+    #: The warehouse DSN given by the environment (None: the embedded server).
+    warehouse_dsn: str | None
+    airflow_db_dsn: str | None
+    analyst_password: str | None
+    alert_urls: tuple[str, ...]
+    warning_alert_threshold: int
+    #: Rows per Great Expectations run: fewer runs cost less fixed GX time, smaller ones bound memory.
+    validate_chunk_rows: int
+    #: Parallel batches of the ingestion DAG; each pays the GX import once, so more batches than cores lose
+    #: (bench/RESULTS.md, "Figures moved out of docstrings").
+    ingest_batches: int
+    contact_zh: str
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        return self.state_dir / "pgdata"
+
+    @property
+    def embedded_dsn(self) -> str:
+        """The embedded server's socket URI (valid whether or not it runs)."""
+        return f"postgresql://postgres:@/{WAREHOUSE_DB}?host={self.embedded_pgdata}"
+
+
+def parse_urls(text: str | None) -> list[str]:
+    """Apprise URLs separated by blanks or commas."""
+    return [u for u in re.split(r"[\s,]+", text or "") if u]
+
+
+def airflow_connection_uri(value: str) -> str:
+    """An Airflow connection given as env var: a URI, or the JSON form {conn_type, host, login, ...}."""
+    value = value.strip()
+    if not value.startswith("{"):
+        return value
+    conn = json.loads(value)
+    host, schema = conn.get("host") or "", conn.get("schema") or "postgres"
+    user = conn.get("login") or "postgres"
+    password = conn.get("password") or ""
+    if host.startswith("/"):  # a socket directory
+        return f"postgresql://{user}:{password}@/{schema}?host={host}&port={conn.get('port') or 5432}"
+    return f"postgresql://{user}:{password}@{host}:{conn.get('port') or 5432}/{schema}"
+
+
+def settings() -> Settings:
+    """The settings as the environment gives them now."""
+    env = os.environ
+    state = Path(env.get("ENERGYSTAT_STATE_DIR") or PROJECT_ROOT / ".energystat")
+    dsn = env.get(WAREHOUSE_DSN_ENV) or (airflow_connection_uri(env[AIRFLOW_CONN_ENV])
+                                         if env.get(AIRFLOW_CONN_ENV) else None)
+    return Settings(
+        state_dir=state,
+        landing=env.get("ENERGYSTAT_LANDING_DIR") or str(state / "landing"),
+        quarantine_dir=Path(env.get("ENERGYSTAT_QUARANTINE_DIR") or state / "quarantine"),
+        circular_dir=Path(env.get("ENERGYSTAT_CIRCULAR_DIR") or state / "circular"),
+        airflow_home=Path(env.get("AIRFLOW_HOME") or state / "airflow"),
+        warehouse_dsn=dsn,
+        airflow_db_dsn=env.get("ENERGYSTAT_AIRFLOW_DB_DSN") or None,
+        analyst_password=env.get("ENERGYSTAT_ANALYST_PASSWORD") or None,
+        alert_urls=tuple(parse_urls(env.get(ALERT_URLS_ENV))),
+        warning_alert_threshold=int(env.get("ENERGYSTAT_WARNING_ALERT_THRESHOLD") or DEFAULT_WARNING_THRESHOLD),
+        validate_chunk_rows=max(1, int(env.get("ENERGYSTAT_VALIDATE_CHUNK_ROWS") or DEFAULT_VALIDATE_CHUNK_ROWS)),
+        ingest_batches=max(1, int(env.get("ENERGYSTAT_INGEST_BATCHES") or os.cpu_count() or 2)),
+        contact_zh=env.get("ENERGYSTAT_CONTACT_ZH") or DEFAULT_CONTACT,
+    )
+
+
+def storage_path(root: str | os.PathLike[str]) -> Path:
+    """A folder setting as a path object: a local folder, or any fsspec URL (`s3://…`, `memory://…`) through
+    universal-pathlib, which offers the same pathlib API (as Airflow's ObjectStoragePath does)."""
+    if isinstance(root, str) and _URL.match(root) and not root.startswith("file:"):
+        from upath import UPath  # lazy: only remote landing folders need fsspec
+
+        return UPath(root)
+    if not isinstance(root, str):  # already a path object (pathlib or universal-pathlib)
+        return root  # type: ignore[return-value]
+    return Path(root.removeprefix("file://"))
+
+
+def configured_dsn() -> str:
+    """The warehouse DSN in the project's lookup order, without starting anything (safe at DAG-parse time)."""
+    current = settings()
+    return current.warehouse_dsn or current.embedded_dsn
 
 
 def state_dir() -> Path:
     """The git-ignored folder holding the embedded database, Airflow home, landing and output folders."""
-    return Path(os.environ.get("ENERGYSTAT_STATE_DIR") or PROJECT_ROOT / ".energystat")
+    return settings().state_dir
 
 
 def landing_dir() -> Path:
-    """Root of the landing tree `<reporter>/<YYYY-MM>/<file>`: a local folder by default, or any fsspec URL
-    (e.g. `s3://bucket/landing`), returned as a universal-pathlib path with the pathlib API."""
-    from energystat.ingest import landing_root  # lazy: config stays import-light
-
-    return landing_root(os.environ.get("ENERGYSTAT_LANDING_DIR") or state_dir() / "landing")
+    """Root of the landing tree `<reporter>/<YYYY-MM>/<file>`: a local folder by default, or any fsspec URL."""
+    return storage_path(settings().landing)
 
 
 def quarantine_dir() -> Path:
     """Rejected uploads are moved here, `<reporter>/<period>/`, with their reports."""
-    return Path(os.environ.get("ENERGYSTAT_QUARANTINE_DIR") or state_dir() / "quarantine")
+    return settings().quarantine_dir
 
 
 def circular_dir() -> Path:
     """Where the annual circular documents are written."""
-    return Path(os.environ.get("ENERGYSTAT_CIRCULAR_DIR") or state_dir() / "circular")
+    return settings().circular_dir
 
 
 def airflow_home() -> Path:
-    return Path(os.environ.get("AIRFLOW_HOME") or state_dir() / "airflow")
+    return settings().airflow_home

@@ -4,12 +4,11 @@ The dbt profile (`dbt_project/profiles.yml`) reads its connection from `ENERGYST
 variables; `dbt_env()` derives them from the platform's single DSN setting (a libpq URI, possibly a Unix
 socket directory as host), so dbt, the CLI and Airflow all point at the same warehouse.
 
-dbt is imported only inside `run_dbt()` (≈ 5 s): importing this module stays cheap (the DAG file uses it).
+dbt is imported only inside `run_dbt()`: importing this module stays cheap (the DAG file uses it).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -17,13 +16,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from energystat import config
+from energystat import config, warehouse
 
 log = logging.getLogger(__name__)
 
 PROFILE_NAME = "energystat"
 TARGET_NAME = "warehouse"
-AIRFLOW_CONN_ENV = "AIRFLOW_CONN_WAREHOUSE"
+AIRFLOW_CONN_ENV = config.AIRFLOW_CONN_ENV
 #: The env vars `profiles.yml` reads.
 DBT_ENV_VARS = (
     "ENERGYSTAT_DBT_HOST",
@@ -66,32 +65,9 @@ def dbt_env(dsn: str) -> dict[str, str]:
     }
 
 
-def _airflow_connection_uri(value: str) -> str:
-    """An Airflow connection given as env var: a URI, or the JSON form {conn_type, host, login, ...}."""
-    value = value.strip()
-    if not value.startswith("{"):
-        return value
-    conn = json.loads(value)
-    host, schema = conn.get("host") or "", conn.get("schema") or "postgres"
-    user = conn.get("login") or "postgres"
-    password = conn.get("password") or ""
-    if host.startswith("/"):  # a socket directory
-        return f"postgresql://{user}:{password}@/{schema}?host={host}&port={conn.get('port') or 5432}"
-    return f"postgresql://{user}:{password}@{host}:{conn.get('port') or 5432}/{schema}"
-
-
 def configured_dsn() -> str:
-    """The warehouse DSN without starting anything (safe at DAG-parse time).
-
-    ENERGYSTAT_WAREHOUSE_DSN, else AIRFLOW_CONN_WAREHOUSE (URI or JSON), else the embedded server's socket URI.
-    """
-    from energystat import warehouse
-
-    if os.environ.get(config.WAREHOUSE_DSN_ENV):
-        return os.environ[config.WAREHOUSE_DSN_ENV]
-    if os.environ.get(AIRFLOW_CONN_ENV):
-        return _airflow_connection_uri(os.environ[AIRFLOW_CONN_ENV])
-    return f"postgresql://postgres:@/{warehouse.WAREHOUSE_DB}?host={warehouse.embedded_pgdata()}"
+    """The warehouse DSN without starting anything (safe at DAG-parse time): `config`'s one lookup order."""
+    return config.configured_dsn()
 
 
 class DbtError(RuntimeError):
@@ -105,8 +81,6 @@ def run_dbt(args: Sequence[str], dsn: str | None = None, raise_on_failure: bool 
     password never appears on a command line.
     """
     if dsn is None:
-        from energystat import warehouse
-
         dsn = warehouse.warehouse_dsn()
     env = dbt_env(dsn)
     saved = {name: os.environ.get(name) for name in env}

@@ -16,11 +16,12 @@ from functools import cache
 from pathlib import Path
 
 from energystat import config
+from energystat.contract.forms import ENERGY_COLUMNS
+from energystat.contract.uploads import MONTHLY, TASK_PROGRESS, WHOLE_REGION
 
-#: Raw consumption columns of raw.monthly_statistics that carry energy (converted to standard coal and CO₂).
-ENERGY_COLUMNS = ("electricity_kwh", "natural_gas_m3", "lpg_kg", "coal_kg", "gasoline_l", "diesel_l", "heat_gj")
+__all__ = ["ENERGY_COLUMNS", "WHOLE_REGION"]  # re-exported: the contract's, for callers reading reference data
+
 DEFAULT_METHOD = "当量值"
-WHOLE_REGION = "GX"
 
 
 def seeds_dir() -> Path:
@@ -82,7 +83,7 @@ def reporters(include_whole_region: bool = False) -> list[Reporter]:
         Reporter(r["reporter_code"], r["reporter_name"], r["reporter_short_name"], r["reporter_type"],
                  int(r["sort_order"]))
         for r in rows
-        if include_whole_region or r["reporter_type"] != "whole_region"
+        if include_whole_region or r["reporter_code"] != WHOLE_REGION
     ]
     return sorted(out, key=lambda rep: rep.sort_order)
 
@@ -255,6 +256,9 @@ _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 
 
 def _deadline_rule(form_kind: str, period_start: dt.date) -> dict[str, str]:
+    """The seed row of `form_kind` valid at `period_start` (the latest valid_from among valid rows).
+
+    `int_expected_uploads.sql` picks its row the same way; tests/test_dbt_marts.py checks the two agree."""
     rows = [r for r in load("ref_reporting_deadlines") if r["form_kind"] == form_kind
             and _date(r["valid_from"]) <= period_start
             and (not r["valid_to"] or _date(r["valid_to"]) >= period_start)]
@@ -263,23 +267,28 @@ def _deadline_rule(form_kind: str, period_start: dt.date) -> dict[str, str]:
     return max(rows, key=lambda r: r["valid_from"])
 
 
-def deadline_rule_zh(form_kind: str = "monthly") -> str:
-    """The current deadline rule as printed for users, e.g. 统计期次月10日前报送."""
-    return _deadline_rule(form_kind, dt.date.today())["deadline_rule_zh"]
-
-
-def reporting_deadline(period: str) -> dt.date:
-    """Due date of an upload: "2023-05" (monthly form) → 2023-06-10; "2023-Q2" (task progress) → 2023-07-15."""
+def _period_rule(period: str) -> tuple[dict[str, str], int, int]:
+    """(deadline row, year, last month) of a period: "2023-05" (monthly form) or "2023-Q2" (task progress)."""
     if m := _MONTH.match(period):
-        year, month, form_kind = int(m[1]), int(m[2]), "monthly"
+        year, month, form_kind = int(m[1]), int(m[2]), MONTHLY
         if not 1 <= month <= 12:
             raise ValueError(f"not a month period: {period!r}")
         start, last_month = dt.date(year, month, 1), month
     elif m := _QUARTER.match(period):
-        year, quarter, form_kind = int(m[1]), int(m[2]), "task_progress"
+        year, quarter, form_kind = int(m[1]), int(m[2]), TASK_PROGRESS
         start, last_month = dt.date(year, 3 * quarter - 2, 1), 3 * quarter
     else:
         raise ValueError(f"period must be YYYY-MM or YYYY-Qn, got {period!r}")
-    rule = _deadline_rule(form_kind, start)
+    return _deadline_rule(form_kind, start), year, last_month
+
+
+def deadline_rule_zh(period: str) -> str:
+    """The deadline rule of a period as printed for users, e.g. 统计期次月10日前报送."""
+    return _period_rule(period)[0]["deadline_rule_zh"]
+
+
+def reporting_deadline(period: str) -> dt.date:
+    """Due date of an upload: "2023-05" (monthly form) → 2023-06-10; "2023-Q2" (task progress) → 2023-07-15."""
+    rule, year, last_month = _period_rule(period)
     months = year * 12 + (last_month - 1) + int(rule["deadline_month_offset"])
     return dt.date(months // 12, months % 12 + 1, int(rule["deadline_day"]))

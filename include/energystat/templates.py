@@ -5,21 +5,22 @@ The monthly template is pre-filled with the reporter's institutions that are reg
 raw.institution_registry, so the template and the checks agree). Every column has an input hint with its unit,
 lists for 单位类型 and 统计期, number checks (≥ 0), and a `填报说明` sheet with units, deadline and contact.
 
-The contact line comes from the setting ENERGYSTAT_CONTACT_ZH (default: a placeholder naming the office).
+The contact line comes from the setting ENERGYSTAT_CONTACT_ZH (`config`; default: a placeholder naming the office).
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-import os
 import re
 from pathlib import Path
 
-from energystat import config, forms, reference
+import xlsxwriter
+from xlsxwriter.workbook import Workbook
 
-CONTACT_ENV = "ENERGYSTAT_CONTACT_ZH"
-DEFAULT_CONTACT = "广西壮族自治区机关事务管理局公共机构节能管理处（联系人及电话以当年通知为准）"
+from energystat import config, reference
+from energystat.contract import forms
+
 NOTES_SHEET = "填报说明"
 SPARE_ROWS = 50  # empty validated rows below the pre-filled institutions
 
@@ -57,7 +58,7 @@ _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
 def contact() -> str:
-    return os.environ.get(CONTACT_ENV) or DEFAULT_CONTACT
+    return config.settings().contact_zh
 
 
 def default_registry() -> Path:
@@ -87,8 +88,6 @@ def _check_reporter(reporter: str) -> str:
 
 def monthly_template(reporter: str, period: str, out_dir: str | Path, registry: str | Path | None = None) -> Path:
     """Write `<reporter>_<period>_能源资源消费月报.xlsx` into out_dir; returns its path."""
-    import xlsxwriter
-
     _check_reporter(reporter)
     if not _MONTH.match(period):
         raise ValueError(f"统计期须为 YYYY-MM（period must be YYYY-MM）: {period!r}")
@@ -130,7 +129,7 @@ def monthly_template(reporter: str, period: str, out_dir: str | Path, registry: 
         else:
             rule.update(validate="any")
         sheet.data_validation(1, col, last_row, col, rule)
-    _notes_sheet(workbook, reporter, period, "monthly",
+    _notes_sheet(workbook, reporter, period,
                  [(h, u, MONTHLY_HINTS[h]) for h, u in zip(forms.MONTHLY_HEADERS, _units(forms.MONTHLY_HEADERS),
                                                           strict=True)],
                  extra=[f"已预填本单位名录中 {len(institutions)} 家在统计期内存续的公共机构；名录外新增单位请在下方空行补充，"
@@ -145,8 +144,6 @@ def _units(headers: list[str]) -> list[str]:
 
 def task_template(reporter: str, period: str, out_dir: str | Path) -> Path:
     """Write `<reporter>_<YYYY>Q<n>_重点任务进展.xlsx`; period is YYYY-Qn (or a month of the quarter)."""
-    import xlsxwriter
-
     _check_reporter(reporter)
     if m := _MONTH.match(period):
         period = f"{m[1]}-Q{(int(m[2]) - 1) // 3 + 1}"
@@ -179,7 +176,7 @@ def task_template(reporter: str, period: str, out_dir: str | Path) -> Path:
         else:
             rule.update(validate="any")
         sheet.data_validation(1, col, 500, col, rule)
-    _notes_sheet(workbook, reporter, period, "task_progress",
+    _notes_sheet(workbook, reporter, period,
                  [(k.category_zh, k.unit_zh, f"task_code {code}" + ("；累计口径" if k.is_cumulative else ""))
                   for code, k in kinds.items()],
                  extra=["每个项目或事项填一行；节约型机关创建填本季度新创建数量；节水型单位建设每个单位一行，"
@@ -188,7 +185,7 @@ def task_template(reporter: str, period: str, out_dir: str | Path) -> Path:
     return path
 
 
-def _notes_sheet(workbook, reporter: str, period: str, form_kind: str, table: list[tuple[str, str, str]],
+def _notes_sheet(workbook: Workbook, reporter: str, period: str, table: list[tuple[str, str, str]],
                  extra: list[str]) -> None:
     notes = workbook.add_worksheet(NOTES_SHEET)
     bold = workbook.add_format({"bold": True})
@@ -197,7 +194,7 @@ def _notes_sheet(workbook, reporter: str, period: str, form_kind: str, table: li
     notes.set_column(1, 1, 14)
     notes.set_column(2, 2, 80, wrap)
     deadline = reference.reporting_deadline(period)
-    rule = next(r["deadline_rule_zh"] for r in reference.load("ref_reporting_deadlines") if r["form_kind"] == form_kind)
+    rule = reference.deadline_rule_zh(period)  # the seed row valid for this period, as the deadline itself
     lines = [
         ("报送单位", f"{reference.reporter_name(reporter)}（{reporter}）"),
         ("统计期", period),

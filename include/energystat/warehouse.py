@@ -1,4 +1,4 @@
-"""The PostgreSQL warehouse: an external server when ENERGYSTAT_WAREHOUSE_DSN is set, else an embedded one.
+"""The PostgreSQL warehouse connection: the configured server (see `config`), else an embedded one.
 
 The embedded server comes from the `pgserver` wheel (PostgreSQL 16), lives in `.energystat/pgdata` and
 listens on a Unix socket only. It holds two databases: `energystat` (the warehouse) and `airflow`
@@ -21,13 +21,13 @@ from energystat import config
 
 log = logging.getLogger(__name__)
 
-WAREHOUSE_DB = "energystat"
+WAREHOUSE_DB = config.WAREHOUSE_DB
 AIRFLOW_DB = "airflow"
 ANALYST_ROLE = "energystat_analyst"
 
 
 def embedded_pgdata() -> Path:
-    return config.state_dir() / "pgdata"
+    return config.settings().embedded_pgdata
 
 
 def _embedded_server():
@@ -44,7 +44,7 @@ def _embedded_server():
 
 
 def is_embedded() -> bool:
-    return not os.environ.get(config.WAREHOUSE_DSN_ENV)
+    return config.settings().warehouse_dsn is None
 
 
 def with_database(dsn: str, dbname: str) -> str:
@@ -77,12 +77,12 @@ def drop_database(dsn: str) -> None:
 
 
 def server_dsn(start: bool = True) -> str:
-    """A DSN for the server itself (database part is the warehouse's)."""
-    env = os.environ.get(config.WAREHOUSE_DSN_ENV)
-    if env:
-        return env
+    """A DSN for the server itself (database part is the warehouse's), in the lookup order of `config`."""
+    current = config.settings()
+    if current.warehouse_dsn:
+        return current.warehouse_dsn
     if embedded_running():  # no need to ask pgserver: the socket lives in the data folder
-        return f"postgresql://postgres:@/{WAREHOUSE_DB}?host={embedded_pgdata()}"
+        return current.embedded_dsn
     if not start:
         raise RuntimeError("embedded PostgreSQL is not running: run `energystat warehouse start`")
     return with_database(_embedded_server().get_uri(), WAREHOUSE_DB)
@@ -98,13 +98,13 @@ def warehouse_dsn(start: bool = True) -> str:
 
 def airflow_db_dsn() -> str:
     """Airflow's metadata database: ENERGYSTAT_AIRFLOW_DB_DSN, else database `airflow` on the same server."""
-    dsn = os.environ.get("ENERGYSTAT_AIRFLOW_DB_DSN") or with_database(server_dsn(), AIRFLOW_DB)
+    dsn = config.settings().airflow_db_dsn or with_database(server_dsn(), AIRFLOW_DB)
     ensure_database(dsn)
     return dsn
 
 
 def embedded_running() -> bool:
-    pid_file = config.state_dir() / "pgdata" / "postmaster.pid"
+    pid_file = embedded_pgdata() / "postmaster.pid"
     if not pid_file.exists():
         return False
     try:
@@ -137,6 +137,6 @@ def analyst_dsn(dsn: str) -> str:
     """The DSN of the read-only analyst role (password from ENERGYSTAT_ANALYST_PASSWORD, if the server needs one)."""
     parts = urlsplit(dsn)
     host = parts.netloc.rsplit("@", 1)[-1]
-    password = os.environ.get("ENERGYSTAT_ANALYST_PASSWORD")
+    password = config.settings().analyst_password
     user = ANALYST_ROLE + (f":{password}" if password else "")
     return urlunsplit(parts._replace(netloc=f"{user}@{host}"))

@@ -6,11 +6,11 @@ Exit codes: 0 accepted (warnings allowed), 1 rejected, 2 unreadable.
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-_FOLDER = re.compile(r"^\d{6}$")
-_PERIOD = re.compile(r"^\d{4}-\d{2}$")
+if TYPE_CHECKING:
+    from energystat.ingest.validate import ValidationReport
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,56 +22,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_run)
 
 
-def reporter_and_period_from_path(path: Path) -> tuple[str | None, str | None]:
-    """(`450100`, `2024-03`) when the file sits in `<reporter>/<YYYY-MM>/`, else (None, None)."""
-    parts = path.resolve().parts
-    if len(parts) >= 3 and _FOLDER.match(parts[-3]) and _PERIOD.match(parts[-2]):
-        return parts[-3], parts[-2]
-    return None, None
-
-
-def check_result(path: Path, report) -> dict:  # noqa: ANN001 (ValidationReport, imported lazily)
-    """The `--json` document: status, file, rows and one entry per rule."""
-    status = "unreadable" if report.unreadable else report.status
-    rules = []
-    for outcome in report.outcomes.values():
-        entry = {
-            "id": outcome.rule_id, "severity": outcome.severity, "passed": outcome.passed,
-            "failed_rows": outcome.failed_rows,
-            "message_zh": outcome.description_zh, "message_en": outcome.description_en,
-        }
-        if outcome.skipped:
-            entry["passed"] = None
-            entry["message_zh"] += f"（跳过：{outcome.skip_reason_zh}）"
-            entry["message_en"] += f" (skipped: {outcome.skip_reason_en})"
-        elif not outcome.passed:
-            messages = [f for f in report.findings if f.rule_id == outcome.rule_id]
-            entry["message_zh"] = "；".join(_row_prefix_zh(f) + f.message_zh for f in messages[:20])
-            entry["message_en"] = "; ".join(_row_prefix_en(f) + f.message_en for f in messages[:20])
-            if len(messages) > 20:
-                entry["message_zh"] += f"；等共 {len(messages)} 处"
-                entry["message_en"] += f"; {len(messages)} in all"
-        rules.append(entry)
-    return {"status": status, "file": str(path), "rows": report.rows, "rules": rules}
-
-
-def _row_prefix_zh(finding) -> str:  # noqa: ANN001
-    return f"第 {finding.source_row} 行：" if finding.source_row else ""
-
-
-def _row_prefix_en(finding) -> str:  # noqa: ANN001
-    return f"row {finding.source_row}: " if finding.source_row else ""
-
-
 _STATUS_TEXT = {
     "accepted": "通过 accepted",
     "accepted_with_warnings": "通过（有警告）accepted with warnings",
     "rejected": "不通过 rejected",
     "unreadable": "无法读取 unreadable",
 }
+_EXIT_CODES = {"accepted": 0, "accepted_with_warnings": 0, "rejected": 1, "unreadable": 2}
 
 
-def _print_table(result: dict, report) -> None:  # noqa: ANN001
+def _print_table(result: dict[str, Any], report: ValidationReport) -> None:
     print(f"文件 file: {result['file']}    数据行 rows: {result['rows']}")
     print(f"结论 status: {_STATUS_TEXT[result['status']]}")
     print()
@@ -94,21 +54,26 @@ def _run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from energystat import parsing, rules
+    # imported when the command runs (pandas; GX inside validate): `energystat --help` stays instant
+    from energystat.contract.uploads import reporter_and_period
+    from energystat.ingest.parse import parse_upload
+    from energystat.ingest.report import check_result
+    from energystat.ingest.validate import validate
+    from energystat.ingest.validate.context import context_for_check, context_without_warehouse
 
     path = Path(args.file)
-    reporter, period = reporter_and_period_from_path(path)
+    reporter, period = reporter_and_period(path.resolve())
     reporter, period = args.region or reporter, args.period or period
-    parsed = parsing.parse_upload(path, reporter_code=reporter, period=period)
+    parsed = parse_upload(path, reporter_code=reporter, period=period)
     if not parsed.readable:
-        context = rules.context_without_warehouse(reporter, period, "file unreadable")
+        context = context_without_warehouse(reporter, period, "file unreadable")
     else:
-        context = rules.context_for_check(reporter, period)
-    report = rules.validate(parsed, context)
+        context = context_for_check(reporter, period)
+    report = validate(parsed, context)
     result = check_result(path, report)
     if args.json:
         json.dump(result, sys.stdout, ensure_ascii=False, indent=2)
         print()
     else:
         _print_table(result, report)
-    return {"accepted": 0, "accepted_with_warnings": 0, "rejected": 1, "unreadable": 2}[result["status"]]
+    return _EXIT_CODES[result["status"]]

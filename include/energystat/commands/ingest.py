@@ -15,9 +15,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from energystat import ingest
+    from energystat.ingest.run import (
+        ingest,  # imported when the command runs: `energystat --help` stays instant
+    )
 
-    summary = ingest.ingest(args.landing, reporter=args.reporter, period=args.period, force=args.force)
+    summary = ingest(args.landing, reporter=args.reporter, period=args.period, force=args.force)
     for o in summary.outcomes:
         if o.status == "rejected":
             print(f"退回 rejected  {o.rel_path}: {o.reason}  → {o.report_path}")

@@ -17,9 +17,9 @@ _KIND_TITLE = {"monthly": "能源资源消费月报 monthly statistics", "task_p
 def _run(args: argparse.Namespace) -> int:
     import json
 
-    from energystat import rules
+    from energystat.ingest.validate.rulebook import rule_table
 
-    table = rules.rule_table()
+    table = rule_table()
     if args.json:
         print(json.dumps(table, ensure_ascii=False, indent=2))
         return 0

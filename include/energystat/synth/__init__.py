@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from energystat import creditcode, reference
-from energystat.forms import (
+from energystat.contract.forms import (
     MONTHLY_COLUMNS,
     MONTHLY_HEADERS,
     MONTHLY_SHEET,
@@ -40,6 +40,7 @@ from energystat.forms import (
     quarter_folder_period,
     task_file_name,
 )
+from energystat.contract.uploads import WHOLE_REGION
 from energystat.synth import defects as defect_kinds
 from energystat.synth.monthly import (
     INDICATORS,
@@ -155,7 +156,7 @@ def build_truth(rows: pd.DataFrame, registry: pd.DataFrame, tasks: pd.DataFrame,
     """Indicators per reporter (and GX) and year as the rows say, with intended changes and attainment."""
     sums = reporter_year_sums(rows, ["reporter_code"])
     whole = sums.groupby(level="year").sum()
-    whole.index = pd.MultiIndex.from_product([["GX"], whole.index], names=["reporter_code", "year"])
+    whole.index = pd.MultiIndex.from_product([[WHOLE_REGION], whole.index], names=["reporter_code", "year"])
     sums = pd.concat([whole, sums])
     values = indicators(sums)
     out: dict[str, Any] = {}
@@ -203,8 +204,8 @@ def build_truth(rows: pd.DataFrame, registry: pd.DataFrame, tasks: pd.DataFrame,
 def task_truth(tasks: pd.DataFrame, registry: pd.DataFrame, years: list[int]) -> dict[str, Any]:
     kinds = reference.task_kinds()
     out: dict[str, Any] = {}
-    for scope in ["GX", *reference.reporter_codes()]:
-        part = tasks if scope == "GX" else tasks[tasks["reporter_code"] == scope]
+    for scope in [WHOLE_REGION, *reference.reporter_codes()]:
+        part = tasks if scope == WHOLE_REGION else tasks[tasks["reporter_code"] == scope]
         for year in years:
             entry = {}
             for code, kind in kinds.items():
@@ -215,7 +216,7 @@ def task_truth(tasks: pd.DataFrame, registry: pd.DataFrame, years: list[int]) ->
     for year in years:  # whole-region targets
         year_end = dt.date(year, 12, 31).isoformat()
         for target in reference.task_targets(year):
-            item = out["GX"][str(year)][target["task_code"]]
+            item = out[WHOLE_REGION][str(year)][target["task_code"]]
             if target["target_type"] == "count":
                 reached = item["cumulative"] if item["cumulative"] is not None else item["total"]
                 item["target_value"] = target["target_value"]

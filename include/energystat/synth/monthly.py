@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from energystat import reference
-from energystat.forms import CONSUMPTION_COLUMNS
+from energystat.contract.forms import MONTHLY_NUMERIC_COLUMNS, SIZE_COLUMNS
 
 FUEL_COLUMNS = ["natural_gas_m3", "lpg_kg", "coal_kg", "gasoline_l", "diesel_l", "heat_gj"]
 INDICATORS = ["energy_per_capita", "energy_per_m2", "water_per_capita", "carbon_per_m2"]
@@ -214,5 +214,6 @@ def round_rows(rows: pd.DataFrame) -> None:
     """Round in place to what the files hold: persons whole, area 0.1 m², consumption 0.01."""
     rows["headcount"] = rows["headcount"].round().astype("int64")
     rows["floor_area_m2"] = rows["floor_area_m2"].round(1)
-    for col in CONSUMPTION_COLUMNS:
-        rows[col] = rows[col].round(2)
+    for col in MONTHLY_NUMERIC_COLUMNS:
+        if col not in SIZE_COLUMNS:
+            rows[col] = rows[col].round(2)

@@ -1,11 +1,11 @@
-"""Read one upload (monthly form or quarterly task progress) into a frame of raw columns. Never raises on bad input.
+"""Parse stage: read one upload (monthly form or task progress) into a frame of raw columns; never raises.
 
 What the parser does, in order: read the cells (.xlsx/.xls via python-calamine; CSV in UTF-8, UTF-8 with BOM or
 GBK/GB18030, detected), find the header row, tell the form kind, map header aliases to raw columns and units to
 the template's unit (recording the unit each column used), drop blank rows, check and drop a trailing `合计` row,
 and turn cells into numbers (thousands separators and full-width digits accepted). Whatever cannot be read becomes
 a file-level finding (P001 unreadable, M001/T001 missing columns, M015 total row mismatch) instead of an exception;
-cell-level problems (text in a number column, a bad period…) are left for the rulebook (`energystat.rules`).
+cell-level problems (text in a number column, a bad period…) are left for the validate stage.
 """
 
 from __future__ import annotations
@@ -17,114 +17,46 @@ import logging
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from energystat.forms import MONTHLY_SHEET, TASK_SHEET
+from energystat import reference
+from energystat.contract.findings import ERROR, MISSING_COLUMNS, TOTAL_ROW_MISMATCH, UNREADABLE, Finding
+from energystat.contract.forms import (
+    MONTHLY_FORM,
+    MONTHLY_SHEET,
+    TASK_FORM,
+    TASK_OPTIONAL_COLUMNS,
+    TASK_SHEET,
+    ColumnSpec,
+)
+from energystat.contract.uploads import MONTHLY, TASK_PROGRESS
 
 log = logging.getLogger(__name__)
 
-MONTHLY = "monthly"
-TASK_PROGRESS = "task_progress"
+#: The rows of a file's table, each a list of cell values as read.
+Cells = list[list[Any]]
 
 #: Suffix of the derived column that keeps a number column's original text when it is not a number (for M002/T002).
 NOT_A_NUMBER_SUFFIX = "__not_a_number"
 
 
-@dataclass(frozen=True)
-class ColumnSpec:
-    """One column of a form: raw name, template header, accepted header names and units.
-
-    `units` maps a unit as written in a header to the factor converting it to the template unit (`unit`);
-    the string "density" marks a mass unit of a liquid fuel converted to litres with the fuel's density.
-    """
-
-    raw: str
-    header: str
-    names: tuple[str, ...]
-    unit: str | None = None
-    units: dict[str, Any] = field(default_factory=dict)
-    numeric: bool = False
-
-
-_KWH = {"千瓦时": 1, "kwh": 1, "度": 1, "万千瓦时": 1e4, "万度": 1e4, "兆瓦时": 1e3, "mwh": 1e3}
-_M3 = {"立方米": 1, "m3": 1, "m³": 1, "方": 1, "万立方米": 1e4, "万m3": 1e4, "万m³": 1e4, "万方": 1e4}
-_KG = {"千克": 1, "kg": 1, "公斤": 1, "吨": 1e3, "t": 1e3}
-_LITRE = {"升": 1, "l": 1, "千升": 1e3, "立方米": 1e3, "千克": "density", "kg": "density", "公斤": "density",
-          "吨": "density", "t": "density"}
-
-MONTHLY_COLUMNS: tuple[ColumnSpec, ...] = (
-    ColumnSpec("credit_code", "统一社会信用代码", ("统一社会信用代码", "社会信用代码", "信用代码", "统一代码", "credit_code")),
-    ColumnSpec("institution_name", "单位名称", ("单位名称", "机构名称", "名称", "institution_name")),
-    ColumnSpec("institution_kind", "单位类型", ("单位类型", "机构类型", "单位类别", "institution_kind")),
-    ColumnSpec("period_month", "统计期", ("统计期", "统计月份", "统计期间", "月份", "period_month", "period")),
-    ColumnSpec("headcount", "用能人数(人)", ("用能人数", "人数", "headcount"), "人", {"人": 1}, True),
-    ColumnSpec("floor_area_m2", "建筑面积(平方米)", ("建筑面积", "面积", "floor_area_m2"), "平方米",
-               {"平方米": 1, "m2": 1, "m²": 1, "㎡": 1, "万平方米": 1e4}, True),
-    ColumnSpec("electricity_kwh", "电力(千瓦时)", ("电力", "用电量", "电", "electricity_kwh"), "千瓦时", _KWH, True),
-    ColumnSpec("water_t", "水(吨)", ("水", "用水量", "水量", "water_t"), "吨",
-               {"吨": 1, "t": 1, "立方米": 1, "m3": 1, "m³": 1, "万吨": 1e4, "万立方米": 1e4}, True),
-    ColumnSpec("natural_gas_m3", "天然气(立方米)", ("天然气", "natural_gas_m3"), "立方米", _M3, True),
-    ColumnSpec("lpg_kg", "液化石油气(千克)", ("液化石油气", "液化气", "lpg", "lpg_kg"), "千克", _KG, True),
-    ColumnSpec("coal_kg", "煤炭(千克)", ("煤炭", "原煤", "煤", "coal_kg"), "千克", _KG, True),
-    ColumnSpec("gasoline_l", "汽油(升)", ("汽油", "gasoline_l"), "升", _LITRE, True),
-    ColumnSpec("diesel_l", "柴油(升)", ("柴油", "diesel_l"), "升", _LITRE, True),
-    ColumnSpec("heat_gj", "热力(百万千焦)", ("热力", "热", "heat_gj"), "百万千焦",
-               {"百万千焦": 1, "gj": 1, "吉焦": 1, "mj": 1e-3, "兆焦": 1e-3, "千焦": 1e-6, "kj": 1e-6}, True),
-    ColumnSpec("pv_kwh", "光伏发电量(千瓦时)", ("光伏发电量", "光伏发电", "太阳能光电系统发电量", "pv_kwh"), "千瓦时",
-               _KWH, True),
-)
-
-TASK_COLUMNS: tuple[ColumnSpec, ...] = (
-    ColumnSpec("period_quarter", "统计期", ("统计期", "统计季度", "季度", "period_quarter", "period")),
-    ColumnSpec("task_category", "任务类别", ("任务类别", "任务类型", "类别", "task_category")),
-    ColumnSpec("project_name", "项目名称", ("项目名称", "项目", "project_name")),
-    ColumnSpec("credit_code", "实施单位统一社会信用代码",
-               ("实施单位统一社会信用代码", "统一社会信用代码", "信用代码", "credit_code")),
-    ColumnSpec("admin_level", "单位级别", ("单位级别", "级别", "admin_level")),
-    ColumnSpec("institution_kind", "单位类型", ("单位类型", "institution_kind")),
-    ColumnSpec("quantity", "数量", ("数量", "quantity"), None, {}, True),
-    ColumnSpec("unit", "计量单位", ("计量单位", "单位", "unit")),
-    ColumnSpec("note", "备注", ("备注", "说明", "note")),
-)
-
-COLUMNS = {MONTHLY: MONTHLY_COLUMNS, TASK_PROGRESS: TASK_COLUMNS}
+COLUMNS = {MONTHLY: MONTHLY_FORM, TASK_PROGRESS: TASK_FORM}
 #: Columns a file may leave out (everything else is required: M001 / T001).
-OPTIONAL_COLUMNS = {MONTHLY: frozenset(), TASK_PROGRESS: frozenset({"project_name", "credit_code", "admin_level",
-                                                                    "institution_kind", "note"})}
-MISSING_COLUMNS_RULE = {MONTHLY: "M001", TASK_PROGRESS: "T001"}
+OPTIONAL_COLUMNS = {MONTHLY: frozenset(), TASK_PROGRESS: TASK_OPTIONAL_COLUMNS}
 TOTAL_LABELS = ("合计", "总计")
-
-
-@dataclass
-class Finding:
-    """One rule finding; the shape of a row of ops.dq_findings (without upload_id)."""
-
-    rule_id: str
-    severity: str
-    message_zh: str
-    message_en: str
-    source_row: int | None = None
-    credit_code: str | None = None
-    column_name: str | None = None
-    observed_value: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "source_row": self.source_row, "credit_code": self.credit_code, "column_name": self.column_name,
-            "rule_id": self.rule_id, "severity": self.severity, "message_zh": self.message_zh,
-            "message_en": self.message_en, "observed_value": self.observed_value,
-        }
 
 
 @dataclass
 class ParsedUpload:
     """A parsed upload. `frame` has the raw columns (numbers converted to the template's units), `source_row`
     (row number in the file, header = row 1) and, per number column, `<col>__not_a_number` holding the cell's
-    original text when it was not a number. `readable` is False when nothing could be read (P001)."""
+    original text when it was not a number. `cells` are the rows as read (the marked workbook copies them).
+    `readable` is False when nothing could be read (P001)."""
 
     path: Path
     kind: str | None
@@ -136,10 +68,11 @@ class ParsedUpload:
     headers: dict[str, str] = field(default_factory=dict)  # raw column -> header text as found in the file
     header_row: int | None = None  # row number of the header in the file
     sheet: str | None = None
+    cells: Cells = field(default_factory=list, repr=False)
 
     @property
     def readable(self) -> bool:
-        return not any(f.rule_id == "P001" for f in self.findings)
+        return not any(f.rule_id == UNREADABLE for f in self.findings)
 
     @property
     def rows(self) -> int:
@@ -183,7 +116,7 @@ def _decode_csv(data: bytes) -> tuple[str, str]:
         ) from exc
 
 
-def _read_csv(path: Path) -> tuple[list[list[Any]], None]:
+def _read_csv(path: Path) -> tuple[Cells, None]:
     text, _encoding = _decode_csv(path.read_bytes())
     if "\x00" in text:
         raise UnreadableFile("文件不是文本表格（含有二进制内容）", "not a text table (binary content)")
@@ -195,7 +128,7 @@ def _read_csv(path: Path) -> tuple[list[list[Any]], None]:
     return [row for row in csv.reader(io.StringIO(text), dialect)], None
 
 
-def _read_workbook(path: Path, kinds_sheets: tuple[str, ...]) -> tuple[list[list[Any]], str]:
+def _read_workbook(path: Path, kinds_sheets: tuple[str, ...]) -> tuple[Cells, str]:
     from python_calamine import CalamineWorkbook
 
     try:
@@ -214,7 +147,7 @@ def _read_workbook(path: Path, kinds_sheets: tuple[str, ...]) -> tuple[list[list
     return rows, sheet
 
 
-def read_cells(path: Path) -> tuple[list[list[Any]], str | None]:
+def read_cells(path: Path) -> tuple[Cells, str | None]:
     """All rows of the file's table as lists of cell values, and the sheet read (None for CSV)."""
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt"):
@@ -261,7 +194,7 @@ def _header_score(row: list[Any], specs: tuple[ColumnSpec, ...]) -> int:
     return len({s.raw for cell in row if (s := _match_spec(split_header(cell)[0], specs))})
 
 
-def _detect_kind(rows: list[list[Any]], sheet: str | None, path: Path) -> tuple[str | None, int | None]:
+def _detect_kind(rows: Cells, sheet: str | None, path: Path) -> tuple[str | None, int | None]:
     """The form kind and the index of the header row: the first of the first rows naming ≥ 3 known columns;
     the kind whose columns the header names best, ties broken by the sheet name, then the file name."""
     hint = None
@@ -355,14 +288,7 @@ def normalise_quarter(value: Any) -> str | None:
 def _unreadable(path: Path, reporter: str | None, period: str | None, zh: str, en: str,
                 kind: str | None = None) -> ParsedUpload:
     return ParsedUpload(path=path, kind=kind, reporter_code=reporter, period=period, frame=pd.DataFrame(),
-                        findings=[Finding("P001", "error", f"文件无法读取：{zh}", f"file unreadable: {en}")])
-
-
-def _fuel_densities() -> dict[str, float]:
-    """kg per litre of the litre columns ({"gasoline_l": 0.73, …}), from the reference seeds."""
-    from energystat import reference
-
-    return reference.fuel_densities()
+                        findings=[Finding(UNREADABLE, ERROR, f"文件无法读取：{zh}", f"file unreadable: {en}")])
 
 
 def parse_upload(path: str | Path, reporter_code: str | None = None, period: str | None = None,
@@ -388,7 +314,7 @@ def parse_upload(path: str | Path, reporter_code: str | None = None, period: str
         return _unreadable(path, reporter_code, period, f"解析出错：{exc}", f"parse error: {exc!r}")
 
 
-def _parse_rows(path: Path, rows: list[list[Any]], sheet: str | None, reporter: str | None, period: str | None,
+def _parse_rows(path: Path, rows: Cells, sheet: str | None, reporter: str | None, period: str | None,
                 fuel_densities: dict[str, float] | None) -> ParsedUpload:
     if not any(_cell_text(c) for row in rows for c in row):
         return _unreadable(path, reporter, period, "文件为空", "the file is empty")
@@ -399,7 +325,7 @@ def _parse_rows(path: Path, rows: list[list[Any]], sheet: str | None, reporter: 
                            "no header row found: cannot tell the form (monthly statistics / task progress)", kind)
     specs = COLUMNS[kind]
     parsed = ParsedUpload(path=path, kind=kind, reporter_code=reporter, period=period, frame=pd.DataFrame(),
-                          header_row=header_index + 1, sheet=sheet)
+                          header_row=header_index + 1, sheet=sheet, cells=rows)
 
     # Map header cells to raw columns and unit factors.
     positions: dict[str, int] = {}
@@ -414,13 +340,13 @@ def _parse_rows(path: Path, rows: list[list[Any]], sheet: str | None, reporter: 
             factor = next((f for u, f in spec.units.items() if u.lower() == unit_key), None)
             if factor is None:
                 parsed.findings.append(Finding(
-                    MISSING_COLUMNS_RULE[kind], "error",
+                    MISSING_COLUMNS[kind], ERROR,
                     f"列“{normalise_text(cell)}”的计量单位“{unit}”无法识别，应为：{'、'.join(spec.units)}",
                     f"column {normalise_text(cell)!r}: unknown unit {unit!r}; expected one of {', '.join(spec.units)}",
                     column_name=spec.raw, observed_value=unit))
                 continue
             if factor == "density":
-                densities = fuel_densities if fuel_densities is not None else _fuel_densities()
+                densities = fuel_densities if fuel_densities is not None else reference.fuel_densities()
                 factor = 1.0 / float(densities[spec.raw])
                 if unit_key in ("吨", "t"):
                     factor *= 1000.0
@@ -433,7 +359,7 @@ def _parse_rows(path: Path, rows: list[list[Any]], sheet: str | None, reporter: 
                and not any(f.column_name == s.raw for f in parsed.findings)]
     if missing:
         parsed.findings.append(Finding(
-            MISSING_COLUMNS_RULE[kind], "error",
+            MISSING_COLUMNS[kind], ERROR,
             "缺少必填列：" + "、".join(s.header for s in missing),
             "required columns missing: " + ", ".join(f"{s.header} ({s.raw})" for s in missing),
             column_name=",".join(s.raw for s in missing)))
@@ -462,7 +388,7 @@ def _blank(row: list[Any]) -> bool:
                or (isinstance(c, float) and math.isnan(c)) for c in row)
 
 
-def _by_unique(cells: list[Any], convert: Any) -> list[Any]:
+def _by_unique(cells: list[Any], convert: Callable[[Any], Any]) -> list[Any]:
     """`convert` applied once per distinct cell value (periods and kinds repeat on every row)."""
     cache: dict[Any, Any] = {}
     out = []
@@ -538,8 +464,6 @@ def _numbers(cells: list[Any]) -> tuple[pd.Series, list[str | None]]:
 
 def _task_codes() -> dict[str, str]:
     """任务类别 (Chinese) -> task_code, from the seed ref_task_kinds."""
-    from energystat import reference
-
     return {k.category_zh: k.task_code for k in reference.task_kinds().values()}
 
 
@@ -561,7 +485,7 @@ def _check_total(parsed: ParsedUpload, specs: tuple[ColumnSpec, ...], positions:
         if abs(column_sum - total) > max(0.01, 1e-9 * abs(column_sum)):
             header = parsed.column_header(spec.raw)
             findings.append(Finding(
-                "M015", "error",
+                TOTAL_ROW_MISMATCH, ERROR,
                 f"合计行“{header}”为 {total:,.2f}，但各行之和为 {column_sum:,.2f}",
                 f"total row: {header} is {total:,.2f} but the rows sum to {column_sum:,.2f}",
                 source_row=row_number, column_name=spec.raw, observed_value=f"{total:g}"))

@@ -1,0 +1,46 @@
+"""The `Finding` record (one row of ops.dq_findings) and the rule ids the code itself refers to.
+
+Every other rule id lives in the expectation suites (`expectations/*.json`); the ones below are raised by the
+parser or handled specially, and tests/test_contract.py checks each is described in a suite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+ERROR = "error"
+WARNING = "warning"
+
+#: File unreadable (either kind).
+UNREADABLE = "P001"
+#: Required columns missing or a unit not understood, per kind.
+MISSING_COLUMNS = {"monthly": "M001", "task_progress": "T001"}
+#: The 合计 row does not equal its column's sum (monthly form).
+TOTAL_ROW_MISMATCH = "M015"
+#: "Not a number" (the finding that makes a "must be given" finding of the same cell an echo), per kind.
+NOT_A_NUMBER = {"monthly": "M002", "task_progress": "T002"}
+#: "Must be given" rules whose finding is dropped when the same cell was already reported as not a number.
+MUST_BE_GIVEN = ("M007", "T002")
+
+#: Columns of ops.dq_findings after upload_id, in table order.
+FINDING_COLUMNS = ("source_row", "credit_code", "column_name", "rule_id", "severity", "message_zh", "message_en",
+                   "observed_value")
+
+
+@dataclass
+class Finding:
+    """One rule finding; the shape of a row of ops.dq_findings (without upload_id)."""
+
+    rule_id: str
+    severity: str
+    message_zh: str
+    message_en: str
+    source_row: int | None = None
+    credit_code: str | None = None
+    column_name: str | None = None
+    observed_value: str | None = None
+
+    def as_dict(self) -> dict[str, str | int | None]:
+        """The finding keyed by ops.dq_findings column, in table order."""
+        values = asdict(self)
+        return {column: values[column] for column in FINDING_COLUMNS}

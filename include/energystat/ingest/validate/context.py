@@ -1,0 +1,167 @@
+"""What the context rules compare an upload with: the institution registry and last year's live rows, from the
+warehouse (or nothing, with the rules that need them reported as skipped)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+import psycopg
+
+from energystat import warehouse
+from energystat.contract.forms import CONSUMPTION_COLUMNS, SIZE_COLUMNS
+from energystat.contract.uploads import LIVE_STATUSES
+
+log = logging.getLogger(__name__)
+
+#: (reporter_code, period) of an upload: the key of its context.
+ContextKey = tuple[str | None, str | None]
+
+
+class RegistryLookup:
+    """The registry indexed by credit code, and its active institutions per month and reporter.
+
+    Building these costs a pass over the whole registry; a night's files share one registry, so the contexts of
+    one `load_contexts` call share one lookup instead of each file paying for it.
+    """
+
+    def __init__(self, registry: pd.DataFrame) -> None:
+        self.registry = registry
+        self.by_code = registry.drop_duplicates("credit_code").set_index("credit_code")
+        self._active: dict[str, pd.Series] = {}
+        self._mine: dict[tuple[str, str | None], pd.Series] = {}
+
+    def is_active(self, period: str) -> pd.Series:
+        """Registry mask: active at some time in the month."""
+        if period not in self._active:
+            start = month_start(period)
+            end = (pd.Timestamp(start) + pd.offsets.MonthEnd(0)).date()
+            registry = self.registry
+            self._active[period] = (registry["active_from"] <= end) & (registry["active_to"].isna()
+                                                                      | (registry["active_to"] >= start))
+        return self._active[period]
+
+    def active_codes(self, period: str) -> pd.Index:
+        return pd.Index(self.registry.loc[self.is_active(period), "credit_code"])
+
+    def active_of_reporter(self, period: str, reporter: str | None) -> pd.Series:
+        """Credit codes of the reporter's institutions active in the month."""
+        if (period, reporter) not in self._mine:
+            registry = self.registry
+            self._mine[(period, reporter)] = registry.loc[self.is_active(period)
+                                                          & (registry["reporter_code"] == reporter), "credit_code"]
+        return self._mine[(period, reporter)]
+
+
+@dataclass
+class ValidationContext:
+    """What the context rules compare an upload with. `registry` / `last_year` None = not available (skipped)."""
+
+    reporter_code: str | None
+    period: str | None  # the folder's period, YYYY-MM
+    registry: pd.DataFrame | None = None  # raw.institution_registry rows (all reporters)
+    last_year: pd.DataFrame | None = None  # live rows of the same reporter, same month last year
+    unavailable_reason: str | None = None  # why registry/history are missing (warehouse unreachable…)
+    lookup: RegistryLookup | None = field(default=None, repr=False)  # shared by the contexts of one load
+
+    def registry_lookup(self) -> RegistryLookup:
+        """Indexes of `registry`, built once and shared by every context `load_contexts` returned together."""
+        if self.lookup is None or self.lookup.registry is not self.registry:
+            self.lookup = RegistryLookup(self.registry)
+        return self.lookup
+
+    @property
+    def available(self) -> set[str]:
+        out = set()
+        if self.period:
+            out.add("folder_period")
+        if self.registry is not None and len(self.registry):
+            out.add("registry")
+        if self.last_year is not None:
+            out.add("history")
+        return out
+
+
+def month_start(period: str) -> dt.date:
+    """The first day of a `YYYY-MM` period."""
+    year, month = (int(p) for p in period.split("-")[:2])
+    return dt.date(year, month, 1)
+
+
+def valid_period(period: str | None) -> bool:
+    """The period is a `YYYY-MM` month."""
+    try:
+        month_start(period or "")
+    except ValueError:
+        return False
+    return True
+
+
+def load_contexts(conn_or_dsn: psycopg.Connection | str,
+                  keys: Sequence[ContextKey]) -> dict[ContextKey, ValidationContext]:
+    """Contexts for many (reporter_code, period) pairs with one registry read and one history query."""
+    if isinstance(conn_or_dsn, str):
+        with warehouse.connect(conn_or_dsn) as conn:
+            return load_contexts(conn, keys)
+    conn = conn_or_dsn
+    registry = pd.DataFrame(
+        conn.execute(
+            "select credit_code, institution_name, reporter_code, institution_subkind, active_from, active_to "
+            "from raw.institution_registry"
+        ).fetchall(),
+        columns=["credit_code", "institution_name", "reporter_code", "institution_subkind", "active_from",
+                 "active_to"],
+    )
+    registry["credit_code"] = registry["credit_code"].str.strip()
+    wanted = sorted({(r, month_start(p).replace(year=month_start(p).year - 1))
+                     for r, p in keys if r and valid_period(p)})
+    columns = ["reporter_code", "period_month", "credit_code", *SIZE_COLUMNS, *CONSUMPTION_COLUMNS]
+    history = pd.DataFrame(columns=columns)
+    if wanted:
+        rows = conn.execute(
+            # float8 in SQL: numeric columns would arrive as Decimal objects, slow to build and to convert.
+            f"select m.reporter_code, m.period_month, m.credit_code, "
+            f"{', '.join(f'm.{c}::float8' for c in columns[3:])} "
+            "from raw.monthly_statistics m join ops.upload_log u on u.upload_id = m.upload_id "
+            "where u.status = any(%s) and (m.reporter_code, m.period_month) in "
+            "(select * from unnest(%s::text[], %s::date[]))",
+            (list(LIVE_STATUSES), [r for r, _ in wanted], [m for _, m in wanted]),
+        ).fetchall()
+        history = pd.DataFrame(rows, columns=columns)
+        for column in columns[3:]:
+            history[column] = pd.to_numeric(history[column], errors="coerce").astype("float64")
+    contexts = {}
+    lookup = RegistryLookup(registry)
+    # Split once (filtering the whole history per key cost seconds per file at province scale).
+    by_key = {key: part for key, part in history.groupby(["reporter_code", "period_month"], sort=False)}
+    empty = history.iloc[0:0]
+    for reporter, period in keys:
+        last_year = None
+        if reporter and valid_period(period):
+            month = month_start(period)
+            last_year = by_key.get((reporter, month.replace(year=month.year - 1)), empty)
+        contexts[(reporter, period)] = ValidationContext(reporter, period, registry, last_year, lookup=lookup)
+    return contexts
+
+
+def load_context(conn_or_dsn: psycopg.Connection | str, reporter_code: str | None, period: str | None) -> ValidationContext:
+    """The context of one upload from the warehouse: the registry and last year's live rows of the reporter."""
+    return load_contexts(conn_or_dsn, [(reporter_code, period)])[(reporter_code, period)]
+
+
+def context_without_warehouse(reporter_code: str | None, period: str | None, reason: str) -> ValidationContext:
+    """A context for when no warehouse is reachable: registry and history rules are reported as skipped."""
+    return ValidationContext(reporter_code, period, unavailable_reason=reason)
+
+
+def context_for_check(reporter_code: str | None, period: str | None) -> ValidationContext:
+    """The context of a pre-check: from the warehouse when it is reachable, else with history/registry skipped."""
+    try:
+        dsn = warehouse.warehouse_dsn(start=False)
+        return load_context(dsn, reporter_code, period)
+    except Exception as exc:  # any reason the warehouse cannot answer: the check still runs the other rules
+        log.info("warehouse not reachable, context rules skipped: %s", exc)
+        return context_without_warehouse(reporter_code, period, str(exc).splitlines()[0] if str(exc) else "")

@@ -1,0 +1,127 @@
+"""Enrichment: the derived columns (`credit_code_valid`, `in_registry`, `…_ratio_vs_last_year`…) the suites'
+context rules look at, added to a parsed frame from its `ValidationContext`, so every rule is a plain expectation."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from energystat import creditcode, reference
+from energystat.contract.forms import CONSUMPTION_COLUMNS, SIZE_COLUMNS
+from energystat.contract.uploads import TASK_PROGRESS
+from energystat.ingest.parse import ParsedUpload
+from energystat.ingest.validate.context import ValidationContext, month_start, valid_period
+
+INTENSITIES = {  # indicator -> (numerator, denominator); numerator "energy" is the standard-coal total
+    "energy_per_capita": ("energy", "headcount"),
+    "energy_per_m2": ("energy", "floor_area_m2"),
+    "water_per_capita": ("water_t", "headcount"),
+}
+
+
+def _quarter_of(period: str | None) -> str | None:
+    if not valid_period(period):
+        return None
+    month = month_start(period or "")
+    return f"{month.year}-Q{(month.month - 1) // 3 + 1}"
+
+
+#: The same institutions report every month: remember each code's check (a pure function of the code).
+_code_is_valid = lru_cache(maxsize=1 << 18)(creditcode.is_valid)
+
+
+def _valid_codes(codes: pd.Series, missing_is_valid: bool) -> pd.Series:
+    """True/False per credit code; a missing code is False, or None (not checked) when codes are optional."""
+    valid = {c: _code_is_valid(c) for c in codes.dropna().unique()}
+    missing = None if missing_is_valid else False
+    return pd.Series([valid.get(c, missing) if isinstance(c, str) else missing for c in codes],
+                     index=codes.index, dtype="object")
+
+
+def enrich(parsed: ParsedUpload, context: ValidationContext) -> pd.DataFrame:
+    """The parsed frame plus the derived columns the suite's context rules look at (null = not applicable)."""
+    frame = parsed.frame.copy()
+    if parsed.kind == TASK_PROGRESS:
+        return _enrich_task(frame, context)
+    return _enrich_monthly(frame, context)
+
+
+def _enrich_task(frame: pd.DataFrame, context: ValidationContext) -> pd.DataFrame:
+    kinds = {k.category_zh: k for k in reference.task_kinds().values()}
+    frame["folder_quarter"] = _quarter_of(context.period)
+    frame["expected_unit"] = frame["task_category"].map(lambda c: kinds[c].unit_zh if c in kinds else None)
+    frame["credit_code_valid"] = _valid_codes(frame["credit_code"], missing_is_valid=True)
+    return frame
+
+
+def _enrich_monthly(frame: pd.DataFrame, context: ValidationContext) -> pd.DataFrame:
+    available = context.available
+    n = len(frame)
+    frame["folder_period"] = context.period if "folder_period" in available else None
+    frame["folder_reporter"] = context.reporter_code
+    frame["credit_code_valid"] = _valid_codes(frame["credit_code"], missing_is_valid=False)
+
+    # Registry: known institution, its reporter, kind and whether it is active this month.
+    registry = context.registry if "registry" in available else None
+    kind_for_range = frame["institution_kind"].copy()
+    active = pd.Series([None] * n, index=frame.index, dtype="object")
+    frame["in_registry"] = None
+    frame["registry_reporter_code"] = None
+    for name in ("registered_active", "registered_present", "registered_missing", "reporter_completeness"):
+        frame[name] = None
+    if registry is not None:
+        lookup = context.registry_lookup()
+        by_code = lookup.by_code
+        known = frame["credit_code"].isin(by_code.index)
+        frame["in_registry"] = known.astype(object)
+        frame["registry_reporter_code"] = frame["credit_code"].map(by_code["reporter_code"])
+        kind_for_range = frame["credit_code"].map(by_code["institution_subkind"]).fillna(kind_for_range)
+        if valid_period(context.period):
+            period = context.period or ""
+            active = frame["credit_code"].isin(lookup.active_codes(period)).astype(object)
+            mine = lookup.active_of_reporter(period, context.reporter_code)
+            present = set(frame["credit_code"].dropna())
+            missing = sorted(set(mine) - present)
+            if len(mine):
+                frame["registered_active"] = len(mine)
+                frame["registered_present"] = len(mine) - len(missing)
+                frame["registered_missing"] = "、".join(missing[:20]) + (" …" if len(missing) > 20 else "")
+                frame["reporter_completeness"] = round((len(mine) - len(missing)) / len(mine), 6)
+
+    # Intensities by kind (M010): standard coal from the reference coefficients.
+    kgce = reference.kgce_per_raw_unit()
+    energy = sum(frame[c].fillna(0.0) * k for c, k in kgce.items() if c in frame)
+    frame["energy_kgce"] = energy
+    frame["kind_for_range"] = kind_for_range
+    ranges = reference.intensity_ranges()
+    for indicator, (numerator, denominator) in INTENSITIES.items():
+        # Zero energy is M013's finding and a negative value M006's, not an implausible intensity.
+        top = energy if numerator == "energy" else frame[numerator]
+        top = top.where(top > 0)
+        bottom = frame[denominator].where(frame[denominator] > 0)
+        frame[indicator] = (top / bottom).astype("float64")
+        for side, bound in (("_low", 0), ("_high", 1)):
+            by_kind = {k: limits[bound] for (k, ind), limits in ranges.items() if ind == indicator}
+            frame[indicator + side] = kind_for_range.map(by_kind).astype("float64")
+
+    # Zero energy for an active institution (M013): energy total of active registered rows, null otherwise.
+    frame["energy_use_of_active_institution"] = energy.where(active.eq(True)).astype("float64")
+
+    # History (M011, M012): the same month last year, per institution.
+    last = context.last_year if "history" in available else None
+    previous = (last.drop_duplicates("credit_code").set_index("credit_code")
+                if last is not None and len(last) else None)
+    for column in (*SIZE_COLUMNS, *CONSUMPTION_COLUMNS):
+        before = (frame["credit_code"].map(previous[column]).astype("float64") if previous is not None
+                  else pd.Series(np.nan, index=frame.index))
+        frame[column + "_last_year"] = before
+        now = frame[column]
+        if column in SIZE_COLUMNS:
+            change = (now / before.where(before > 0) - 1).abs()
+            frame[column + "_change_vs_last_year"] = change.round(6)
+        else:
+            ratio = now.where(now > 0) / before.where(before > 0)
+            frame[column + "_ratio_vs_last_year"] = ratio.round(6)
+    return frame

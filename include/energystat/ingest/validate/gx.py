@@ -1,0 +1,120 @@
+"""Great Expectations at arm's length: the process's one ephemeral context, a suite run over a frame, Data Docs.
+
+GX is imported inside these functions (its import is slow) so that reading the rulebook or parsing needs no GX.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from energystat import reference
+from energystat.contract.uploads import TASK_PROGRESS
+from energystat.ingest.validate.rulebook import load_suites
+
+if TYPE_CHECKING:
+    from great_expectations.core import ExpectationSuiteValidationResult
+
+
+@cache
+def _gx() -> Any:
+    """One ephemeral GX context per process with a pandas batch definition (built once: GX's import is slow)."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    asset = context.data_sources.add_pandas("uploads").add_dataframe_asset("parsed_upload")
+    return asset.add_batch_definition_whole_dataframe("whole_upload")
+
+
+@cache
+def _gx_suite(kind: str) -> Any:
+    """The kind's suite as a GX ExpectationSuite; each expectation's meta gets `rule_index` (its rulebook position)."""
+    import great_expectations as gx
+
+    document = load_suites()[kind]
+    offset = len(document["meta"].get("file_rules", []))
+    expectations = []
+    for index, exp in enumerate(document["expectations"]):
+        expectations.append({**exp, "meta": {**exp["meta"], "rule_index": offset + index}})
+    return gx.ExpectationSuite(name=document["name"], expectations=expectations, meta=document["meta"])
+
+
+def _suite_parameters(kind: str) -> dict[str, Any]:
+    if kind == TASK_PROGRESS:
+        return {"task_categories": [k.category_zh for k in reference.task_kinds().values()]}
+    return {}
+
+
+@cache
+def _suite_columns(kind: str) -> tuple[str, ...]:
+    """The frame columns the kind's expectations read (their column, column pair and column list arguments)."""
+    columns: list[str] = []
+    for exp in load_suites()[kind]["expectations"]:
+        kwargs = exp["kwargs"]
+        columns.extend(kwargs[key] for key in ("column", "column_A", "column_B") if key in kwargs)
+        columns.extend(kwargs.get("column_list", []))
+    return tuple(dict.fromkeys(columns))
+
+
+def run_gx(kind: str, frame: pd.DataFrame) -> ExpectationSuiteValidationResult:
+    """Validate a frame with the kind's suite; the GX ExpectationSuiteValidationResult (COMPLETE, with indexes)."""
+    # GX's pandas engine filters the whole frame for every expectation (null rows, unexpected rows): hand it only
+    # the columns the suite reads (about 40 of the ~100 enriched ones); the index, hence the positions, is kept.
+    frame = frame[[c for c in _suite_columns(kind) if c in frame.columns]]
+    batch = _gx().get_batch(batch_parameters={"dataframe": frame})
+    return batch.validate(_gx_suite(kind), result_format={"result_format": "COMPLETE"},
+                          expectation_parameters=_suite_parameters(kind))
+
+
+def write_gx_data_docs(validation: ExpectationSuiteValidationResult, directory: str | Path, run_name: str) -> Path:
+    """GX's own Data Docs for one validation result (`run_gx`'s) in `directory`; returns its index.html.
+
+    The site is (re)pointed at `directory` on the process's one GX context and built for this result only; the
+    result is dropped from the in-memory store afterwards so a night of reports does not accumulate them.
+    """
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    context = _gx().data_asset.datasource.data_context
+    site_name = "upload_report"
+    site_config = {"class_name": "SiteBuilder", "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                   "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                                     "base_directory": str(Path(directory).resolve())}}
+    if site_name in context.list_data_docs_sites():
+        context.update_data_docs_site(site_name, site_config)
+    else:
+        context.add_data_docs_site(site_name, site_config)
+    result_id = ValidationResultIdentifier(
+        expectation_suite_identifier=ExpectationSuiteIdentifier(name=validation.suite_name),
+        run_id=RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC)),
+        batch_identifier=run_name)
+    store = context.validation_results_store
+    store.set(result_id, validation)
+    try:
+        context.build_data_docs(site_names=[site_name], resource_identifiers=[result_id])
+    finally:
+        store.remove_key(result_id)
+    return Path(directory) / "index.html"
+
+
+def failures_by_rule(result: ExpectationSuiteValidationResult) -> dict[int, list[int]]:
+    """{rule_index: [frame positions that failed]} from a GX result (table-level failures: position 0)."""
+    failures: dict[int, list[int]] = {}
+    for item in result.results:
+        if item.success:
+            continue
+        index = item.expectation_config.meta["rule_index"]
+        if item.exception_info and item.exception_info.get("raised_exception"):
+            raise RuntimeError(f"GX could not evaluate rule {item.expectation_config.meta['rule_id']} "
+                               f"({item.expectation_config.type}): {item.exception_info.get('exception_message')}")
+        failures[index] = list(item.result.get("unexpected_index_list") or [0])
+    return failures
