@@ -14,13 +14,12 @@ from hostile_files import Formula, raw_xlsx
 
 from energystat.contract.forms import MONTHLY_SHEET
 from energystat.ingest import boundary, bounded, guard, registry_check, run_lock, workbook_scan
+from energystat.ingest.parse import UnreadableFile
 
 LIMITS = bounded.ReaderLimits(memory_bytes=512 << 20, seconds=5)
 
 
 def _raise_unreadable() -> None:
-    from energystat.ingest.parse import UnreadableFile
-
     raise UnreadableFile("坏文件", "bad file")
 
 

@@ -20,9 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Suffixes a clerk may upload (README, "Uploading"): everything else is refused unread.
-UPLOAD_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".csv"})
-LANDING_RULE = "P003"
+from energystat.contract.uploads import UPLOAD_SUFFIXES
+
 _LOOKS_LIKE_PERIOD = re.compile(r"^\d{4}-\d{1,2}$")
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
@@ -112,8 +111,9 @@ def folder_refusal(path: Path) -> Refusal | None:
     return None
 
 
-def _is_local(path: Path) -> bool:
-    return not hasattr(path, "storage_options")  # universal-pathlib paths (object stores) carry storage options
+def is_local(path: Path) -> bool:
+    """A local path (universal-pathlib paths of object stores carry storage options)."""
+    return not hasattr(path, "storage_options")
 
 
 def walk(root: Path, reporter_pattern: re.Pattern[str], reporter: str | None = None, period: str | None = None,
@@ -121,7 +121,7 @@ def walk(root: Path, reporter_pattern: re.Pattern[str], reporter: str | None = N
     """Every entry of `<root>/<reporter>/<period>/<file>` to read or to report, without following links.
 
     Object stores have no links or special files: there only the suffix and period checks apply."""
-    local = _is_local(root)
+    local = is_local(root)
     for reporter_dir in sorted(root.iterdir(), key=lambda p: p.name):
         if not reporter_pattern.match(reporter_dir.name) or (reporter and reporter_dir.name != reporter):
             continue

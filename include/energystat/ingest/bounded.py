@@ -10,6 +10,7 @@ clerk). Platforms without `fork` (Windows) run the function in-process, unbounde
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import multiprocessing
 import os
@@ -67,6 +68,7 @@ def _virtual_size() -> int:
 def _child(conn: Any, func: Callable[..., Any], args: tuple, kwargs: dict, memory_bytes: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the child stops
     os.environ["RUST_BACKTRACE"] = "0"  # a native reader's abort: one line in the log, not a page of frames
+    faulthandler.disable()  # (pytest and `python -X faulthandler` would dump every thread's stack on SIGABRT)
     limit = _virtual_size() + memory_bytes
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))

@@ -3,7 +3,7 @@
 A reporter's new file for a month replaces the live batch of that month (or quarter, or the whole registry). Before
 it may, this module compares the two: a version that would remove more than a set share of the live batch's
 institutions (default 10 %), or change a month total by a factor of 5 or more either way, is *held* — an error
-marked reviewable (rule C001 for uploads, R002 for the registry), which the review loop may approve — instead
+marked reviewable (M017 / T009 for uploads, R002 for the registry), which the review loop may approve — instead
 of replacing the live data. The comparison is pure: callers give the live batch's summary and the new one.
 """
 
@@ -12,9 +12,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-
-CORRECTION_RULE = "C001"
-REGISTRY_GUARD_RULE = "R002"
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from energystat.contract.findings import REGISTRY_GUARD, REGISTRY_ROWS
 from energystat.creditcode import is_valid
-from energystat.ingest.guard import REGISTRY_GUARD_RULE, BatchSummary, holds
+from energystat.ingest.guard import BatchSummary, holds
 
-REGISTRY_RULE = "R001"
 _REQUIRED = ("credit_code", "institution_name", "reporter_code", "institution_kind", "institution_subkind",
              "admin_level", "headcount", "floor_area_m2", "active_from")
 _KEPT = 50  # problems listed per file (the first ones; the count says how many in all)
@@ -53,10 +53,10 @@ def _date(text: str) -> bool:
 def row_problems(rows: Sequence[dict[str, str | None]], columns: Sequence[str]) -> list[RegistryProblem]:
     """R001 problems of the export (empty: it can be loaded)."""
     if not rows:
-        return [RegistryProblem(REGISTRY_RULE, "名录文件没有数据行", "the registry file has no data rows")]
+        return [RegistryProblem(REGISTRY_ROWS, "名录文件没有数据行", "the registry file has no data rows")]
     missing = [c for c in columns if c not in rows[0]]
     if missing:
-        return [RegistryProblem(REGISTRY_RULE, "名录缺少列：" + "、".join(missing),
+        return [RegistryProblem(REGISTRY_ROWS, "名录缺少列：" + "、".join(missing),
                                 "registry misses columns: " + ", ".join(missing), column=",".join(missing))]
     problems: list[RegistryProblem] = []
     seen: dict[str, int] = {}
@@ -64,7 +64,7 @@ def row_problems(rows: Sequence[dict[str, str | None]], columns: Sequence[str]) 
         code = (row.get("credit_code") or "").strip()
 
         def problem(column: str, zh: str, en: str, value: str | None, code: str = code, number: int = number) -> None:
-            problems.append(RegistryProblem(REGISTRY_RULE, f"第 {number} 行“{column}”：{zh}",
+            problems.append(RegistryProblem(REGISTRY_ROWS, f"第 {number} 行“{column}”：{zh}",
                                             f"row {number}, {column}: {en}", number, column, code or None, value))
 
         for column in _REQUIRED:
@@ -90,7 +90,7 @@ def guard_problems(rows: Sequence[dict[str, str | None]], live_codes: frozenset[
                    max_removed_share: float) -> list[RegistryProblem]:
     """R002: the export would remove too many registered institutions (held for review)."""
     new = BatchSummary(frozenset((r.get("credit_code") or "").strip() for r in rows), len(rows))
-    return [RegistryProblem(REGISTRY_GUARD_RULE, h.zh, h.en, observed=h.observed)
+    return [RegistryProblem(REGISTRY_GUARD, h.zh, h.en, observed=h.observed)
             for h in holds(new, BatchSummary(live_codes, len(live_codes)), max_removed_share, math.inf)]
 
 

@@ -21,6 +21,7 @@ import jinja2
 
 from energystat.contract.findings import ERROR, WARNING, Finding
 from energystat.contract.uploads import ACCEPTED, ACCEPTED_WITH_WARNINGS, MONTHLY, REJECTED
+from energystat.ingest.boundary import short_stem
 from energystat.ingest.parse import ParsedUpload, normalise_text
 from energystat.ingest.validate import ValidationReport
 from energystat.ingest.validate.gx import write_gx_data_docs
@@ -51,8 +52,9 @@ def report_json(parsed: ParsedUpload, report: ValidationReport) -> dict[str, Any
 def report_paths(parsed: ParsedUpload, out_dir: str | Path) -> dict[str, Path]:
     """Where `write_report` puts each file: {"html", "json", "gx_json", "gx_docs", "xlsx"} (names start with the
     upload's stem, so several reports can share a quarantine folder; gx_json/gx_docs/xlsx only exist for readable
-    files; gx_docs is the index.html of GX's Data Docs folder)."""
-    out, stem = Path(out_dir), parsed.path.stem
+    files; gx_docs is the index.html of GX's Data Docs folder). A long stem is shortened (`boundary.short_stem`) so
+    every name stays under the 255-byte file-name limit."""
+    out, stem = Path(out_dir), short_stem(parsed.path.stem)
     return {"html": out / f"{stem}_检查报告.html", "json": out / f"{stem}_检查结果.json",
             "gx_json": out / f"{stem}_gx_validation_result.json",
             "gx_docs": out / f"{stem}_gx_data_docs" / "index.html", "xlsx": out / f"{stem}_问题标注.xlsx"}
@@ -65,7 +67,7 @@ def write_report(parsed: ParsedUpload, report: ValidationReport, out_dir: str | 
     paths = report_paths(parsed, out)
     paths["json"].write_text(json.dumps(report_json(parsed, report), ensure_ascii=False, indent=2), encoding="utf-8")
     if report.gx_validation is not None:
-        write_gx_data_docs(report.gx_validation, paths["gx_docs"].parent, parsed.path.stem)
+        write_gx_data_docs(report.gx_validation, paths["gx_docs"].parent, short_stem(parsed.path.stem, 80))
         paths["gx_json"].write_text(json.dumps(report.gx_result, ensure_ascii=False, indent=2, default=str),
                                     encoding="utf-8")
     paths["html"].write_text(render_html(parsed, report, paths["gx_docs"].relative_to(out)
