@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from energystat import reference
+from energystat import config, reference
 from energystat.contract.findings import (
     ERROR,
     FORMULA_WITHOUT_VALUE,
@@ -139,8 +139,6 @@ class ReadLimits:
 
     @classmethod
     def from_settings(cls) -> ReadLimits:
-        from energystat import config
-
         settings = config.settings()
         return cls(settings.max_rows, settings.max_columns)
 
@@ -405,8 +403,6 @@ def parse_bounded(path: Path, reporter_code: str | None = None, period: str | No
     """`parse_upload` in a child process with the settings' memory and time limits (`ingest.bounded`): whatever
     the bytes do to the readers, the result is a ParsedUpload. Also returns the engineer's error when the cause
     was not the file (a bug, the machine) — None when it was the file or nothing failed."""
-    from energystat import config
-
     settings = config.settings()
     limits = ReaderLimits(settings.reader_memory_bytes, settings.reader_timeout_s)
     try:
