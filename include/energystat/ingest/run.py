@@ -223,9 +223,12 @@ def _quarantine(f: LandingFile, conn: psycopg.Connection, root: Path, quarantine
         target.mkdir(parents=True, exist_ok=True)
         report.write_report(parsed, result, target)
         report_page = report.report_paths(parsed, target)["html"]
-    except Exception as exc:  # an unwritable quarantine, a full disk, a report bug
-        log.exception("%s: the report could not be written to %s", f.rel_path, target)
+    except OSError as exc:  # an unwritable quarantine, a full disk: the machine's problem, said in one line
+        log.error("%s: the report could not be written to %s: %s", f.rel_path, target, exc)
         problem = f"report not written / 报告未能写入: {exc}"
+    except Exception as exc:  # a bug in the report: its stack for the engineers
+        log.exception("%s: the report could not be written to %s", f.rel_path, target)
+        problem = f"report not written / 报告未能写入: {exc!r}"
     outcome = load.log_rejection(f, conn, parsed, result, report_page, note=problem)
     if problem is None and outcome.upload_id is not None:
         # Only after the log row is committed: move the upload out of the landing tree.
