@@ -69,6 +69,7 @@ def ingest_monthly_uploads():
 
         outcomes = registry + [o for batch in batches for o in batch]
         pipeline.send_alerts(outcomes, alert_urls())
+        pipeline.fail_on_engineer_errors(outcomes)  # a file's unexpected error fails the run, after the others loaded
         return pipeline.summarize(outcomes)
 
     @task(outlets=RAW_ASSETS)

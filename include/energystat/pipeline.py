@@ -3,6 +3,13 @@
 Remove once the DAG imports `energystat.ingest.run` (the lead's step after merging; the DAG belongs to h11).
 """
 
-from energystat.ingest.run import loaded_assets, plan_run, run_batch, send_alerts, summarize
+from energystat.ingest.run import (
+    fail_on_engineer_errors,
+    loaded_assets,
+    plan_run,
+    run_batch,
+    send_alerts,
+    summarize,
+)
 
-__all__ = ["loaded_assets", "plan_run", "run_batch", "send_alerts", "summarize"]
+__all__ = ["fail_on_engineer_errors", "loaded_assets", "plan_run", "run_batch", "send_alerts", "summarize"]
