@@ -233,12 +233,15 @@ def _read(path: Path, data: bytes | None, limits: ReadLimits) -> tuple[Cells, st
     if suffix in (".csv", ".txt"):
         return _read_csv(data, limits), None, []
     scans: list[SheetScan] = []
-    if suffix in (".xlsx", ".xlsm"):
-        try:
-            scans = scan_workbook(io.BytesIO(data))
+    xml = suffix in (".xlsx", ".xlsm")
+    if xml:
+        try:  # declared sizes first (cheap): a workbook declaring a million rows is refused before any pass
+            scans = scan_workbook(io.BytesIO(data), formulas_of=None)
         except (zipfile.BadZipFile, KeyError, SyntaxError):
-            scans = []  # not an Open XML package after all: calamine says why
+            xml = False  # not an Open XML package after all: calamine says why
     rows, sheet = _read_workbook(data, (MONTHLY_SHEET, TASK_SHEET), limits, scans)
+    if xml:
+        scans = scan_workbook(io.BytesIO(data), formulas_of=sheet)
     return rows, sheet, scans
 
 

@@ -105,9 +105,10 @@ def _has_formula(fh: IO[bytes]) -> bool:
     return False
 
 
-def scan_workbook(path: str | Path) -> list[SheetScan]:
-    """Every sheet of an .xlsx/.xlsm: declared size and formula cells without value. Raises `zipfile.BadZipFile`
-    or `KeyError` for a file that is not such a package (the reader then says why)."""
+def scan_workbook(path: str | Path | IO[bytes], formulas_of: str | None = "*") -> list[SheetScan]:
+    """Every sheet of an .xlsx/.xlsm: declared size (from its first bytes: cheap) and, for the sheet named
+    `formulas_of` ("*" every sheet, None none), formula cells without value (a pass over the sheet). Raises
+    `zipfile.BadZipFile` or `KeyError` for a file that is not such a package (the reader then says why)."""
     scans = []
     with zipfile.ZipFile(path) as z:
         for name, part in _sheet_parts(z):
@@ -117,6 +118,9 @@ def scan_workbook(path: str | Path) -> list[SheetScan]:
                 continue
             with z.open(part) as fh:
                 scan.declared_rows, scan.declared_columns = _declared(fh)
+            if formulas_of not in ("*", name):
+                scans.append(scan)
+                continue
             with z.open(part) as fh:
                 has_formula = _has_formula(fh)
             if has_formula:
