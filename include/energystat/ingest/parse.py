@@ -146,14 +146,14 @@ class ReadLimits:
 def _too_many(what_zh: str, what_en: str, rows: int, columns: int, limits: ReadLimits) -> UnreadableFile:
     return UnreadableFile(
         f"{what_zh}有 {rows:,} 行 × {columns:,} 列，超过限额（{limits.rows:,} 行、{limits.columns:,} 列）；请只上传报表本身",
-        f"{what_en} has {rows:,} rows × {columns:,} columns, over the limit ({limits.rows:,} rows, "
+        f"{what_en} {rows:,} rows × {columns:,} columns, over the limit ({limits.rows:,} rows, "
         f"{limits.columns:,} columns): upload the form only")
 
 
 def _read_csv(data: bytes, limits: ReadLimits) -> Cells:
     lines = max(data.count(b"\n"), data.count(b"\r"))
     if lines > limits.rows + 100:  # counted before decoding: a huge CSV costs no memory
-        raise _too_many("文件", "the file", lines, 0, limits)
+        raise _too_many("文件", "the file has", lines, 0, limits)
     text, _encoding = _decode_csv(data)
     if "\x00" in text:
         raise UnreadableFile("文件不是文本表格（含有二进制内容）", "not a text table (binary content)")
@@ -200,7 +200,7 @@ def _sheet_rows(workbook: Any, sheet: str, limits: ReadLimits) -> Cells:
     try:
         table = workbook.get_sheet_by_name(sheet)
         if table.height > limits.rows or table.width > limits.columns:
-            raise _too_many(f"工作表“{sheet}”", f"sheet {sheet!r}", table.height, table.width, limits)
+            raise _too_many(f"工作表“{sheet}”", f"sheet {sheet!r} has", table.height, table.width, limits)
         return table.to_python(skip_empty_area=False)
     except UnreadableFile:
         raise
