@@ -708,6 +708,7 @@ def test_million_row_sheet_is_refused_quickly_within_bounded_memory(night: Night
     good_rows[1][7] = f"{float(good_rows[1][7]) + 1:.2f}"
     good = write_rows(night.drop(R2, "2023-12", f"{R2}_2023-12_能源资源消费月报_更正.csv"), good_rows)
     before = live_slots(night.dsn)
+    size_mb = big.stat().st_size / 1e6  # (the file leaves the landing tree when it is rejected)
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "energystat.cli", "ingest", "--landing", str(night.landing)],
                             env=cli_env(night.dsn, night.quarantine), capture_output=True, text=True,
@@ -716,7 +717,7 @@ def test_million_row_sheet_is_refused_quickly_within_bounded_memory(night: Night
     assert_no_crash(result)
     # the largest RSS of any process this test process waited for (the run and the readers it forked): an upper bound
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(f"1M-row sheet ({big.stat().st_size / 1e6:.1f} MB): run {elapsed:.1f} s, peak RSS {peak_kb / 1e6:.2f} GB")
+    print(f"1M-row sheet ({size_mb:.1f} MB): run {elapsed:.1f} s, peak RSS {peak_kb / 1e6:.2f} GB")
     log = uploads(night.dsn)
     assert log[night.rel(big)]["status"] == "rejected" and bilingual(night.dsn, log[night.rel(big)])
     assert log[night.rel(good)]["status"] == "accepted"
