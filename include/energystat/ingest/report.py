@@ -24,6 +24,7 @@ import jinja2
 
 from energystat.contract.findings import ERROR, WARNING, Finding
 from energystat.contract.uploads import ACCEPTED, ACCEPTED_WITH_WARNINGS, MONTHLY, REJECTED
+from energystat.ingest.boundary import short_stem
 from energystat.ingest.parse import ParsedUpload, normalise_text
 from energystat.ingest.validate import ValidationReport
 from energystat.ingest.validate.gx import write_gx_data_docs
@@ -64,8 +65,9 @@ def _engineers_links(result: dict[str, Any], paths: dict[str, Path], out: Path) 
 def report_paths(parsed: ParsedUpload, out_dir: str | Path) -> dict[str, Path]:
     """Where `write_report` puts each file: {"html", "json", "gx_json", "gx_docs", "xlsx"} (names start with the
     upload's stem, so several reports can share a quarantine folder; gx_json/gx_docs/xlsx only exist for readable
-    files; gx_docs is the index.html of GX's Data Docs folder)."""
-    out, stem = Path(out_dir), parsed.path.stem
+    files; gx_docs is the index.html of GX's Data Docs folder). A long stem is shortened (`boundary.short_stem`) so
+    every name stays under the 255-byte file-name limit."""
+    out, stem = Path(out_dir), short_stem(parsed.path.stem)
     return {"html": out / f"{stem}_检查报告.html", "json": out / f"{stem}_检查结果.json",
             "gx_json": out / f"{stem}_gx_validation_result.json",
             "gx_docs": out / f"{stem}_gx_data_docs" / "index.html", "xlsx": out / f"{stem}_问题标注.xlsx"}
@@ -82,7 +84,7 @@ def write_report(parsed: ParsedUpload, report: ValidationReport, out_dir: str | 
         # GX's renderer puts the observed values into its page verbatim: build it from an escaped copy (a cell
         # `<script>…` would run in the reader's browser otherwise), under a file-name-safe run name.
         write_gx_data_docs(escape_gx_result(report.gx_validation), paths["gx_docs"].parent,
-                           safe_name(parsed.path.stem))
+                           safe_name(short_stem(parsed.path.stem, 80)))
     result = _engineers_links(report_json(parsed, report), paths, out)
     paths["json"].write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     paths["html"].write_text(render_html(parsed, report), encoding="utf-8")
