@@ -28,7 +28,7 @@ from energystat import config, warehouse
 BENCH_DIR = Path(__file__).resolve().parent
 QUICK_INSTITUTIONS = 300
 ALL_STAGES = ("generate", "prepare", "parse", "ingest_year", "copy_reference", "baseline", "dbt_build",
-              "circular", "nightly", "dag_parse", "batches")
+              "build_marts", "circular", "nightly", "dag_parse", "batches")
 OPTIONAL_STAGES = ("batches",)  # only with --batches
 
 
@@ -94,6 +94,8 @@ def summarise(figures: dict[str, Any]) -> dict[str, Any]:
         "baseline_over_energystat_ingest_with_rules": _ratio(ingest.get("rows_per_s"), baseline_rate),
         "ingest_over_plain_copy": _ratio(ingest.get("seconds"), copy.get("seconds")),
         "dbt_build_s": figures.get("dbt_build", {}).get("seconds"),
+        "build_marts_s": figures.get("build_marts", {}).get("seconds"),
+        "build_marts_over_dbt_build": figures.get("build_marts", {}).get("dag_run_over_dbt_build"),
         "nightly_one_file_s": figures.get("nightly", {}).get("seconds"),
         "slowest_dag_parse_s": max((d["median_s"] for d in dags.values()), default=None),
         "peak_rss_mib": max(peaks, default=None),
@@ -120,7 +122,8 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     parse = f.get("parse", {})
     rows = [
-        ("generate (xlsx, all years)", cell("generate", "rows"), cell("generate", "wall_s"), "-", cell("generate", "peak_rss_mib")),
+        (f"generate (xlsx, all years; {cell('generate', 'cpu_s')} CPU s)", cell("generate", "rows"),
+         cell("generate", "wall_s"), "-", cell("generate", "peak_rss_mib")),
         ("parse xlsx", f"{parse.get('xlsx', {}).get('rows', '-'):,}" if parse.get("xlsx") else "-",
          str(parse.get("xlsx", {}).get("seconds", "-")), f"{parse.get('xlsx', {}).get('rows_per_s', '-'):,}" if parse.get("xlsx") else "-",
          cell("parse", "peak_rss_mib")),
@@ -144,6 +147,9 @@ def markdown(result: dict[str, Any]) -> str:
          cell("baseline"), cell("baseline", "rows_per_s"), cell("baseline", "peak_rss_mib")),
         ("dbt build (all years)", cell("dbt_build", "rows"), cell("dbt_build"), cell("dbt_build", "rows_per_s"),
          cell("dbt_build", "peak_rss_mib")),
+        (f"build_marts, `airflow dags test` (DAG run; command {cell('build_marts', 'command_s')} s; plain `dbt build`"
+         f" CLI before/after {cell('build_marts', 'dbt_build_cli_s')} s)", "-", cell("build_marts"), "-",
+         cell("build_marts", "peak_rss_mib")),
         ("circular (docx, html, json)", "-", cell("circular"), "-", cell("circular", "peak_rss_mib")),
         (f"nightly run, one new file, `airflow dags test` ({cell('nightly', 'new_file_status')})",
          cell("nightly", "file_rows"), cell("nightly"), "-", cell("nightly", "peak_rss_mib")),
@@ -152,6 +158,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", "Ratios and targets (issue 8):", ""]
     target = {"ingest_s": "≤ 60 s at 80,000", "baseline_over_energystat_parse_load": "≥ 10",
               "ingest_over_plain_copy": "≤ 3", "dbt_build_s": "≤ 60 s at 80,000", "nightly_one_file_s": "≤ 60 s",
+              "build_marts_over_dbt_build": "≤ 1.3",
               "slowest_dag_parse_s": "≤ 0.5 s", "peak_rss_mib": "≤ 2048"}
     lines += [f"- {k}: **{v}**" + (f" (target {target[k]})" if k in target else "") for k, v in s.items()]
     dags = f.get("dag_parse", {}).get("files", {})
@@ -236,10 +243,67 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"[bench] figures in {path}")
     if not args.no_summary:
         summary_file = out_dir.parent / "RESULTS.md"
-        with summary_file.open("a", encoding="utf-8") as fh:
-            fh.write(markdown(result))
-        print(f"[bench] table appended to {summary_file}")
+        update_results_md(summary_file, out_dir, markdown(result))
+        print(f"[bench] table appended to {summary_file}, current figures refreshed")
     return result
+
+
+CURRENT_START, CURRENT_END = "<!-- current-figures:start -->", "<!-- current-figures:end -->"
+#: Figures of the "current figures" table: (label, summary key or stage.key, target).
+CURRENT_FIGURES = (
+    ("generate xlsx province, s", "generate.wall_s", "≤ 120 at 80,000"),
+    ("generate xlsx province, CPU s (all processes)", "generate.cpu_s", ""),
+    ("ingest (parse + validate + load), s", "ingest_s", "≤ 60 at 80,000"),
+    ("ingest / plain COPY", "ingest_over_plain_copy", "≤ 3"),
+    ("baseline / energystat parse+load", "baseline_over_energystat_parse_load", "≥ 10"),
+    ("dbt build, s", "dbt_build_s", "≤ 60 at 80,000"),
+    ("build_marts DAG run, s", "build_marts_s", ""),
+    ("build_marts / dbt build", "build_marts_over_dbt_build", "≤ 1.3"),
+    ("nightly run, one new file, s", "nightly_one_file_s", "≤ 60"),
+    ("slowest DAG file parse, s", "slowest_dag_parse_s", "≤ 0.5"),
+    ("peak RSS of a stage, MiB", "peak_rss_mib", "≤ 2048"),
+)
+
+
+def _figure(result: dict[str, Any], key: str) -> Any:
+    if "." not in key:
+        return result.get("summary", {}).get(key)
+    stage, name = key.split(".", 1)
+    figures = result.get("figures", {}).get(stage, {})
+    if "error" in figures or figures.get(name) is None:
+        return None
+    return f"{figures[name]} (reused)" if figures.get("reused") else figures[name]
+
+
+def current_figures(results_dir: Path) -> str:
+    """The newest value of every figure per size (each from the newest run that measured it), as Markdown."""
+    runs = sorted((json.loads(p.read_text(encoding="utf-8")) for p in results_dir.glob("*.json")),
+                  key=lambda r: r.get("date", ""))
+    sizes = sorted({r["institutions"] for r in runs})
+    lines = [CURRENT_START, "## Current figures", "",
+             "Newest value of each figure per size (the run it comes from in brackets; history below, oldest "
+             "first). Timings come from a shared 2-core machine: compare ratios measured in one run.", "",
+             "| figure | target | " + " | ".join(f"{n:,} institutions" for n in sizes) + " |",
+             "|---|---|" + "---:|" * len(sizes)]
+    for label, key, target in CURRENT_FIGURES:
+        cells = []
+        for size in sizes:
+            found = [(r["date"], r["size"], _figure(r, key)) for r in runs if r["institutions"] == size]
+            found = [f for f in found if f[2] is not None]
+            cells.append(f"{found[-1][2]} ({found[-1][0]}, {found[-1][1]})" if found else "-")
+        lines.append(f"| {label} | {target} | " + " | ".join(cells) + " |")
+    return "\n".join([*lines, CURRENT_END]) + "\n\n"
+
+
+def update_results_md(summary_file: Path, results_dir: Path, section: str) -> None:
+    """Append the run's section to the history and put the current-figures table on top."""
+    text = summary_file.read_text(encoding="utf-8") if summary_file.exists() else ""
+    if CURRENT_START in text and CURRENT_END in text:
+        head, rest = text.split(CURRENT_START, 1)
+        text = head + rest.split(CURRENT_END, 1)[1].lstrip("\n")
+    title = "# Bench results\n\n"
+    history = text.removeprefix(title)
+    summary_file.write_text(title + current_figures(results_dir) + history + section, encoding="utf-8")
 
 
 def _snapshot(dsn: str, template: str) -> None:

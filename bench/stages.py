@@ -42,6 +42,12 @@ def peak_rss_mib() -> float:
     return round(max(own, children) / 1024, 1)
 
 
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of the children it waited for (worker pools included)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return round(own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, 2)
+
+
 def landing_files(landing: Path, year: int | None = None, kind: str | None = None) -> list[ingest_landing.LandingFile]:
     """Uploads of the landing tree (registry excluded), optionally of one year and kind, in load order."""
     files = [f for f in ingest_landing.discover(landing) if f.kind != "registry"]
@@ -309,12 +315,7 @@ def nightly(p: dict[str, Any]) -> dict[str, Any]:
     from energystat.ingest.parse import read_cells
 
     env = airflow_environ(p)
-    started = time.perf_counter()
-    marker = Path(p["workdir"]) / "airflow" / ".migrated"
-    if not marker.exists():
-        subprocess.run([_airflow(), "db", "migrate"], env=env, check=True, capture_output=True, timeout=900)
-        marker.touch()
-    migrate_s = time.perf_counter() - started
+    migrate_s = _migrated_airflow(p, env)
 
     landing = Path(p["landing"])
     last = landing_files(landing, p["year"], "monthly")[-1]
@@ -352,6 +353,62 @@ started = time.perf_counter()
 bag = DagBag(sys.argv[1])
 print(time.perf_counter() - started, imported, len(bag.dags), len(bag.import_errors))
 """
+
+
+def _migrated_airflow(p: dict[str, Any], env: dict[str, str]) -> float:
+    """`airflow db migrate` of the bench metadata database once per workdir; its seconds (0 when done before)."""
+    started = time.perf_counter()
+    marker = Path(p["workdir"]) / "airflow" / ".migrated"
+    if not marker.exists():
+        subprocess.run([_airflow(), "db", "migrate"], env=env, check=True, capture_output=True, timeout=900)
+        marker.touch()
+    return time.perf_counter() - started
+
+
+@stage
+def build_marts(p: dict[str, Any]) -> dict[str, Any]:
+    """`airflow dags test build_marts` next to a plain `dbt build` (the dbt CLI) of the same project and data,
+    alternated dbt, DAG, dbt so both see the same machine load; the DAG run's own duration comes from the
+    metadata database (the command's wall time also counts the Airflow CLI start)."""
+    import psycopg
+
+    from energystat import dbt_runner
+
+    env = airflow_environ(p)
+    migrate_s = _migrated_airflow(p, env)
+    subprocess.run([str(Path(sys.executable).with_name("energystat")), "marts", "parse"], env=env, check=True,
+                   capture_output=True, timeout=600)  # the manifest the DAG renders from
+    dbt_env = {**env, **dbt_runner.dbt_env(p["dsn"])}
+    dbt_cmd = [str(Path(sys.executable).with_name("dbt")), "build", "--project-dir", str(dbt_runner.project_dir()),
+               "--profiles-dir", str(dbt_runner.project_dir())]
+
+    def timed(cmd: list[str], environ: dict[str, str]) -> tuple[float, subprocess.CompletedProcess]:
+        started = time.perf_counter()
+        run = subprocess.run(cmd, env=environ, capture_output=True, text=True, timeout=3600)
+        return time.perf_counter() - started, run
+
+    dbt_first, first = timed(dbt_cmd, dbt_env)
+    dag_s, dag = timed([_airflow(), "dags", "test", "build_marts"], env)
+    dbt_second, second = timed(dbt_cmd, dbt_env)
+    with psycopg.connect(p["airflow_dsn"]) as conn:
+        run_id, state, run_s = conn.execute(
+            "select run_id, state, extract(epoch from end_date - start_date) from dag_run"
+            " where dag_id = 'build_marts' order by id desc limit 1").fetchone()
+        states = dict(conn.execute("select coalesce(state, 'none'), count(*) from task_instance"
+                                   " where dag_id = 'build_marts' and run_id = %s group by 1", (run_id,)).fetchall())
+        producer_s = conn.execute(
+            "select extract(epoch from end_date - start_date) from task_instance where dag_id = 'build_marts'"
+            " and run_id = %s and task_id = 'dbt.dbt_producer_watcher'", (run_id,)).fetchone()
+    dbt_s = (dbt_first + dbt_second) / 2
+    failed = [r for r in (first, dag, second) if r.returncode]
+    run_s = float(run_s) if run_s is not None else None  # None: the run never finished (killed, timed out)
+    return {"seconds": round(run_s, 2) if run_s else None, "command_s": round(dag_s, 2), "state": state,
+            "task_states": states,
+            "producer_s": round(float(producer_s[0]), 2) if producer_s and producer_s[0] else None,
+            "dbt_build_cli_s": [round(dbt_first, 2), round(dbt_second, 2)],
+            "dag_run_over_dbt_build": round(run_s / dbt_s, 2) if run_s else None,
+            "command_over_dbt_build": round(dag_s / dbt_s, 2), "airflow_db_migrate_s": round(migrate_s, 2),
+            "log_tail": (failed[0].stdout[-1500:] + failed[0].stderr[-1500:]) if failed else None}
 
 
 @stage
@@ -404,6 +461,7 @@ def main() -> None:
     started = time.perf_counter()
     result = STAGES[name](params)
     result["wall_s"] = round(time.perf_counter() - started, 2)
+    result["cpu_s"] = cpu_seconds()  # robust to a shared machine's load, unlike wall_s
     result["peak_rss_mib"] = peak_rss_mib()
     print("BENCH-RESULT " + json.dumps(result, ensure_ascii=False))
 

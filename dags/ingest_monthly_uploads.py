@@ -71,6 +71,7 @@ def ingest_monthly_uploads():
 
         outcomes = registry + [o for batch in batches for o in batch]
         ingest_run.send_alerts(outcomes, alert_urls())
+        ingest_run.fail_on_engineer_errors(outcomes)  # a file's unexpected error fails the run, after the others loaded
         return ingest_run.summarize(outcomes)
 
     @task(outlets=RAW_ASSETS)

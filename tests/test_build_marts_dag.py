@@ -58,3 +58,21 @@ def test_marts_ready_comes_last_and_schedule_is_the_raw_assets(rendered: dict) -
     leaves = [t for t, down in tasks.items() if not down]
     assert leaves == ["marts_ready"]
     assert "raw/monthly_statistics" in rendered["schedule"] and "raw/task_progress" in rendered["schedule"]
+
+
+def test_watcher_poll_of_a_detached_test_ends_once_the_build_succeeded() -> None:
+    """A test on several models has no status of its own in the producer's results: its polling task must end
+    with the build (success) instead of waiting forever, and still fail when the build failed."""
+    from cosmos.operators._watcher.base import BaseConsumerSensor
+    from cosmos.operators._watcher.state import ProducerTaskState
+
+    dbt_runner.finish_watcher_polls_when_the_build_succeeded()
+    dbt_runner.finish_watcher_polls_when_the_build_succeeded()  # idempotent
+    from types import SimpleNamespace
+
+    handle = BaseConsumerSensor._handle_no_dbt_node_status  # the sensor's state is these two attributes
+    sensor = SimpleNamespace(poke_retry_number=1, producer_task_id="dbt.dbt_producer_watcher")
+    assert handle(sensor, ProducerTaskState.SUCCESS, 1, {}) is True
+    assert handle(sensor, "running", 1, {}) is False
+    with pytest.raises(Exception, match="dbt build command failed"):
+        handle(sensor, ProducerTaskState.FAILED, 1, {})

@@ -73,7 +73,9 @@ def test_raw_tables_have_every_column_the_copy_writes(warehouse_dsn: str) -> Non
 
 def test_rule_ids_the_code_names_are_described_in_the_suites() -> None:
     named = {findings.UNREADABLE, findings.TOTAL_ROW_MISMATCH, *findings.MUST_BE_GIVEN,
-             *findings.MISSING_COLUMNS.values(), *findings.NOT_A_NUMBER.values()}
+             *findings.MISSING_COLUMNS.values(), *findings.NOT_A_NUMBER.values(), findings.NO_DATA_ROWS,
+             findings.LANDING_ENTRY, findings.FORMULA_WITHOUT_VALUE, findings.COMPLETENESS,
+             *findings.CORRECTION_GUARD.values()}
     described = set(rule_descriptions(uploads.MONTHLY)) | set(rule_descriptions(uploads.TASK_PROGRESS))
     assert named <= described, named - described
 
@@ -122,3 +124,10 @@ def test_every_rule_of_the_suites_is_marked_reviewable_exactly_when_the_contract
     never = {findings.UNREADABLE, *findings.MISSING_COLUMNS.values(), *findings.NOT_A_NUMBER.values(),
              "M003", "M004", "M006", "M009", "T003", "T005"}
     assert not never & findings.REVIEWABLE_RULES
+
+
+def test_the_correction_guard_is_an_error_marked_reviewable_in_each_suite() -> None:
+    for kind, rule_id in findings.CORRECTION_GUARD.items():
+        rule = rule_descriptions(kind)[rule_id]
+        assert rule["severity"] == findings.ERROR and rule.get("reviewable") is True, rule
+        assert rule["description_zh"] and rule["description_en"]

@@ -8,6 +8,7 @@ One expensive set-up per module: generate a small province, ingest it with `ener
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import math
 import re
@@ -75,8 +76,8 @@ def _seed(name: str) -> pd.DataFrame:
     return pd.DataFrame(list(reference.load(name)))
 
 
-def expected_attainment(root: Path) -> pd.DataFrame:
-    """mart_target_attainment recomputed with pandas from the landing files and the seed CSVs."""
+def monthly_rows(root: Path) -> pd.DataFrame:
+    """Every institution-month row of the landing files, with its kgce and kgCO₂ computed from the seed CSVs."""
     files = sorted(root.glob("*/*/*_能源资源消费月报.*"))
     assert files, f"no monthly files under {root}"
     rows = pd.concat([_read_monthly_file(p) for p in files], ignore_index=True)
@@ -89,6 +90,7 @@ def expected_attainment(root: Path) -> pd.DataFrame:
     co2 = _seed("ref_co2_factors")
     co2 = co2[co2["is_default"].str.lower() == "true"].assign(year=lambda f: f["year"].astype(int))
 
+    @functools.cache  # once per (column, year), not once per row
     def co2_factor(column: str, year: int) -> float:
         candidates = co2[co2["raw_column"] == column]
         earlier = candidates[candidates["year"] <= year]
@@ -102,7 +104,13 @@ def expected_attainment(root: Path) -> pd.DataFrame:
         rows["energy_kgce"] += rows[column] * kg * kgce[column]
         factors = rows["year"].map(lambda y, c=column: co2_factor(c, y))
         rows["carbon_kgco2"] += rows[column] * kg * factors
+    rows["month"] = rows["period_month"].str[5:7].astype(int)
+    return rows
 
+
+def intensities(rows: pd.DataFrame) -> pd.DataFrame:
+    """The four indicators per reporter (and GX) and year of the given rows: Σ numerators ÷ Σ over institutions
+    of their mean monthly denominators."""
     per_institution = rows.groupby(["reporter_code", "credit_code", "year"]).agg(
         energy=("energy_kgce", "sum"), water=("water_t", "sum"), carbon=("carbon_kgco2", "sum"),
         persons=("headcount", "mean"), area=("floor_area_m2", "mean"),
@@ -111,19 +119,27 @@ def expected_attainment(root: Path) -> pd.DataFrame:
     region = per_institution.groupby("year")[["energy", "water", "carbon", "persons", "area"]].sum()
     region.index = pd.MultiIndex.from_product([["GX"], region.index], names=["reporter_code", "year"])
     totals = pd.concat([by_reporter, region])
-    values = pd.DataFrame({
+    return pd.DataFrame({
         "energy_per_capita": totals["energy"] / totals["persons"],
         "energy_per_m2": totals["energy"] / totals["area"],
         "water_per_capita": totals["water"] / totals["persons"],
         "carbon_per_m2": totals["carbon"] / totals["area"],
     }).stack().rename("value").reset_index().rename(columns={"level_2": "indicator"})
+
+
+def compare_with_prior_and_target(values: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """prior_value (same keys, year − 1), yoy_change and target_change added to `values`."""
     prior = values.assign(year=values["year"] + 1).rename(columns={"value": "prior_value"})
-    out = values.merge(prior, on=["reporter_code", "year", "indicator"], how="left")
+    out = values.merge(prior, on=keys, how="left")
     out["yoy_change"] = out["value"] / out["prior_value"] - 1
     targets = _seed("ref_intensity_targets").assign(
         year=lambda f: f["year"].astype(int), target_change=lambda f: f["target_change"].astype(float))
-    out = out.merge(targets[["year", "indicator", "target_change"]], on=["year", "indicator"], how="left")
-    return out
+    return out.merge(targets[["year", "indicator", "target_change"]], on=["year", "indicator"], how="left")
+
+
+def expected_attainment(root: Path) -> pd.DataFrame:
+    """mart_target_attainment recomputed with pandas from the landing files and the seed CSVs."""
+    return compare_with_prior_and_target(intensities(monthly_rows(root)), ["reporter_code", "year", "indicator"])
 
 
 def _close(a: float | None, b: float | None) -> bool:

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "include" / "energystat"
 LAYERS = [
     ("contract", ["energystat.contract", "energystat"]),
     ("settings", ["energystat.config", "energystat.creditcode"]),
-    ("reference and warehouse", ["energystat.reference", "energystat.warehouse", "energystat.migrate",
+    ("reference and warehouse", ["energystat.reference", "energystat.roles", "energystat.warehouse", "energystat.migrate",
                                  "energystat.assets"]),
     ("landing", ["energystat.ingest", "energystat.ingest.landing"]),
     ("parse", ["energystat.ingest.parse"]),
@@ -25,7 +25,8 @@ LAYERS = [
                              "energystat.ingest.review"]),
     ("run", ["energystat.ingest.run"]),
     ("orchestration and outputs", ["energystat.dbt_runner", "energystat.templates", "energystat.synth",
-                                   "energystat.circular", "energystat.orchestration"]),
+                                   "energystat.circular", "energystat.orchestration",
+                                   "energystat.monitoring"]),
     ("portal", ["energystat.portal"]),
     ("commands", ["energystat.commands"]),
     ("cli", ["energystat.cli"]),

@@ -230,7 +230,14 @@ def test_check_context_without_warehouse_skips(gx_rules, monkeypatch, tmp_path):
 def test_rejected_report_files(gx_rules, tmp_path):
     from openpyxl import load_workbook
 
-    from energystat.ingest.report import ERROR_FILL, REASON_HEADER, WARNING_FILL, report_paths, write_report
+    from energystat.ingest.report import (
+        ERROR_FILL,
+        REASON_HEADER,
+        ROW_TINT,
+        WARNING_FILL,
+        report_paths,
+        write_report,
+    )
 
     rows = [monthly_row(1), monthly_row(2, **{"电力(千瓦时)": "三万"}), monthly_row(3, **{"水(吨)": 1})]
     parsed = parse_upload(write_csv(tmp_path / "up" / "450100_2024-03_能源资源消费月报.csv", rows, encoding="gbk"),
@@ -242,21 +249,23 @@ def test_rejected_report_files(gx_rules, tmp_path):
     paths = report_paths(parsed, tmp_path / "quarantine")
 
     page = paths["html"].read_text(encoding="utf-8")
-    assert "<style>" in page and "http" not in page.split("</style>")[0]  # styles inline, nothing from a CDN
+    assert "<style>" in page and "://" not in page.split("</style>")[0]  # styles inline, nothing from a CDN
     assert "不通过" in page and "三万" in page and "第 1 行" in page
 
     result = json.loads(paths["json"].read_text(encoding="utf-8"))
     assert result["status"] == "rejected" and result["rule_summary"]["M002"] == {"severity": "error", "failed": 1}
     assert {(f["rule_id"], f["source_row"]) for f in result["findings"]} == {("M002", 3), ("M010", 4)}
     gx_result = json.loads(paths["gx_json"].read_text(encoding="utf-8"))
-    assert gx_result["success"] is False and len(gx_result["results"]) == 50  # this file alone
+    assert gx_result["success"] is False  # this file alone: one result per expectation of the suite
+    assert len(gx_result["results"]) == len(gx_rules.load_suites()["monthly"]["expectations"])
     assert all(r["result"].get("element_count", 3) == 3 for r in gx_result["results"])
 
-    # GX's own Data Docs: an index naming the suite, linked from our page, with the validation page it lists
+    # GX's own Data Docs: an index naming the suite, linked from the engineers' JSON (not the clerk's page)
     docs_index = paths["gx_docs"]
     suite_name = gx_rules.load_suites()["monthly"]["name"]
     assert suite_name in docs_index.read_text(encoding="utf-8")
-    assert f'href="{docs_index.relative_to(paths["html"].parent).as_posix()}"' in unquote(page)  # relative link
+    assert result["engineering"]["gx_data_docs"] == docs_index.relative_to(paths["json"].parent).as_posix()
+    assert "gx_data_docs" not in unquote(page) and "Data Docs" not in page
     [validation_page] = docs_index.parent.glob(f"validations/{suite_name}/**/*.html")
     validation_text = " ".join(re.sub(r"<[^>]+>", " ", validation_page.read_text(encoding="utf-8")).split())
     failed = sum(not r["success"] for r in gx_result["results"])
@@ -274,6 +283,26 @@ def test_rejected_report_files(gx_rules, tmp_path):
     assert sheet.cell(row=2, column=electricity).fill.fill_type is None  # clean row untouched
     assert "M002" in sheet.cell(row=3, column=len(header)).value and "三万" in sheet.cell(row=3, column=len(header)).value
     assert sheet.cell(row=2, column=len(header)).value is None
+
+    # what a clerk needs to act: the reporter by name, each finding's institution, what to do, how to resubmit
+    assert "南宁市（450100）" in page
+    assert "测试单位2" in page and credit_code(2, "450100") in page and "改正后重新上报" in page
+    assert "如何重新上报" in page and "2024年4月10日" in page  # seed: 统计期次月10日前
+    assert config.settings().contact_zh in page
+    # the whole failing row tinted, the failing cell framed; columns fit; A4 landscape, one page wide, header repeated
+    name_column = header.index("单位名称") + 1
+    assert sheet.cell(row=3, column=name_column).fill.start_color.rgb.endswith(ROW_TINT)
+    assert sheet.cell(row=3, column=electricity).border.left.style == "medium"
+    assert sheet.cell(row=2, column=name_column).fill.fill_type is None
+    code_column = sheet.cell(row=1, column=header.index("统一社会信用代码") + 1).column_letter
+    assert sheet.column_dimensions[code_column].width >= 18
+    assert sheet.page_setup.orientation == "landscape" and sheet.page_setup.fitToWidth == 1
+    assert sheet.print_title_rows == "$1:$1"
+    summary = load_workbook(paths["xlsx"])["问题汇总"]
+    summary_header = [c.value for c in summary[1]]
+    assert summary_header == ["行号", "统一社会信用代码", "单位名称", "列", "填报值", "规则", "级别", "问题说明", "处理"]
+    assert not any(re.search(r"[A-Za-z]{3,}", str(v)) for v in summary_header)
+    assert [c.value for c in summary[2]][:3] == [3, credit_code(2, "450100"), "测试单位2"]
 
 
 # ------------------------------------------------------------------------------------------- generator's defects

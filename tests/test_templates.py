@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import openpyxl
@@ -60,6 +61,18 @@ def test_task_template(tmp_path: Path) -> None:
     assert dv["B"].formula1.strip('"').split(",") == [k.category_zh for k in reference.task_kinds().values()]
     assert dv["A"].formula1 == '"2023-Q2"'
     assert set(dv["E"].formula1.strip('"').split(",")) == {"区直", "市直", "县级"}
+    kind_column = sheet.cell(row=1, column=forms.TASK_HEADERS.index("单位类型") + 1).column_letter
+    assert dv[kind_column].formula1.strip('"').split(",") == ["党政机关", "事业单位"]  # as its prompt says
+    # printed: A4 landscape, one page wide, the header row on every page
+    assert sheet.page_setup.orientation == "landscape" and sheet.sheet_properties.pageSetUpPr.fitToPage
+    assert sheet.page_setup.fitToWidth in (None, 1) and sheet.page_setup.fitToHeight in (0, "0")  # width 1 is the default
+    assert sheet.print_title_rows == "$1:$1"
+    # the notes a clerk reads: Chinese only, and one rule for cumulative tasks
+    notes = " ".join(str(c.value) for row in openpyxl.load_workbook(path)[templates.NOTES_SHEET].iter_rows()
+                     for c in row if c.value is not None)
+    assert re.findall(r"[A-Za-z]{3,}", notes) == []
+    assert "节约型机关创建" in notes and "填本季度新增数量；年度目标按累计数考核" in notes
+    assert "填本季度新创建数量" not in notes
 
 
 def test_template_refuses_unknown_reporter_and_missing_registry(tmp_path: Path) -> None:

@@ -1,31 +1,33 @@
 {#- Totals and denominators per reporter and year, plus the whole region `GX` computed the same way over all
-    rows; `extra_group` adds a breakdown column (e.g. institution_kind) to both. -#}
-{% macro aggregate_years(extra_group=none) -%}
+    rows; `extra_group` adds a breakdown column (e.g. institution_kind) to both. `relation` and `period` let the
+    year-to-date models aggregate int_institution_ytd per (year, through_month) with the same definitions. -#}
+{% macro aggregate_years(extra_group=none, relation=none, period='year') -%}
 {%- set extra = (', ' ~ extra_group) if extra_group else '' -%}
+{%- set source = relation if relation is not none else ref('int_institution_year') -%}
 with by_reporter as (
     select
-        reporter_code, year{{ extra }},
+        reporter_code, {{ period }}{{ extra }},
         count(*) as institutions_reported,
         sum(energy_kgce) as energy_kgce,
         sum(water_t) as water_t,
         sum(carbon_kgco2) as carbon_kgco2,
         sum(headcount_persons_mean) as headcount_persons,
         sum(floor_area_m2_mean) as floor_area_m2
-    from {{ ref('int_institution_year') }}
-    group by reporter_code, year{{ extra }}
+    from {{ source }}
+    group by reporter_code, {{ period }}{{ extra }}
 ),
 
 whole_region as (
     select
-        'GX'::text as reporter_code, year{{ extra }},
+        'GX'::text as reporter_code, {{ period }}{{ extra }},
         count(*) as institutions_reported,
         sum(energy_kgce) as energy_kgce,
         sum(water_t) as water_t,
         sum(carbon_kgco2) as carbon_kgco2,
         sum(headcount_persons_mean) as headcount_persons,
         sum(floor_area_m2_mean) as floor_area_m2
-    from {{ ref('int_institution_year') }}
-    group by year{{ extra }}
+    from {{ source }}
+    group by {{ period }}{{ extra }}
 )
 
 select * from by_reporter

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "energystat.commands.ingest",
     "energystat.commands.marts",
     "energystat.commands.circular",
+    "energystat.commands.bulletin",
     "energystat.commands.airflow",
     "energystat.commands.demo",
     "energystat.commands.portal",

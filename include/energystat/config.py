@@ -31,9 +31,19 @@ ALERT_URLS_ENV = "ENERGYSTAT_ALERT_URLS"
 AIRFLOW_CONN_ENV = "AIRFLOW_CONN_WAREHOUSE"
 #: The warehouse database on the embedded server.
 WAREHOUSE_DB = "energystat"
+#: The application roles of the warehouse (migration V003; energystat.roles says which job uses which).
+APP_ROLES = ("energystat_loader", "energystat_transformer", "energystat_analyst", "energystat_portal")
 DEFAULT_CONTACT = "广西壮族自治区机关事务管理局公共机构节能管理处（联系人及电话以当年通知为准）"
 DEFAULT_WARNING_THRESHOLD = 20  # warnings in one file before governance staff are told
 DEFAULT_VALIDATE_CHUNK_ROWS = 250_000
+#: Limits of one upload (README, "What happens when…"): far above any real form, far below what hurts a worker.
+DEFAULT_MAX_FILE_MB = 50
+DEFAULT_MAX_ROWS = 200_000
+DEFAULT_MAX_COLUMNS = 1_000
+DEFAULT_READER_MEMORY_MB = 2_048
+DEFAULT_READER_TIMEOUT_S = 300
+DEFAULT_CORRECTION_MAX_REMOVED_SHARE = 0.10
+DEFAULT_CORRECTION_MAX_FACTOR = 5.0
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # fsspec URL (`memory:/x` is how UPath prints memory://x)
 
@@ -50,7 +60,10 @@ class Settings:
     #: The warehouse DSN given by the environment (None: the embedded server).
     warehouse_dsn: str | None
     airflow_db_dsn: str | None
-    analyst_password: str | None
+    #: Per application role (`energystat_loader`, …): a full DSN (`ENERGYSTAT_LOADER_DSN`, …) and a password
+    #: (`ENERGYSTAT_LOADER_PASSWORD`, …), where given; see energystat.roles for the order.
+    role_dsns: dict[str, str]
+    role_passwords: dict[str, str]
     alert_urls: tuple[str, ...]
     warning_alert_threshold: int
     #: Rows per Great Expectations run: fewer runs cost less fixed GX time, smaller ones bound memory.
@@ -59,6 +72,22 @@ class Settings:
     #: (bench/RESULTS.md, "Figures moved out of docstrings").
     ingest_batches: int
     contact_zh: str
+    #: Uploads larger than this are rejected unread (P001).
+    max_file_bytes: int = DEFAULT_MAX_FILE_MB << 20
+    #: Sheets declaring or holding more rows (or columns) are rejected (P001).
+    max_rows: int = DEFAULT_MAX_ROWS
+    max_columns: int = DEFAULT_MAX_COLUMNS
+    #: Address space one file's reader may add, and its seconds (it runs in its own process).
+    reader_memory_bytes: int = DEFAULT_READER_MEMORY_MB << 20
+    reader_timeout_s: float = DEFAULT_READER_TIMEOUT_S
+    #: The correction guard: a new version removing more of the live batch's institutions, or changing a month
+    #: total by this factor either way, is held for review (M017 / T009 / R002).
+    correction_max_removed_share: float = DEFAULT_CORRECTION_MAX_REMOVED_SHARE
+    correction_max_factor: float = DEFAULT_CORRECTION_MAX_FACTOR
+    #: Seconds a second ingestion run waits for the landing tree's lock before exiting cleanly.
+    ingest_lock_wait_s: float = 0.0
+    #: Apprise URLs told about unexpected errors (engineers), default the alert URLs.
+    engineer_alert_urls: tuple[str, ...] = ()
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -89,6 +118,11 @@ def airflow_connection_uri(value: str) -> str:
     return f"postgresql://{user}:{password}@{host}:{conn.get('port') or 5432}/{schema}"
 
 
+def _infix(role: str) -> str:
+    """`LOADER` for `energystat_loader`: the part of its variables' names."""
+    return role.removeprefix("energystat_").upper()
+
+
 def settings() -> Settings:
     """The settings as the environment gives them now."""
     env = os.environ
@@ -103,12 +137,24 @@ def settings() -> Settings:
         airflow_home=Path(env.get("AIRFLOW_HOME") or state / "airflow"),
         warehouse_dsn=dsn,
         airflow_db_dsn=env.get("ENERGYSTAT_AIRFLOW_DB_DSN") or None,
-        analyst_password=env.get("ENERGYSTAT_ANALYST_PASSWORD") or None,
+        role_dsns={role: env[name] for role in APP_ROLES if env.get(name := f"ENERGYSTAT_{_infix(role)}_DSN")},
+        role_passwords={role: env[name] for role in APP_ROLES
+                        if env.get(name := f"ENERGYSTAT_{_infix(role)}_PASSWORD")},
         alert_urls=tuple(parse_urls(env.get(ALERT_URLS_ENV))),
         warning_alert_threshold=int(env.get("ENERGYSTAT_WARNING_ALERT_THRESHOLD") or DEFAULT_WARNING_THRESHOLD),
         validate_chunk_rows=max(1, int(env.get("ENERGYSTAT_VALIDATE_CHUNK_ROWS") or DEFAULT_VALIDATE_CHUNK_ROWS)),
         ingest_batches=max(1, int(env.get("ENERGYSTAT_INGEST_BATCHES") or os.cpu_count() or 2)),
         contact_zh=env.get("ENERGYSTAT_CONTACT_ZH") or DEFAULT_CONTACT,
+        max_file_bytes=int(float(env.get("ENERGYSTAT_MAX_FILE_MB") or DEFAULT_MAX_FILE_MB) * (1 << 20)),
+        max_rows=int(env.get("ENERGYSTAT_MAX_ROWS") or DEFAULT_MAX_ROWS),
+        max_columns=int(env.get("ENERGYSTAT_MAX_COLUMNS") or DEFAULT_MAX_COLUMNS),
+        reader_memory_bytes=int(float(env.get("ENERGYSTAT_READER_MEMORY_MB") or DEFAULT_READER_MEMORY_MB) * (1 << 20)),
+        reader_timeout_s=float(env.get("ENERGYSTAT_READER_TIMEOUT_S") or DEFAULT_READER_TIMEOUT_S),
+        correction_max_removed_share=float(env.get("ENERGYSTAT_CORRECTION_MAX_REMOVED_SHARE")
+                                           or DEFAULT_CORRECTION_MAX_REMOVED_SHARE),
+        correction_max_factor=float(env.get("ENERGYSTAT_CORRECTION_MAX_FACTOR") or DEFAULT_CORRECTION_MAX_FACTOR),
+        ingest_lock_wait_s=float(env.get("ENERGYSTAT_INGEST_LOCK_WAIT_S") or 0),
+        engineer_alert_urls=tuple(parse_urls(env.get("ENERGYSTAT_ENGINEER_ALERT_URLS") or env.get(ALERT_URLS_ENV))),
     )
 
 

@@ -2,7 +2,8 @@
 
 The dbt profile (`dbt_project/profiles.yml`) reads its connection from `ENERGYSTAT_DBT_*` environment
 variables; `dbt_env()` derives them from the platform's single DSN setting (a libpq URI, possibly a Unix
-socket directory as host), so dbt, the CLI and Airflow all point at the same warehouse.
+socket directory as host), so dbt, the CLI and Airflow all point at the same warehouse. dbt always connects
+as the transformer role (energystat.roles), whatever role the given DSN names.
 
 dbt is imported only inside `run_dbt()`: importing this module stays cheap (the DAG file uses it).
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from energystat import config, warehouse
+from energystat import config, roles, warehouse
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ DBT_ENV_VARS = (
     "ENERGYSTAT_DBT_USER",
     "ENERGYSTAT_DBT_PASSWORD",
     "ENERGYSTAT_DBT_DBNAME",
+    "PGPASSFILE",
 )
 
 
@@ -45,7 +47,9 @@ def dbt_env(dsn: str) -> dict[str, str]:
     """The `ENERGYSTAT_DBT_*` variables of `profiles.yml` for a libpq URI.
 
     `postgresql://postgres:@/energystat?host=/path/pgdata` gives host `/path/pgdata` (a socket directory);
-    `postgresql://u:p@127.0.0.1:5432/db` gives host, port, user, password and database.
+    `postgresql://u:p@127.0.0.1:5432/db` gives host, port, user, password and database. A URI naming a
+    `passfile` gives `PGPASSFILE` and an empty password (libpq then reads the file): the password stays out of
+    the environment, hence out of Airflow's rendered task fields.
     """
     parts = urlsplit(dsn)
     if parts.scheme not in ("postgresql", "postgres"):
@@ -56,13 +60,16 @@ def dbt_env(dsn: str) -> dict[str, str]:
     user = query.get("user", [None])[0] or (unquote(parts.username) if parts.username else "postgres")
     password = query.get("password", [None])[0] or (unquote(parts.password) if parts.password else "")
     dbname = query.get("dbname", [None])[0] or parts.path.lstrip("/") or "postgres"
-    return {
+    env = {
         "ENERGYSTAT_DBT_HOST": host or "localhost",
         "ENERGYSTAT_DBT_PORT": port,
         "ENERGYSTAT_DBT_USER": user,
         "ENERGYSTAT_DBT_PASSWORD": password,
         "ENERGYSTAT_DBT_DBNAME": dbname,
     }
+    if query.get("passfile") and not password:
+        env["PGPASSFILE"] = query["passfile"][0]
+    return env
 
 
 def configured_dsn() -> str:
@@ -82,7 +89,7 @@ def run_dbt(args: Sequence[str], dsn: str | None = None, raise_on_failure: bool 
     """
     if dsn is None:
         dsn = warehouse.warehouse_dsn()
-    env = dbt_env(dsn)
+    env = dbt_env(roles.role_dsn(roles.TRANSFORMER, dsn))
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     cli_args = list(args)
@@ -120,5 +127,29 @@ def build(dsn: str | None = None, select: Sequence[str] = ()) -> Any:
 
 
 def env_for_profile(dsn: str | None = None) -> Mapping[str, str]:
-    """The profile's env vars for the configured warehouse (what Cosmos operators receive)."""
-    return dbt_env(dsn or configured_dsn())
+    """The profile's env vars for the configured warehouse, as the transformer (what Cosmos operators receive)."""
+    return dbt_env(roles.role_dsn(roles.TRANSFORMER, dsn or configured_dsn()))
+
+
+def finish_watcher_polls_when_the_build_succeeded() -> None:
+    """Make Cosmos's polling watcher tasks end like its deferred ones once the producer's `dbt build` succeeded.
+
+    Cosmos 1.15 publishes no status for a test spanning several models (a "detached" test task): its trigger
+    (deferrable sensors) then reports success once the producer succeeded, but the poke path (the reschedule
+    mode build_marts uses) waits forever. A failed build still fails the task (the producer's state is failed,
+    so Cosmos's own handling runs). Called by dags/build_marts.py; Cosmos is already imported there.
+    """
+    from cosmos.operators._watcher.base import BaseConsumerSensor
+    from cosmos.operators._watcher.state import ProducerTaskState
+
+    original = BaseConsumerSensor._handle_no_dbt_node_status
+    if getattr(original, "energystat_patched", False):
+        return
+
+    def handle_no_status(self: Any, producer_task_state: str | None, try_number: int, context: Any) -> bool:
+        if producer_task_state == ProducerTaskState.SUCCESS:
+            return True
+        return original(self, producer_task_state, try_number, context)
+
+    handle_no_status.energystat_patched = True  # type: ignore[attr-defined]
+    BaseConsumerSensor._handle_no_dbt_node_status = handle_no_status

@@ -1,7 +1,9 @@
 """Versioned, idempotent schema migrations: `migrations/V<nnn>__<name>.sql`, applied once each, in order.
 
 Applied versions are recorded in `ops.schema_migrations` with a checksum; a changed, already-applied file is
-an error (write a new migration instead). An advisory lock makes concurrent callers safe.
+an error (write a new migration instead). An advisory lock makes concurrent callers safe. After migrating, the
+application roles' passwords are set (energystat.roles.sync_passwords): migrating is the one step run as the
+owner before any job connects as its own role.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import logging
 from importlib import resources
 
 import psycopg
+
+from energystat import roles
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +28,9 @@ def migration_files() -> list[tuple[str, str]]:
     return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
 
 
-def migrate(dsn: str) -> list[str]:
-    """Apply pending migrations to the warehouse at `dsn`; returns the versions applied now."""
+def migrate(dsn: str, until: str | None = None) -> list[str]:
+    """Apply pending migrations to the warehouse at `dsn` (up to and including version `until`, if given);
+    returns the versions applied now."""
     applied_now: list[str] = []
     with psycopg.connect(dsn) as conn:
         conn.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
@@ -36,6 +41,8 @@ def migrate(dsn: str) -> list[str]:
         )
         done = dict(conn.execute("select version, checksum from ops.schema_migrations").fetchall())
         for version, text in migration_files():
+            if until is not None and version > until:
+                break
             checksum = hashlib.sha256(text.encode()).hexdigest()
             if version in done:
                 if done[version] != checksum:
@@ -48,4 +55,5 @@ def migrate(dsn: str) -> list[str]:
             )
             applied_now.append(version)
         conn.commit()
+    roles.sync_passwords(dsn)
     return applied_now

@@ -134,6 +134,7 @@ def monthly_template(reporter: str, period: str, out_dir: str | Path, registry: 
                                                           strict=True)],
                  extra=[f"已预填本单位名录中 {len(institutions)} 家在统计期内存续的公共机构；名录外新增单位请在下方空行补充，"
                         "并同步报送名录更新。"])
+    _print_setup(sheet)
     workbook.close()
     return path
 
@@ -164,7 +165,7 @@ def task_template(reporter: str, period: str, out_dir: str | Path) -> Path:
     sheet.set_column(4, 8, 12)
     sheet.write_row(0, 0, forms.TASK_HEADERS, header)
     lists = {"统计期": [period], "任务类别": [k.category_zh for k in kinds.values()],
-             "单位级别": reference.admin_levels(), "单位类型": sorted(set(reference.institution_kinds().values())),
+             "单位级别": reference.admin_levels(), "单位类型": list(WATER_SAVING_KINDS),
              "计量单位": sorted({k.unit_zh for k in kinds.values()})}
     for col, name in enumerate(forms.TASK_HEADERS):
         sheet.write_comment(0, col, TASK_HINTS[name])
@@ -177,12 +178,27 @@ def task_template(reporter: str, period: str, out_dir: str | Path) -> Path:
             rule.update(validate="any")
         sheet.data_validation(1, col, 500, col, rule)
     _notes_sheet(workbook, reporter, period,
-                 [(k.category_zh, k.unit_zh, f"task_code {code}" + ("；累计口径" if k.is_cumulative else ""))
-                  for code, k in kinds.items()],
-                 extra=["每个项目或事项填一行；节约型机关创建填本季度新创建数量；节水型单位建设每个单位一行，"
-                        "须填写单位级别和单位类型。"])
+                 [(k.category_zh, k.unit_zh,
+                   "填本季度新增数量；年度目标按累计数考核，系统自动累计，不要填累计数" if k.is_cumulative
+                   else "填本季度完成数量")
+                  for k in kinds.values()],
+                 extra=["每个项目或事项填一行；节水型单位建设每个单位一行，须填写单位级别和单位类型"
+                        f"（{'、'.join(WATER_SAVING_KINDS)}）。"])
+    _print_setup(sheet)
     workbook.close()
     return path
+
+
+#: 单位类型 of the task form: the kinds the seed's 节水型单位 targets name (ref_task_targets), as its hint says.
+WATER_SAVING_KINDS = ("党政机关", "事业单位")
+
+
+def _print_setup(sheet) -> None:  # noqa: ANN001 - xlsxwriter Worksheet
+    """A4 landscape, one page wide, the header row on every page."""
+    sheet.set_landscape()
+    sheet.set_paper(9)  # A4
+    sheet.fit_to_pages(1, 0)
+    sheet.repeat_rows(0)
 
 
 def _notes_sheet(workbook: Workbook, reporter: str, period: str, table: list[tuple[str, str, str]],
@@ -212,3 +228,5 @@ def _notes_sheet(workbook: Workbook, reporter: str, period: str, table: list[tup
         notes.write_row(r, 0, list(row), wrap)
     for r, line in enumerate(extra, start=start + len(table) + 2):
         notes.write(r, 2, line, wrap)
+    notes.set_paper(9)
+    notes.fit_to_pages(1, 0)

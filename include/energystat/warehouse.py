@@ -2,13 +2,16 @@
 
 The embedded server comes from the `pgserver` wheel (PostgreSQL 16), lives in `.energystat/pgdata` and
 listens on a Unix socket only. It holds two databases: `energystat` (the warehouse) and `airflow`
-(Airflow's metadata, so LocalExecutor can run tasks in parallel).
+(Airflow's metadata, so LocalExecutor can run tasks in parallel). It is not trust-for-all: the application
+roles (energystat.roles) log in with SCRAM passwords, the owner `postgres` by peer authentication only
+(see `embedded_hba()`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import pwd
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,13 +20,13 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from energystat import config
+from energystat import config, roles
 
 log = logging.getLogger(__name__)
 
 WAREHOUSE_DB = config.WAREHOUSE_DB
 AIRFLOW_DB = "airflow"
-ANALYST_ROLE = "energystat_analyst"
+ANALYST_ROLE = roles.ANALYST
 
 
 def embedded_pgdata() -> Path:
@@ -40,7 +43,66 @@ def _embedded_server():
     import pgserver  # imported lazily: only the embedded path needs it
 
     # cleanup_mode=None: the server outlives this process (the CLI, Airflow tasks and psql share it).
-    return pgserver.get_server(embedded_pgdata(), cleanup_mode=None)
+    server = pgserver.get_server(embedded_pgdata(), cleanup_mode=None)
+    _ensure_embedded_auth()
+    return server
+
+
+OWNER_MAP = "energystat_owner"
+
+
+def embedded_hba() -> tuple[str, str]:
+    """The embedded server's `pg_hba.conf` and `pg_ident.conf` (pgserver's initdb leaves trust-for-all).
+
+    - Application roles: `scram-sha-256` passwords (energystat.roles), so a job connected as the loader cannot
+      become another role, whatever user name it sends.
+    - The owner `postgres`: `peer`, mapped from the operating-system account running energystat only. pgserver
+      itself never connects (it starts the server with pg_ctl), but migrations, `create database` and
+      Airflow's metadata connection do. A password would protect nothing more here: the socket lives in the
+      data folder (mode 0700), so only that account (or root) can reach it at all, and that account can read
+      and change the data files and this very file anyway. Peer keeps the owner's access tied to it without a
+      secret to hand around.
+    - No `host` lines: the server listens on no TCP address, and anything not listed is refused.
+    """
+    os_user = pwd.getpwuid(os.geteuid()).pw_name
+    hba = (
+        "# Written by energystat.warehouse.embedded_hba() at every start: edit that function, not this file.\n"
+        "# TYPE  DATABASE  USER      METHOD\n"
+        f"local   all       postgres  peer map={OWNER_MAP}\n"
+        "local   all       all       scram-sha-256\n"
+    )
+    ident = (
+        "# Written by energystat.warehouse.embedded_hba(): who may connect as the owner `postgres`.\n"
+        f"{OWNER_MAP}  {os_user}  postgres\n"
+    )
+    return hba, ident
+
+
+def _ensure_embedded_auth() -> None:
+    """Install `embedded_hba()` into the data folder and reload the server when they differ from what is there."""
+    pgdata = embedded_pgdata()
+    changed = False
+    for name, text in zip(("pg_hba.conf", "pg_ident.conf"), embedded_hba(), strict=True):
+        target = pgdata / name
+        if target.exists() and target.read_text(encoding="utf-8") == text:
+            continue
+        owner = pgdata.stat()  # as root, the server runs as pgserver's own account: it must be able to read it
+        temporary = pgdata / f".{name}.{os.getpid()}"
+        temporary.write_text(text, encoding="utf-8")
+        temporary.chmod(0o600)
+        os.chown(temporary, owner.st_uid, owner.st_gid)
+        os.replace(temporary, target)
+        changed = True
+    if changed and embedded_running():
+        from pgserver._commands import pg_ctl  # the wheel's own pg_ctl binary
+
+        pg_ctl(["reload"], pgdata=pgdata, user=_server_system_user())
+        log.info("embedded server: password authentication for application roles installed")
+
+
+def _server_system_user() -> str | None:
+    """The account pgserver runs PostgreSQL as: its own `pgserver` account when we are root, else ours."""
+    return "pgserver" if os.geteuid() == 0 else None
 
 
 def is_embedded() -> bool:
@@ -82,6 +144,7 @@ def server_dsn(start: bool = True) -> str:
     if current.warehouse_dsn:
         return current.warehouse_dsn
     if embedded_running():  # no need to ask pgserver: the socket lives in the data folder
+        _ensure_embedded_auth()  # a server started by an older version still has trust-for-all
         return current.embedded_dsn
     if not start:
         raise RuntimeError("embedded PostgreSQL is not running: run `energystat warehouse start`")
@@ -127,16 +190,13 @@ def stop_embedded() -> bool:
 
 
 @contextmanager
-def connect(dsn: str | None = None, autocommit: bool = False) -> Iterator[psycopg.Connection]:
-    """A psycopg connection to the warehouse; commits on success, rolls back on error."""
-    with psycopg.connect(dsn or warehouse_dsn(), autocommit=autocommit) as conn:
+def connect(dsn: str | None = None, autocommit: bool = False, role: str = roles.OWNER) -> Iterator[psycopg.Connection]:
+    """A psycopg connection to the warehouse at `dsn` (default: the configured one) as `role` (energystat.roles:
+    each job passes its own); commits on success, rolls back on error."""
+    with psycopg.connect(roles.role_dsn(role, dsn or warehouse_dsn()), autocommit=autocommit) as conn:
         yield conn
 
 
 def analyst_dsn(dsn: str) -> str:
-    """The DSN of the read-only analyst role (password from ENERGYSTAT_ANALYST_PASSWORD, if the server needs one)."""
-    parts = urlsplit(dsn)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    password = config.settings().analyst_password
-    user = ANALYST_ROLE + (f":{password}" if password else "")
-    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
+    """The DSN of the read-only analyst role on the server and database of `dsn` (see energystat.roles)."""
+    return roles.role_dsn(roles.ANALYST, dsn)

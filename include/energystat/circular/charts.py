@@ -86,7 +86,8 @@ def yoy_chart(
     rc = {"font.family": [font_family, "DejaVu Sans"] if cjk else ["DejaVu Sans"], "axes.unicode_minus": False,
           "svg.fonttype": "path", "svg.hashsalt": "energystat", "font.size": 9}
     with plt.rc_context(rc):
-        fig, ax = plt.subplots(figsize=(6.3, 0.22 * len(rows) + 1.3), dpi=150)
+        # two charts to a page of the 版心 (156 × 225 mm) with their captions
+        fig, ax = plt.subplots(figsize=(6.3, 0.15 * len(rows) + 1.0), dpi=150)
         positions = list(range(len(rows)))[::-1]  # first reporter on top
         ax.barh(positions, values, color=colours, height=0.62)
         ax.set_yticks(positions, labels)

@@ -100,9 +100,12 @@ DUAL_CONTROL_SQL = """
 select * from marts.mart_dual_control where year = %(year)s
 """
 
+# A share target (60 % of 120 units = 72) is a count of whole units: "at least" rounds up.
 TASKS_SQL = """
 select task_code, category_zh, unit_zh, admin_level, institution_kind, target_type, target_share,
-       achieved, target, completion_ratio, achieved >= target as completed
+       target_base_count, achieved, target, ceil(target) as target_count, completion_ratio,
+       achieved >= target as completed,
+       case when target_type = 'share' then achieved / nullif(target_base_count, 0) end as achieved_share
 from marts.mart_task_progress
 where year = %(year)s and reporter_code = %(region)s and target is not null
 order by task_code, admin_level, institution_kind
@@ -220,7 +223,9 @@ def _load_tasks(conn: Any, year: int) -> list[TaskRow]:
         out.append(TaskRow(
             task_code=r["task_code"], name_zh=r["category_zh"], unit=r["unit_zh"], target=_f(r["target"]),
             achieved=_f(r["achieved"]), completion_ratio=_f(r["completion_ratio"]), completed=r["completed"],
-            detail=detail,
+            detail=detail, target_count=_f(r["target_count"]), target_type=r["target_type"] or "count",
+            target_share=_f(r["target_share"]),
+            base_count=_f(r["target_base_count"]), achieved_share=_f(r["achieved_share"]),
         ))
     return out
 
@@ -267,10 +272,10 @@ def load_circular_data(dsn: str | None, year: int, totals_wording: dict[str, dic
     """
     import psycopg
 
-    from energystat import warehouse
+    from energystat import roles, warehouse
 
     try:
-        with warehouse.connect(dsn) as conn:
+        with warehouse.connect(dsn, role=roles.TRANSFORMER) as conn:  # marts, and ops for freshness
             region, reporters = _load_attainment(conn, year)
             dual_control = _load_dual_control(conn, year, totals_wording or {})
             tasks = _load_tasks(conn, year)
@@ -317,10 +322,10 @@ def marts_freshness(dsn: str | None = None) -> tuple[bool, str]:
     """
     import psycopg
 
-    from energystat import warehouse
+    from energystat import roles, warehouse
 
     try:
-        with warehouse.connect(dsn) as conn:
+        with warehouse.connect(dsn, role=roles.TRANSFORMER) as conn:
             latest, in_marts = conn.execute(FRESHNESS_SQL).fetchone()
     except psycopg.errors.UndefinedTable:
         return False, "the marts are not built yet (marts.mart_reporting_timeliness is missing)"

@@ -71,9 +71,43 @@ def names(items: Iterable[Any]) -> str:
     return "、".join(out)
 
 
+def count(value: float | None) -> str:
+    """A count of things (institutions, projects, items): an integer with thousands separators; 17000 -> 17,000.
+
+    Counts reach here as integers from SQL (a share target is rounded up there); anything else is an error.
+    """
+    if value is None:
+        return MISSING
+    if not float(value).is_integer():
+        raise ValueError(f"a count must be a whole number, got {value!r}")
+    return f"{int(value):,}"
+
+
+def trim0(text: str) -> str:
+    """"60.0" -> "60"; "62.5" stays."""
+    return text[:-2] if text.endswith(".0") else text
+
+
+CN_DIGITS = "零一二三四五六七八九"
+
+
+def cn_count(value: int) -> str:
+    """Small counts in Chinese numerals before a measure word: 2 -> 两, 4 -> 四, 10 -> 十, 12 -> 十二."""
+    n = int(value)
+    if n == 2:
+        return "两"
+    if 0 <= n < 10:
+        return CN_DIGITS[n]
+    if 10 <= n < 100:
+        tens, units = divmod(n, 10)
+        return ("" if tens == 1 else CN_DIGITS[tens]) + "十" + (CN_DIGITS[units] if units else "")
+    return str(n)
+
+
 def cn_date(day: date) -> str:
+    """成文日期 style: 2024年2月5日 (年份标全称，月、日不编虚位)."""
     return f"{day.year}年{day.month}月{day.day}日"
 
 
 FILTERS = {"num": num, "total": total, "pct": pct, "pct_plain": pct_plain, "change": change, "names": names,
-           "cn_date": cn_date}
+           "cn_date": cn_date, "count": count, "trim0": trim0, "cn_count": cn_count}

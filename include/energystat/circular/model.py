@@ -72,6 +72,11 @@ class TaskRow:
     completion_ratio: float | None
     completed: bool | None
     detail: str = ""  # e.g. the admin level and kind of a share target
+    target_count: float | None = None  # the target as whole units (the mart's target rounded up, SQL)
+    target_type: str = "count"  # count | share (the seed's target_type)
+    target_share: float | None = None  # share targets, and count targets set as a share of a base
+    base_count: float | None = None  # the base of the share (registered units, or the seed's base_count)
+    achieved_share: float | None = None  # share targets: achieved / base_count (SQL)
 
 
 @dataclass(frozen=True)
@@ -127,7 +132,6 @@ class CircularData:
     outliers: list[OutlierRow]
     missing: list[MissingReport]
     marts_loaded_at: datetime
-    notes: list[str] = field(default_factory=list)  # e.g. "charts without a CJK font"
 
     @property
     def complete(self) -> bool:

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from energystat.circular import charts as charts_mod
+from energystat.circular import gbt9704
+from energystat.circular.blocks import Document, keep_together
 from energystat.circular.data import check_complete, load_circular_data
-from energystat.circular.document import CircularDocument, build_document, status_word
+from energystat.circular.document import build_document, status_word
 from energystat.circular.docx_render import render_docx
 from energystat.circular.model import CircularData
 from energystat.circular.settings import CircularSettings, load_settings
@@ -19,8 +21,8 @@ from energystat.circular.wording import Wording
 log = logging.getLogger(__name__)
 
 NO_CJK_FONT_NOTE = (
-    "图表未找到中文字体，图中各单位以行政区划代码标注 / no CJK font found: chart labels use reporter codes "
-    "(install fonts-noto-cjk or fonts-wqy-microhei)"
+    "no CJK font found: chart labels use reporter codes and English "
+    "(install Debian's fonts-noto-cjk, or any Noto Sans CJK SC / WenQuanYi font, and publish again)"
 )
 HTML_TEMPLATE = Path(__file__).parent / "templates" / "circular.html.j2"
 
@@ -43,20 +45,40 @@ def make_charts(data: CircularData) -> tuple[dict[str, charts_mod.Chart], list[s
     return charts, notes
 
 
-def render_html(document: CircularDocument, path: Path, wording: Wording) -> Path:
-    """Write the self-contained HTML version (inline CSS, inline SVG charts)."""
+def table_layout(document: Document) -> dict[str, dict[str, Any]]:
+    """Per table: relative column widths (%) and font size (pt) as in the Word file, for the HTML's print pages."""
+    layout: dict[str, dict[str, Any]] = {}
+    available = gbt9704.TEXT_W * gbt9704.PT_PER_MM
+    for block in document.blocks:
+        if block.kind == "annex":
+            available = (gbt9704.TEXT_H if block.wide else gbt9704.TEXT_W) * gbt9704.PT_PER_MM
+        elif block.kind == "table":
+            widths, size = gbt9704.column_widths(block, available)
+            layout[block.key] = {"widths": [round(100 * w / sum(widths), 2) for w in widths], "size": size,
+                                 "wide": available > gbt9704.TEXT_W * gbt9704.PT_PER_MM}
+    return layout
+
+
+def render_html(document: Document, path: Path, wording: Wording | None = None, missed_word: str = "未完成") -> Path:
+    """Write the self-contained HTML version (inline CSS, inline SVG charts); printed, its pages follow the
+    Word file's (A4, the same 版心, landscape annex, 版记 at the foot of the last page, page numbers)."""
     import jinja2
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters["keep_together"] = keep_together
+    signature = next((b for b in document.blocks if b.kind == "signature"), None)
     html = env.from_string(HTML_TEMPLATE.read_text(encoding="utf-8")).render(
-        doc=document, missed_word=status_word(wording, False)
+        doc=document, missed_word=status_word(wording, False) if wording is not None else missed_word,
+        g=gbt9704, layout=table_layout(document),
+        mark_scale=gbt9704.mark_scale(document.blocks[0].text) if document.blocks[0].kind == "masthead" else 100,
+        signature_indents=gbt9704.signature_indents(*signature.lines) if signature else (0, 0),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     return path
 
 
-def circular_json(data: CircularData, document: CircularDocument) -> dict[str, Any]:
+def circular_json(data: CircularData, document: Document) -> dict[str, Any]:
     """The machine-readable circular: the marts' values at full precision, and every table as displayed."""
     tables = {
         b.key: {"caption": b.text, "header": [[asdict(c) for c in row] for row in b.header], "rows": b.rows}
@@ -65,7 +87,7 @@ def circular_json(data: CircularData, document: CircularDocument) -> dict[str, A
     return {"metadata": document.metadata, "data": data.to_dict(), "tables": tables}
 
 
-def write_json(data: CircularData, document: CircularDocument, path: Path) -> Path:
+def write_json(data: CircularData, document: Document, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(circular_json(data, document), ensure_ascii=False, indent=2), encoding="utf-8")
     return path

@@ -56,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
 
     # imported when the command runs (pandas; GX inside validate): `energystat --help` stays instant
     from energystat.contract.uploads import reporter_and_period
-    from energystat.ingest.parse import parse_upload
+    from energystat.ingest.parse import parse_bounded
     from energystat.ingest.report import check_result
     from energystat.ingest.validate import validate
     from energystat.ingest.validate.context import context_for_check, context_without_warehouse
@@ -64,7 +64,7 @@ def _run(args: argparse.Namespace) -> int:
     path = Path(args.file)
     reporter, period = reporter_and_period(path.resolve())
     reporter, period = args.region or reporter, args.period or period
-    parsed = parse_upload(path, reporter_code=reporter, period=period)
+    parsed, _engineer_error = parse_bounded(path, reporter, period)  # a hostile file cannot crash the check
     if not parsed.readable:
         context = context_without_warehouse(reporter, period, "file unreadable")
     else:

@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true",
                    help="publish even when some reporters' monthly statistics are missing (the text says so)")
     p.add_argument("--settings", help="circular settings file (YAML: issuer, issue_date, doc_number, …)")
-    p.add_argument("--date", dest="issue_date", help="issue date YYYY-MM-DD (default: today)")
+    p.add_argument("--date", dest="issue_date",
+                   help="成文日期 YYYY-MM-DD (default: publication_day of the year after --year, config/circular.yaml)")
     p.add_argument("--doc-number", help="document number, e.g. 桂机管发〔2024〕3号")
     p.set_defaults(handler=_run)
 

@@ -89,7 +89,7 @@ def _check(client: AirflowClient, dag_id: str, run: dict) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from energystat import config, migrate, warehouse
+    from energystat import config, migrate, roles, warehouse
     from energystat.orchestration import environment, stack
 
     total = time.perf_counter()
@@ -137,11 +137,14 @@ def _run(args: argparse.Namespace) -> int:
         print("\nRuns (open them after `make airflow`, http://localhost:8080):")
         for dag_id, run_id in links:
             print(f"    {dag_id}: http://localhost:8080/dags/{dag_id}/runs/{run_id}")
+    t = _step(f"Monthly progress bulletin {year}-07 (月度进度简报)")  # listed below beside the circular
+    _energystat("bulletin", "--year", year, "--month", "7", "--out", str(config.circular_dir()), env=env)
+    _done(t)
 
     _summary(dsn, year)
     print(f"\nDone in {time.perf_counter() - total:.0f} s.")
-    print(f"Warehouse DSN (psql / BI tools): {dsn}")
-    print(f"Analysts (read-only, marts only): {warehouse.analyst_dsn(dsn)}")
+    print(f"Warehouse DSN (psql / BI tools): {roles.masked(dsn)}")
+    print(f"Analysts (read-only, marts only): {roles.masked(warehouse.analyst_dsn(dsn))}")
     print("Airflow UI: `make airflow`, then http://localhost:8080")
     print("Upload portal (报送门户): `.venv/bin/energystat portal`, then http://localhost:8090 — demo logins: "
           + ", ".join(_portal_login(dsn, *account) for account in (("450100", "city", "450100"),
@@ -203,3 +206,15 @@ def _summary(dsn: str, year: str) -> None:
     print("Circular:")
     for path in circular:
         print(f"    {path}")
+    _say_when_charts_lack_chinese()
+
+
+def _say_when_charts_lack_chinese() -> None:
+    """A fresh machine has no CJK font: say so plainly rather than leave English charts unexplained."""
+    from energystat.circular.charts import find_cjk_font
+
+    if find_cjk_font() is None:
+        print("\nNote: no Chinese (CJK) font is installed, so the circular's charts label cities by code and in "
+              "English.\n      Install one and run `make demo` again: sudo apt-get install fonts-noto-cjk "
+              "(Debian/Ubuntu), or any Noto Sans CJK SC font.\n"
+              "注意：本机未安装中文字体，通报图表中的单位以代码、英文标注；安装 fonts-noto-cjk 后重新运行 make demo。")

@@ -1,4 +1,7 @@
-"""`energystat ingest`: the nightly ingestion in one process (what the DAG does, without Airflow)."""
+"""`energystat ingest`: the nightly ingestion in one process (what the DAG does, without Airflow).
+
+Exit codes: 0 done (rejections are normal outcomes) or another run holds the landing tree; 1 some file met an
+unexpected error (the others were loaded; engineers alerted); 3 the warehouse went away (rerun to continue)."""
 
 from __future__ import annotations
 
@@ -15,13 +18,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from energystat.ingest.run import (
-        ingest,  # imported when the command runs: `energystat --help` stays instant
+    from energystat.ingest.boundary import display_name
+    from energystat.ingest.run import (  # imported when the command runs: `energystat --help` stays instant
+        WarehouseUnavailable,
+        ingest,
     )
 
-    summary = ingest(args.landing, reporter=args.reporter, period=args.period, force=args.force)
+    try:
+        summary = ingest(args.landing, reporter=args.reporter, period=args.period, force=args.force)
+    except WarehouseUnavailable as exc:
+        print(f"数据仓库连接中断，本次入库中止（已入库的文件不受影响，重新运行即可继续）/ {exc}")
+        return 3
+    if summary.busy:
+        print("另一次入库正在处理同一上报目录，本次未做任何操作 / another ingestion run holds the landing tree: "
+              "nothing done")
+        return 0
     for o in summary.outcomes:
         if o.status == "rejected":
-            print(f"退回 rejected  {o.rel_path}: {o.reason}  → {o.report_path}")
+            print(f"退回 rejected  {display_name(o.rel_path)}: {o.reason}  → {o.report_path}")
     print(summary.describe())
-    return 0
+    for error in summary.engineer_errors:
+        print(f"内部错误 internal error  {display_name(error)}")
+    return 1 if summary.engineer_errors else 0

@@ -13,6 +13,19 @@ WARNING = "warning"
 
 #: File unreadable (either kind).
 UNREADABLE = "P001"
+#: The file has no data rows (either kind): a headers-only file never replaces live data.
+NO_DATA_ROWS = "P002"
+#: A landing entry not read: a link, a special file, an unsupported suffix, a malformed or future period folder.
+LANDING_ENTRY = "P003"
+#: Formula cells without a calculated value (either kind).
+FORMULA_WITHOUT_VALUE = "P004"
+#: The correction guard, per kind: an error marked reviewable in the suite (held for review, never applied).
+CORRECTION_GUARD = {"monthly": "M017", "task_progress": "T009"}
+#: Reporter completeness, judged on the whole file (a file of 0 rows too).
+COMPLETENESS = "M014"
+#: The registry export's own checks (it has no suite): rows loadable, and its correction guard (reviewable).
+REGISTRY_ROWS = "R001"
+REGISTRY_GUARD = "R002"
 #: Required columns missing or a unit not understood, per kind.
 MISSING_COLUMNS = {"monthly": "M001", "task_progress": "T001"}
 #: The 合计 row does not equal its column's sum (monthly form).

@@ -40,6 +40,8 @@ WHOLE_REGION = "GX"
 #: Landing folders: `<reporter>/<YYYY-MM>/<file>`; the registry export sits at the landing root.
 REPORTER_DIR = re.compile(r"^\d{6}$")
 PERIOD_DIR = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+#: Suffixes a clerk may upload (README, "What happens when…"): everything else is refused unread (P003).
+UPLOAD_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".csv"})
 #: A file-name marker of each form kind (the templates name their files so).
 KIND_MARKERS = {MONTHLY_SHEET: MONTHLY, TASK_SHEET: TASK_PROGRESS}
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # the Airflow failure notifier sends through this module: kee
 
 log = logging.getLogger(__name__)
 
-__all__ = ["alert_on_outcomes", "configured_urls", "parse_urls", "send"]
+__all__ = ["alert_engineers", "alert_on_outcomes", "configured_urls", "parse_urls", "send"]
 
 
 def configured_urls() -> list[str]:
@@ -119,3 +119,18 @@ def alert_on_outcomes(outcomes: Iterable[Outcome], urls: Sequence[str], threshol
         elif outcome.status == ACCEPTED_WITH_WARNINGS and outcome.warning_count >= limit:
             sent += send(*warnings_message(outcome), urls)
     return sent
+
+
+def alert_engineers(outcomes: Iterable[Outcome], urls: Sequence[str]) -> int:
+    """One message to engineers listing the files that met an unexpected error (a bug, a reader crash, an
+    unwritable quarantine): not the clerks' mistakes, which `alert_on_outcomes` reports. Returns messages sent."""
+    errors = [o for o in outcomes if o.engineer_error]
+    if not errors:
+        return 0
+    title = f"【入库异常】{len(errors)} 个文件遇到平台内部错误 / {len(errors)} files met unexpected errors"
+    body = "\n".join([
+        "以下文件已按退回处理，其余文件照常入库；请技术人员排查。 The files below were rejected, the others loaded:",
+        *(f"- {o.rel_path} (upload_id {o.upload_id}): {o.engineer_error}" for o in errors[:50]),
+    ])
+    log.error("%s\n%s", title, body)
+    return int(send(title, body, urls))

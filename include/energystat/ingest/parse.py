@@ -17,15 +17,26 @@ import logging
 import math
 import re
 import unicodedata
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from energystat import reference
-from energystat.contract.findings import ERROR, MISSING_COLUMNS, TOTAL_ROW_MISMATCH, UNREADABLE, Finding
+from energystat import config, reference
+from energystat.contract.findings import (
+    ERROR,
+    FORMULA_WITHOUT_VALUE,
+    LANDING_ENTRY,
+    MISSING_COLUMNS,
+    NO_DATA_ROWS,
+    TOTAL_ROW_MISMATCH,
+    UNREADABLE,
+    Finding,
+)
 from energystat.contract.forms import (
     MONTHLY_FORM,
     MONTHLY_SHEET,
@@ -35,6 +46,8 @@ from energystat.contract.forms import (
     ColumnSpec,
 )
 from energystat.contract.uploads import MONTHLY, TASK_PROGRESS
+from energystat.ingest.bounded import ReaderFailed, ReaderLimits, run_bounded
+from energystat.ingest.workbook_scan import SheetScan, scan_workbook
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +85,8 @@ class ParsedUpload:
 
     @property
     def readable(self) -> bool:
-        return not any(f.rule_id == UNREADABLE for f in self.findings)
+        """False when the file could not be read (P001) or was not read at all (P003, a landing refusal)."""
+        return not any(f.rule_id in (UNREADABLE, LANDING_ENTRY) for f in self.findings)
 
     @property
     def rows(self) -> int:
@@ -116,8 +130,31 @@ def _decode_csv(data: bytes) -> tuple[str, str]:
         ) from exc
 
 
-def _read_csv(path: Path) -> tuple[Cells, None]:
-    text, _encoding = _decode_csv(path.read_bytes())
+@dataclass(frozen=True)
+class ReadLimits:
+    """How large a table the parser reads (settings `max_rows`, `max_columns`)."""
+
+    rows: int
+    columns: int
+
+    @classmethod
+    def from_settings(cls) -> ReadLimits:
+        settings = config.settings()
+        return cls(settings.max_rows, settings.max_columns)
+
+
+def _too_many(what_zh: str, what_en: str, rows: int, columns: int, limits: ReadLimits) -> UnreadableFile:
+    return UnreadableFile(
+        f"{what_zh}有 {rows:,} 行 × {columns:,} 列，超过限额（{limits.rows:,} 行、{limits.columns:,} 列）；请只上传报表本身",
+        f"{what_en} {rows:,} rows × {columns:,} columns, over the limit ({limits.rows:,} rows, "
+        f"{limits.columns:,} columns): upload the form only")
+
+
+def _read_csv(data: bytes, limits: ReadLimits) -> Cells:
+    lines = max(data.count(b"\n"), data.count(b"\r"))
+    if lines > limits.rows + 100:  # counted before decoding: a huge CSV costs no memory
+        raise _too_many("文件", "the file has", lines, 0, limits)
+    text, _encoding = _decode_csv(data)
     if "\x00" in text:
         raise UnreadableFile("文件不是文本表格（含有二进制内容）", "not a text table (binary content)")
     sample = text[:4096]
@@ -125,14 +162,23 @@ def _read_csv(path: Path) -> tuple[Cells, None]:
         dialect: Any = csv.Sniffer().sniff(sample, delimiters=",\t;")
     except csv.Error:
         dialect = csv.excel
-    return [row for row in csv.reader(io.StringIO(text), dialect)], None
+    try:
+        # newline=None: CR-only (old Mac Excel), CRLF and LF line endings all read as rows
+        return [row for row in csv.reader(io.StringIO(text, newline=None), dialect)]
+    except csv.Error as exc:
+        raise UnreadableFile(f"CSV 格式错误：{exc}", f"malformed CSV: {exc}") from exc
 
 
-def _read_workbook(path: Path, kinds_sheets: tuple[str, ...]) -> tuple[Cells, str]:
+def _read_workbook(data: bytes, kinds_sheets: tuple[str, ...], limits: ReadLimits,
+                   scans: list[SheetScan]) -> tuple[Cells, str]:
     from python_calamine import CalamineWorkbook
 
+    for scan in scans:  # declared sizes, before any reader allocates for them
+        if (scan.declared_rows or 0) > limits.rows or (scan.declared_columns or 0) > limits.columns:
+            raise _too_many(f"工作表“{scan.name}”声明", f"sheet {scan.name!r} declares", scan.declared_rows or 0,
+                            scan.declared_columns or 0, limits)
     try:
-        workbook = CalamineWorkbook.from_path(str(path))
+        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
     except Exception as exc:  # calamine raises its own error types for every kind of broken file
         raise UnreadableFile(f"无法打开 Excel 文件（文件损坏或不是 Excel 格式）：{exc}",
                              f"cannot open the workbook (corrupt or not Excel): {exc}") from exc
@@ -140,22 +186,76 @@ def _read_workbook(path: Path, kinds_sheets: tuple[str, ...]) -> tuple[Cells, st
     if not names:
         raise UnreadableFile("工作簿中没有工作表", "the workbook has no sheet")
     sheet = next((n for n in names if n.strip() in kinds_sheets), names[0])
-    try:
-        rows = workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
-    except Exception as exc:
-        raise UnreadableFile(f"无法读取工作表“{sheet}”：{exc}", f"cannot read sheet {sheet!r}: {exc}") from exc
+    rows = _sheet_rows(workbook, sheet, limits)
+    others = [n for n in names if n != sheet and _holds_form_data(_sheet_rows(workbook, n, limits), n)]
+    if others:
+        raise UnreadableFile(
+            f"报表数据分布在多个工作表（“{sheet}”及“{'”“'.join(others)}”），只会读取一个：请把所有数据行放在同一工作表中",
+            f"form data on more than one sheet ({sheet!r} and {', '.join(map(repr, others))}); only one would be "
+            "read: put every data row on one sheet")
     return rows, sheet
 
 
-def read_cells(path: Path) -> tuple[Cells, str | None]:
+def _sheet_rows(workbook: Any, sheet: str, limits: ReadLimits) -> Cells:
+    try:
+        table = workbook.get_sheet_by_name(sheet)
+        if table.height > limits.rows or table.width > limits.columns:
+            raise _too_many(f"工作表“{sheet}”", f"sheet {sheet!r} has", table.height, table.width, limits)
+        return table.to_python(skip_empty_area=False)
+    except UnreadableFile:
+        raise
+    except Exception as exc:
+        raise UnreadableFile(f"无法读取工作表“{sheet}”：{exc}", f"cannot read sheet {sheet!r}: {exc}") from exc
+
+
+def _holds_form_data(rows: Cells, sheet: str) -> bool:
+    """A header row of a form, then at least one non-blank row (a notes sheet is not form data)."""
+    _kind, header = _detect_kind(rows[:15], sheet, Path(sheet))
+    return header is not None and any(not _blank(row) for row in rows[header + 1:])
+
+
+def read_cells(path: Path, data: bytes | None = None, limits: ReadLimits | None = None) -> tuple[Cells, str | None]:
     """All rows of the file's table as lists of cell values, and the sheet read (None for CSV)."""
+    rows, sheet, _scans = _read(path, data, limits or ReadLimits.from_settings())
+    return rows, sheet
+
+
+def _read(path: Path, data: bytes | None, limits: ReadLimits) -> tuple[Cells, str | None, list[SheetScan]]:
     suffix = path.suffix.lower()
+    if suffix not in (".csv", ".txt", ".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"):
+        raise UnreadableFile(f"不支持的文件类型“{path.suffix}”（请上传 .xlsx 或 .csv）",
+                             f"unsupported file type {path.suffix!r} (upload .xlsx or .csv)")
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise UnreadableFile(f"文件不存在：{path}", f"file not found: {path}") from exc
     if suffix in (".csv", ".txt"):
-        return _read_csv(path)
-    if suffix in (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"):
-        return _read_workbook(path, (MONTHLY_SHEET, TASK_SHEET))
-    raise UnreadableFile(f"不支持的文件类型“{path.suffix}”（请上传 .xlsx 或 .csv）",
-                         f"unsupported file type {path.suffix!r} (upload .xlsx or .csv)")
+        return _read_csv(data, limits), None, []
+    scans: list[SheetScan] = []
+    xml = suffix in (".xlsx", ".xlsm")
+    if xml:
+        try:  # declared sizes first (cheap): a workbook declaring a million rows is refused before any pass
+            scans = scan_workbook(io.BytesIO(data), formulas_of=None)
+        except (zipfile.BadZipFile, KeyError, SyntaxError):
+            xml = False  # not an Open XML package after all: calamine says why
+    rows, sheet = _read_workbook(data, (MONTHLY_SHEET, TASK_SHEET), limits, scans)
+    if xml:
+        scans = scan_workbook(io.BytesIO(data), formulas_of=sheet)
+    return rows, sheet, scans
+
+
+def _formula_findings(scans: list[SheetScan], sheet: str | None) -> list[Finding]:
+    scan = next((s for s in scans if s.name == sheet), None)
+    if scan is None or not scan.formula_cells_without_value:
+        return []
+    cells = "、".join(scan.formula_refs) + (" …" if scan.formula_cells_without_value > len(scan.formula_refs) else "")
+    return [Finding(
+        FORMULA_WITHOUT_VALUE, ERROR,
+        f"有 {scan.formula_cells_without_value} 个公式单元格没有计算结果（{cells}），读取时为空：请在 Excel 中打开并保存后重新上传",
+        f"{scan.formula_cells_without_value} formula cells carry no calculated value ({cells.replace('、', ', ')}) "
+        "and read as blank: open and save the file in Excel, then upload it again",
+        observed_value=cells[:200])]
 
 
 # ---------------------------------------------------------------------------------------------------- headers
@@ -227,13 +327,15 @@ def to_number(value: Any) -> tuple[float | None, str | None]:
     if isinstance(value, bool):
         return None, str(value)
     if isinstance(value, int | float):
-        return (None, None) if isinstance(value, float) and math.isnan(value) else (float(value), None)
+        if isinstance(value, float) and not math.isfinite(value):
+            return (None, None) if math.isnan(value) else (None, str(value))
+        return float(value), None
     text = normalise_text(value)
     if not text:
         return None, None
     compact = text.replace(",", "").replace(" ", "").replace("_", "")
-    if _NUMBER.match(compact):
-        return float(compact), None
+    if _NUMBER.match(compact) and math.isfinite(number := float(compact)):  # 1e400 parses as infinity: not a number
+        return number, None
     return None, str(value).strip()
 
 
@@ -287,28 +389,60 @@ def normalise_quarter(value: Any) -> str | None:
 
 def _unreadable(path: Path, reporter: str | None, period: str | None, zh: str, en: str,
                 kind: str | None = None) -> ParsedUpload:
+    return not_read(path, reporter, period, UNREADABLE, zh, en, kind)
+
+
+def not_read(path: Path, reporter: str | None, period: str | None, rule_id: str, zh: str, en: str,
+             kind: str | None = None) -> ParsedUpload:
+    """The result for a file that could not be read (P001) or was not read (P003), with its reason."""
+    if rule_id == UNREADABLE:
+        zh, en = f"文件无法读取：{zh}", f"file unreadable: {en}"
     return ParsedUpload(path=path, kind=kind, reporter_code=reporter, period=period, frame=pd.DataFrame(),
-                        findings=[Finding(UNREADABLE, ERROR, f"文件无法读取：{zh}", f"file unreadable: {en}")])
+                        findings=[Finding(rule_id, ERROR, zh, en)])
+
+
+def parse_bounded(path: Path, reporter_code: str | None = None, period: str | None = None,
+                  data: bytes | None = None, kind: str | None = None) -> tuple[ParsedUpload, str | None]:
+    """`parse_upload` in a child process with the settings' memory and time limits (`ingest.bounded`): whatever
+    the bytes do to the readers, the result is a ParsedUpload. Also returns the engineer's error when the cause
+    was not the file (a bug, the machine) — None when it was the file or nothing failed."""
+    settings = config.settings()
+    limits = ReaderLimits(settings.reader_memory_bytes, settings.reader_timeout_s)
+    try:
+        return run_bounded(parse_upload, path, reporter_code, period, data=data,
+                           limits=limits, label=path.name), None
+    except ReaderFailed as exc:
+        if exc.unexpected:
+            log.error("reader of %s failed: %s", path, exc.en)
+        parsed = not_read(path, reporter_code, period, UNREADABLE,
+                          exc.zh + ("（平台内部错误，已通知技术人员）" if exc.unexpected else ""),
+                          exc.en + (" (internal error: engineers have been told)" if exc.unexpected else ""), kind)
+        return parsed, exc.en if exc.unexpected else None
 
 
 def parse_upload(path: str | Path, reporter_code: str | None = None, period: str | None = None,
-                 fuel_densities: dict[str, float] | None = None) -> ParsedUpload:
+                 fuel_densities: dict[str, float] | None = None, data: bytes | None = None,
+                 limits: ReadLimits | None = None) -> ParsedUpload:
     """Parse one upload; never raises for bad input (problems become findings).
 
     `reporter_code` and `period` are the folder's (`<reporter>/<YYYY-MM>/file`); they are kept on the result for
     the rules (M004, M009…). `fuel_densities` ({"gasoline_l": kg/L, "diesel_l": kg/L}) defaults to the reference
-    seed and is only needed when a file gives a liquid fuel by mass.
+    seed and is only needed when a file gives a liquid fuel by mass. `data` are the file's bytes when the caller
+    read them already (the run reads each upload once); `limits` default to the settings.
     """
     path = Path(path)
     try:
-        rows, sheet = read_cells(path)
+        rows, sheet, scans = _read(path, data, limits or ReadLimits.from_settings())
     except UnreadableFile as exc:
         return _unreadable(path, reporter_code, period, exc.zh, exc.en)
     except OSError as exc:
         return _unreadable(path, reporter_code, period, f"无法打开文件：{exc.strerror or exc}",
                            f"cannot open the file: {exc}")
     try:
-        return _parse_rows(path, rows, sheet, reporter_code, period, fuel_densities)
+        parsed = _parse_rows(path, rows, sheet, reporter_code, period, fuel_densities)
+        if parsed.readable:
+            parsed.findings.extend(_formula_findings(scans, sheet))
+        return parsed
     except Exception as exc:  # last resort: a user must get a finding, never a traceback
         log.exception("unexpected error parsing %s", path)
         return _unreadable(path, reporter_code, period, f"解析出错：{exc}", f"parse error: {exc!r}")
@@ -333,7 +467,15 @@ def _parse_rows(path: Path, rows: Cells, sheet: str | None, reporter: str | None
     for position, cell in enumerate(rows[header_index]):
         name, unit = split_header(cell)
         spec = _match_spec(name, specs)
-        if spec is None or spec.raw in positions:
+        if spec is None:
+            continue
+        if spec.raw in positions:  # a second column of the same field: which one is meant cannot be guessed
+            first = parsed.headers.get(spec.raw, spec.header)
+            parsed.findings.append(Finding(
+                MISSING_COLUMNS[kind], ERROR,
+                f"列“{first}”出现了两次（第 {positions[spec.raw] + 1} 列和第 {position + 1} 列），请只保留一列",
+                f"column {first!r} appears twice (columns {positions[spec.raw] + 1} and {position + 1}): keep one",
+                column_name=spec.raw, observed_value=normalise_text(cell)))
             continue
         if spec.units:
             unit_key = (unit or spec.unit or "").lower()
@@ -376,6 +518,10 @@ def _parse_rows(path: Path, rows: Cells, sheet: str | None, reporter: str | None
     parsed.frame = _build_frame(specs, positions, factors, data, kind)
     if total_row is not None:
         parsed.findings.extend(_check_total(parsed, specs, positions, factors, total_row))
+    if not data:
+        parsed.findings.append(Finding(
+            NO_DATA_ROWS, ERROR, "文件没有数据行（只有表头）：空文件不能替换已上报的数据",
+            "the file has no data rows (headers only): an empty file cannot replace reported data"))
     return parsed
 
 
@@ -453,6 +599,7 @@ def _numbers(cells: list[Any]) -> tuple[pd.Series, list[str | None]]:
     Fast path: pandas converts plain numbers; only the cells it cannot read go through `to_number`."""
     raw = pd.Series(cells, dtype="object")
     series = pd.to_numeric(raw, errors="coerce").astype("float64")
+    series[np.isinf(series.to_numpy())] = np.nan  # "1e400", inf: not numbers (to_number keeps their text)
     texts: list[str | None] = [None] * len(cells)
     for position in (series.isna() & raw.notna()).to_numpy().nonzero()[0]:
         number, text = to_number(cells[position])

@@ -4,27 +4,32 @@ A self-contained Chinese HTML page (templates/upload_report.html.j2), a JSON res
 and an .xlsx copy of the upload with the failing cells highlighted and a column `问题说明` giving the reasons per
 row. `check_result` is the JSON `energystat check --json` prints, from the same report.
 
-The HTML has its styles inline: it opens the same offline. GX's own Data Docs page of the validation is written
-beside it (`<stem>_gx_data_docs/index.html`) and linked from it; those link their CSS/JS from a CDN and open
-unstyled without internet.
+The HTML has its styles inline: it opens the same offline; it names the reporter, every finding's row, institution,
+column, value and what to do, and how and by when to resubmit (the seed's deadline, the settings' contact). GX's
+own Data Docs of the validation are written beside it (`<stem>_gx_data_docs/index.html`) for engineers and linked
+from the JSON (`engineering`), not from the clerk's page.
+Upload values are untrusted (energystat.untrusted): escaped in both pages, and written as text, never as
+formulas, into the marked workbook.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import unicodedata
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import jinja2
 
 from energystat.contract.findings import ERROR, WARNING, Finding
 from energystat.contract.uploads import ACCEPTED, ACCEPTED_WITH_WARNINGS, MONTHLY, REJECTED
+from energystat.ingest.boundary import short_stem
 from energystat.ingest.parse import ParsedUpload, normalise_text
 from energystat.ingest.validate import ValidationReport
 from energystat.ingest.validate.gx import write_gx_data_docs
 from energystat.ingest.validate.rulebook import rule_descriptions
+from energystat.untrusted import escape_gx_result, safe_name, set_text_cell
 
 STATUS_ZH = {ACCEPTED: "通过", ACCEPTED_WITH_WARNINGS: "通过（有警告）", REJECTED: "不通过，已退回"}
 SEVERITY_ZH = {ERROR: "错误", WARNING: "警告"}
@@ -48,11 +53,21 @@ def report_json(parsed: ParsedUpload, report: ValidationReport) -> dict[str, Any
     }
 
 
+def _engineers_links(result: dict[str, Any], paths: dict[str, Path], out: Path) -> dict[str, Any]:
+    """GX's own result and Data Docs are for engineers: linked from the JSON, not offered to the clerk."""
+    result["engineering"] = {
+        name: paths[key].relative_to(out).as_posix()
+        for name, key in (("gx_data_docs", "gx_docs"), ("gx_validation_result", "gx_json")) if paths[key].exists()
+    }
+    return result
+
+
 def report_paths(parsed: ParsedUpload, out_dir: str | Path) -> dict[str, Path]:
     """Where `write_report` puts each file: {"html", "json", "gx_json", "gx_docs", "xlsx"} (names start with the
     upload's stem, so several reports can share a quarantine folder; gx_json/gx_docs/xlsx only exist for readable
-    files; gx_docs is the index.html of GX's Data Docs folder)."""
-    out, stem = Path(out_dir), parsed.path.stem
+    files; gx_docs is the index.html of GX's Data Docs folder). A long stem is shortened (`boundary.short_stem`) so
+    every name stays under the 255-byte file-name limit."""
+    out, stem = Path(out_dir), short_stem(parsed.path.stem)
     return {"html": out / f"{stem}_检查报告.html", "json": out / f"{stem}_检查结果.json",
             "gx_json": out / f"{stem}_gx_validation_result.json",
             "gx_docs": out / f"{stem}_gx_data_docs" / "index.html", "xlsx": out / f"{stem}_问题标注.xlsx"}
@@ -63,13 +78,16 @@ def write_report(parsed: ParsedUpload, report: ValidationReport, out_dir: str | 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = report_paths(parsed, out)
-    paths["json"].write_text(json.dumps(report_json(parsed, report), ensure_ascii=False, indent=2), encoding="utf-8")
     if report.gx_validation is not None:
-        write_gx_data_docs(report.gx_validation, paths["gx_docs"].parent, parsed.path.stem)
         paths["gx_json"].write_text(json.dumps(report.gx_result, ensure_ascii=False, indent=2, default=str),
                                     encoding="utf-8")
-    paths["html"].write_text(render_html(parsed, report, paths["gx_docs"].relative_to(out)
-                                         if paths["gx_docs"].exists() else None), encoding="utf-8")
+        # GX's renderer puts the observed values into its page verbatim: build it from an escaped copy (a cell
+        # `<script>…` would run in the reader's browser otherwise), under a file-name-safe run name.
+        write_gx_data_docs(escape_gx_result(report.gx_validation), paths["gx_docs"].parent,
+                           safe_name(short_stem(parsed.path.stem, 80)))
+    result = _engineers_links(report_json(parsed, report), paths, out)
+    paths["json"].write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    paths["html"].write_text(render_html(parsed, report), encoding="utf-8")
     if parsed.readable:
         write_marked_workbook(parsed, report.findings, paths["xlsx"])
     return out
@@ -119,15 +137,56 @@ _TEMPLATES = jinja2.Environment(
     undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
-def render_html(parsed: ParsedUpload, report: ValidationReport, gx_docs: Path | None = None) -> str:
-    """The report page in Chinese (with English in small print), styles inline; `gx_docs` = relative path of GX's
-    Data Docs index.html to link, if written."""
+#: What the clerk does about a finding, by severity.
+ACTION_ZH = {ERROR: "改正后重新上报", WARNING: "核实；数据无误时在报送说明中写明原因"}
+
+
+def reporter_label(code: str | None) -> str:
+    """南宁市（450100）; the code alone when it is not a known reporter."""
+    if not code:
+        return "—"
+    try:
+        from energystat import reference
+
+        return f"{reference.reporter_name(code)}（{code}）"
+    except (KeyError, ValueError, LookupError):
+        return code
+
+
+def resubmission(parsed: ParsedUpload) -> dict[str, str]:
+    """The "how to resubmit" facts: the period's deadline (seed ref_reporting_deadlines) and the contact (settings)."""
+    from energystat import config, reference
+
+    out = {"contact": config.settings().contact_zh, "deadline": "", "rule": ""}
+    if parsed.period:
+        try:
+            day = reference.reporting_deadline(parsed.period)
+            out["deadline"] = f"{day.year}年{day.month}月{day.day}日"
+            out["rule"] = reference.deadline_rule_zh(parsed.period)
+        except (KeyError, ValueError, LookupError):
+            pass
+    return out
+
+
+def institution_names(parsed: ParsedUpload) -> dict[int, tuple[str, str]]:
+    """source row -> (统一社会信用代码, 单位名称) as the file gave them."""
+    frame = parsed.frame
+    if frame is None or "source_row" not in getattr(frame, "columns", ()):
+        return {}
+    codes = frame["credit_code"] if "credit_code" in frame.columns else [None] * len(frame)
+    names = frame["institution_name"] if "institution_name" in frame.columns else [None] * len(frame)
+    return {int(r): (str(c or ""), str(n or "")) for r, c, n in zip(frame["source_row"], codes, names, strict=True)}
+
+
+def render_html(parsed: ParsedUpload, report: ValidationReport) -> str:
+    """The report page in Chinese (with English in small print), styles inline. Autoescaped: every value
+    from the upload is shown as text."""
     units = "、".join(f"{parsed.column_header(c)}：{u}" for c, u in parsed.units_used.items()) or "—"
     return _TEMPLATES.get_template("upload_report.html.j2").render(
         parsed=parsed, report=report, file_name=parsed.path.name, units=units, status_zh=STATUS_ZH,
         severity_zh=SEVERITY_ZH, reason_header=REASON_HEADER, column_label=lambda c: _column_label(parsed, c),
-        gx_docs=quote(gx_docs.as_posix()) if gx_docs is not None else None,
-        rule_ids=list(rule_descriptions(parsed.kind or MONTHLY)),
+        rule_ids=list(rule_descriptions(parsed.kind or MONTHLY)), reporter=reporter_label(parsed.reporter_code),
+        institutions=institution_names(parsed), action_zh=ACTION_ZH, resubmit=resubmission(parsed),
         generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
 
 
@@ -138,11 +197,16 @@ def _column_label(parsed: ParsedUpload, column: str | None) -> str | None:
 
 # ---------------------------------------------------------------------------------------------------- xlsx
 
+ROW_TINT = "FDE9EC"  # the whole failing row, lighter than the failing cell's own fill
+
+
 def write_marked_workbook(parsed: ParsedUpload, findings: list[Finding], path: Path) -> Path:
-    """A copy of the upload's table (the cells the parser read) with failing cells filled (red = error, yellow = warning), a last column
-    `问题说明` with the reasons of each row, and a sheet `问题汇总` listing every finding."""
+    """A copy of the upload's table (the cells the parser read): each failing row tinted, each failing cell filled
+    (red = error, yellow = warning) and framed, a last column `问题说明` with the reasons of each row, and a sheet
+    `问题汇总` listing every finding in Chinese. Columns fit their text; printing gives A4 landscape pages, one page
+    wide, with the header row repeated."""
     from openpyxl import Workbook
-    from openpyxl.styles import Font, PatternFill
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
     rows = parsed.cells
     header_index = (parsed.header_row or 1) - 1
@@ -152,33 +216,82 @@ def write_marked_workbook(parsed: ParsedUpload, findings: list[Finding], path: P
     width = max((len(r) for r in rows), default=0)
     fills = {s: PatternFill("solid", start_color=c, end_color=c) for s, c in ((ERROR, ERROR_FILL),
                                                                               (WARNING, WARNING_FILL))}
+    tint = PatternFill("solid", start_color=ROW_TINT, end_color=ROW_TINT)
+    red = Side(style="medium", color="C00000")
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = (parsed.sheet or parsed.path.stem)[:31]
-    for row in rows:
-        sheet.append([_excel_value(v) for v in row])
+    for row_number, row in enumerate(rows, start=1):
+        for column, value in enumerate(row, start=1):
+            set_text_cell(sheet.cell(row=row_number, column=column), _excel_value(value))
     reason_col = width + 1
     sheet.cell(row=header_index + 1, column=reason_col, value=REASON_HEADER).font = Font(bold=True)
     reasons: dict[int, list[str]] = {}
+    marked: dict[tuple[int, int], str] = {}
     for f in findings:
         if f.source_row is None:
             continue
         reasons.setdefault(f.source_row, []).append(f"[{f.rule_id}{SEVERITY_ZH[f.severity]}] {f.message_zh}")
-        column = position_of.get(f.column_name or "", 0)
-        cell = sheet.cell(row=f.source_row, column=column + 1)
-        if f.severity == ERROR or cell.fill.start_color.rgb not in ("00" + ERROR_FILL, ERROR_FILL):
-            cell.fill = fills[f.severity]
+        key = (f.source_row, position_of.get(f.column_name or "", 0) + 1)
+        if marked.get(key) != ERROR:
+            marked[key] = f.severity
+    for row_number in reasons:  # the whole row first, then its failing cells on top
+        for column in range(1, reason_col + 1):
+            sheet.cell(row=row_number, column=column).fill = tint
+    for (row_number, column), severity in marked.items():
+        cell = sheet.cell(row=row_number, column=column)
+        cell.fill = fills[severity]
+        cell.border = Border(left=red, right=red, top=red, bottom=red)
     for row_number, texts in reasons.items():
-        sheet.cell(row=row_number, column=reason_col, value="；".join(texts))
-    sheet.column_dimensions[sheet.cell(row=1, column=reason_col).column_letter].width = 60
+        cell = sheet.cell(row=row_number, column=reason_col)
+        set_text_cell(cell, "；".join(texts))
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    _fit_columns(sheet, reason_width=60)
+    _print_setup(sheet, header_index + 1)
 
     summary = workbook.create_sheet("问题汇总")
-    summary.append(["行号", "规则", "级别", "列", "填报值", "问题说明", "description"])
-    for f in findings:
-        summary.append([f.source_row or "整个文件", f.rule_id, SEVERITY_ZH[f.severity],
-                        _column_label(parsed, f.column_name), f.observed_value, f.message_zh, f.message_en])
+    summary.append(["行号", "统一社会信用代码", "单位名称", "列", "填报值", "规则", "级别", "问题说明", "处理"])
+    for cell in summary[1]:
+        cell.font = Font(bold=True)
+    names = institution_names(parsed)
+    for row_number, f in enumerate(findings, start=2):
+        code, name = names.get(f.source_row or -1, (f.credit_code or "", ""))
+        values = [f.source_row or "整个文件", f.credit_code or code, name, _column_label(parsed, f.column_name),
+                  f.observed_value, f.rule_id, SEVERITY_ZH[f.severity], f.message_zh, ACTION_ZH[f.severity]]
+        for column, value in enumerate(values, start=1):
+            set_text_cell(summary.cell(row=row_number, column=column), value)
+    for row in summary.iter_rows(min_row=2):
+        row[7].alignment = Alignment(wrap_text=True, vertical="top")
+    _fit_columns(summary, reason_width=50)
+    _print_setup(summary, 1)
     workbook.save(path)
     return path
+
+
+def _fit_columns(sheet: Any, reason_width: int) -> None:
+    """Each column as wide as its longest text (a Chinese character counts two), the last one capped and wrapped."""
+    last = sheet.max_column
+    for column_cells in sheet.iter_cols(min_row=1, max_row=sheet.max_row):
+        letter = column_cells[0].column_letter
+        longest = max((_display_width(str(c.value)) for c in column_cells if c.value is not None), default=4)
+        sheet.column_dimensions[letter].width = min(reason_width, longest + 2) if column_cells[0].column == last \
+            else min(40, max(6, longest + 2))
+
+
+def _display_width(text: str) -> int:
+    """Excel column units: a Chinese character is two, anything else one."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def _print_setup(sheet: Any, header_row: int) -> None:
+    """A4 landscape, one page wide, the header row repeated on every page."""
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_title_rows = f"{header_row}:{header_row}"
+    sheet.freeze_panes = sheet.cell(row=header_row + 1, column=1)
 
 
 def _excel_value(value: Any) -> Any:

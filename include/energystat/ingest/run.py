@@ -15,6 +15,7 @@ JSON-friendly values (XCom-safe) and import nothing from Airflow; `ingest` is th
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -24,22 +25,31 @@ from typing import Any
 
 import psycopg
 
-from energystat import assets, config, warehouse
-from energystat.contract.uploads import LIVE_STATUSES, REGISTRY, REJECTED, RUN_STATUSES
+from energystat import assets, config, roles, warehouse
+from energystat.contract.findings import LANDING_ENTRY, UNREADABLE
+from energystat.contract.uploads import FORM_KINDS, LIVE_STATUSES, REGISTRY, REJECTED, RUN_STATUSES
 from energystat.ingest import alert, load, report, review
+from energystat.ingest.boundary import display_name
 from energystat.ingest.landing import (
     LandingFile,
     LandingFileDict,
+    TooLarge,
     batches_by_reporter,
     discover,
     landing_root,
-    local_file,
     move_out_of_landing,
+    read_upload,
 )
 from energystat.ingest.load import Outcome, OutcomeDict
-from energystat.ingest.parse import ParsedUpload, parse_upload
-from energystat.ingest.validate import ValidationReport, validate_many
-from energystat.ingest.validate.context import load_contexts
+from energystat.ingest.parse import ParsedUpload, not_read, parse_bounded
+from energystat.ingest.run_lock import landing_lock
+from energystat.ingest.validate import ValidationReport, validate, validate_many
+from energystat.ingest.validate.context import (
+    ContextKey,
+    ValidationContext,
+    context_without_warehouse,
+    load_contexts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +62,11 @@ def process_file(f: LandingFile, dsn: str, root: Path, quarantine_root: Path | N
     return process_files([f], dsn, root, quarantine_root)[0]
 
 
+class WarehouseUnavailable(RuntimeError):
+    """The warehouse went away during the run: the run stops (each file's load is one transaction, so a rerun
+    loads each file once); the task fails and retries."""
+
+
 def process_files(
     files: Sequence[LandingFile], dsn: str, root: str | Path, quarantine_root: Path | None = None
 ) -> list[Outcome]:
@@ -61,72 +76,184 @@ def process_files(
     takes files until it holds the `validate_chunk_rows` setting's rows, which bounds memory) against contexts
     read from the warehouse in one query; the year's files are loaded before the next year is validated, so
     rules comparing with the same month last year see data that arrived in the same night.
+
+    Every file is isolated: whatever goes wrong with one (its reader crashes, aborts, times out or runs out of
+    memory; validation or loading raises; its report cannot be written) becomes that file's rejection, with the
+    error on the outcome for engineers when it was not the file's fault, and the run goes on. Only the warehouse
+    going away stops the run (`WarehouseUnavailable`).
     """
     root = landing_root(root)
     quarantine = Path(quarantine_root or config.quarantine_dir())
     outcomes: dict[int, Outcome] = {}
     uploads: list[tuple[int, LandingFile]] = []
-    for index, f in enumerate(files):
-        if f.kind == REGISTRY:
-            outcomes[index] = load.load_registry(f, dsn, root)
-        else:
-            uploads.append((index, f))
-    uploads.sort(key=lambda item: (item[1].period or "", item[0]))
-    for _, year in groupby(uploads, key=lambda item: (item[1].period or "")[:4]):
-        year = list(year)
-        try:
+    try:
+        for index, f in enumerate(files):
+            if f.kind == REGISTRY and f.refusal_zh is None:
+                outcomes[index] = _registry(f, dsn, root)
+            else:
+                uploads.append((index, f))
+        uploads.sort(key=lambda item: (item[1].period or "", item[0]))
+        for _, year in groupby(uploads, key=lambda item: (item[1].period or "")[:4]):
+            year = list(year)
             contexts = load_contexts(dsn, [(f.reporter_code, f.period) for _, f in year])
-        except psycopg.Error as exc:  # loading needs the warehouse: fail the task (it retries), do not guess
-            raise RuntimeError(f"warehouse unreachable while validating {len(year)} files: {exc}") from exc
-        # One connection for the year's files, one transaction per file (a new connection per file cost more
-        # than loading a small file).
-        with psycopg.connect(dsn) as conn:
-            for group, parsed in _parsed_chunks(year, root):
-                reports = validate_many([(p, contexts[(f.reporter_code, f.period)])
-                                         for p, (_, f) in zip(parsed, group, strict=True)])
-                for (index, f), p, result in zip(group, parsed, reports, strict=True):
-                    if p.kind and p.kind != f.kind:  # a file named oddly but recognised by its headers
-                        f = replace(f, kind=p.kind)
-                    if result.status == REJECTED:
-                        outcomes[index] = _quarantine(f, conn, root, quarantine, p, result)
-                    else:
-                        outcomes[index] = load.accept(f, conn, p, result)
+            # One connection for the year's files, one transaction per file (a new connection per file cost more
+            # than loading a small file).
+            with warehouse.connect(dsn, role=roles.LOADER) as conn:  # ingestion is the loader's job
+                engineer_errors: dict[int, str] = {}
+                for group, parsed in _parsed_chunks(year, root, engineer_errors):
+                    reports = _validated(group, parsed, contexts, engineer_errors)
+                    for (index, f), p, result in zip(group, parsed, reports, strict=True):
+                        if p.kind and p.kind != f.kind:  # a file named oddly but recognised by its headers
+                            f = replace(f, kind=p.kind)
+                        outcome = _settle(f, conn, root, quarantine, p, result, engineer_errors)
+                        outcome.engineer_error = outcome.engineer_error or engineer_errors.get(index)
+                        outcomes[index] = outcome
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        raise WarehouseUnavailable(f"warehouse unavailable during the run ({len(outcomes)} of {len(files)} files"
+                                   f" done, each in its own transaction; rerun to continue): {exc}") from exc
     return [outcomes[i] for i in range(len(files))]
 
 
-def _parsed_chunks(files: list[tuple[int, LandingFile]], root: Path) -> Iterator[Chunk]:
-    """Consecutive runs of files, parsed, each holding about `validate_chunk_rows` rows (at least one file)."""
-    budget = config.settings().validate_chunk_rows
+def _registry(f: LandingFile, dsn: str, root: Path) -> Outcome:
+    try:
+        return load.load_registry(f, dsn, root)
+    except (psycopg.OperationalError, psycopg.InterfaceError):
+        raise
+    except Exception as exc:  # a bug: the registry stays as it was, engineers are told, the night goes on
+        log.exception("registry %s: unexpected error", f.rel_path)
+        return Outcome(f.rel_path, None, None, REGISTRY, REJECTED, reason=f"internal error: {exc!r}",
+                       engineer_error=f"registry: {exc!r}")
+
+
+def _refused(f: LandingFile) -> ParsedUpload:
+    return not_read(Path(f.rel_path), f.reporter_code, f.period, LANDING_ENTRY, f.refusal_zh or "",
+                    f.refusal_en or "", f.kind if f.kind in FORM_KINDS else None)
+
+
+def _parsed_chunks(files: list[tuple[int, LandingFile]], root: Path, engineer_errors: dict[int, str]) -> Iterator[Chunk]:
+    """Consecutive runs of files, parsed, each holding about `validate_chunk_rows` rows (at least one file).
+
+    Each file's bytes are read once, within the size limit, and hashed: the log gets the hash of the bytes parsed
+    (a file replaced since discovery is logged as what was loaded). The parser runs in a bounded child process."""
+    settings = config.settings()
     group: list[tuple[int, LandingFile]] = []
     parsed: list[ParsedUpload] = []
-    for item in files:
-        f = item[1]
-        group.append(item)
-        parsed.append(parse_upload(local_file(root, f.rel_path), reporter_code=f.reporter_code, period=f.period))
-        if sum(p.rows for p in parsed) >= budget:
+    for index, f in files:
+        kind = f.kind if f.kind in FORM_KINDS else None
+        path = Path(f.rel_path)
+        if f.refusal_zh is not None:
+            result = _refused(f)
+        else:
+            try:
+                data = read_upload(root, f.rel_path, settings.max_file_bytes)
+            except TooLarge as exc:
+                result = not_read(path, f.reporter_code, f.period, UNREADABLE,
+                                  f"文件大于 {exc.limit / (1 << 20):g} MB 的限额", f"file larger than the "
+                                  f"{exc.limit / (1 << 20):g} MB limit", kind)
+            except OSError as exc:
+                result = not_read(path, f.reporter_code, f.period, UNREADABLE, f"无法打开文件：{exc.strerror or exc}",
+                                  f"cannot open the file: {exc}", kind)
+            else:
+                digest = hashlib.sha256(data).hexdigest()
+                if digest != f.sha256:
+                    log.warning("%s changed since discovery: logging the bytes read now", f.rel_path)
+                    f = replace(f, sha256=digest, size_bytes=len(data))
+                result, engineer_error = parse_bounded(path, f.reporter_code, f.period, data, kind)
+                if engineer_error:
+                    engineer_errors[index] = engineer_error
+        group.append((index, f))
+        parsed.append(result)
+        if sum(p.rows for p in parsed) >= settings.validate_chunk_rows:
             yield group, parsed
             group, parsed = [], []
     if group:
         yield group, parsed
 
 
+def _validated(group: list[tuple[int, LandingFile]], parsed: list[ParsedUpload],
+               contexts: dict[ContextKey, ValidationContext], engineer_errors: dict[int, str]) -> list[ValidationReport]:
+    """The chunk's reports from one GX run; should that raise, file by file, and a file whose validation still
+    raises gets a P001 rejection ("internal error") with the error for engineers."""
+    items = [(p, contexts[(f.reporter_code, f.period)]) for p, (_, f) in zip(parsed, group, strict=True)]
+    try:
+        return validate_many(items)
+    except Exception:
+        log.exception("validating %d files together failed: validating them one by one", len(items))
+    reports = []
+    for (index, f), (p, context) in zip(group, items, strict=True):
+        try:
+            reports.append(validate(p, context))
+        except Exception as exc:
+            log.exception("%s: validation failed", f.rel_path)
+            engineer_errors[index] = f"validation: {exc!r}"
+            failed = not_read(p.path, f.reporter_code, f.period, UNREADABLE, "校验时平台内部错误（已通知技术人员）",
+                              "internal error while validating (engineers have been told)", p.kind)
+            reports.append(validate(failed, context))
+    return reports
+
+
+def _settle(f: LandingFile, conn: psycopg.Connection, root: Path, quarantine: Path, parsed: ParsedUpload,
+            result: ValidationReport, engineer_errors: dict[int, str]) -> Outcome:
+    """Load, quarantine or (for an entry never read) only log one file; an error here is the file's, not the run's."""
+    try:
+        if f.refusal_zh is not None:  # never read, so never moved: its log row says why
+            return load.log_rejection(f, conn, parsed, result, None)
+        if result.status == REJECTED:
+            return _quarantine(f, conn, root, quarantine, parsed, result)
+        return load.accept(f, conn, parsed, result)
+    except (psycopg.OperationalError, psycopg.InterfaceError):
+        raise
+    except Exception as exc:  # a value PostgreSQL refused, a bug: this file is rejected, the night goes on
+        log.exception("%s: could not be loaded", f.rel_path)
+        failed = not_read(parsed.path, f.reporter_code, f.period, UNREADABLE, "入库时平台内部错误（已通知技术人员）",
+                          "internal error while loading (engineers have been told)", parsed.kind)
+        outcome = load.log_rejection(f, conn, failed, validate(failed, context_without_warehouse(f.reporter_code, f.period, "load failed")), None)
+        outcome.engineer_error = f"load: {exc!r}"
+        return outcome
+
+
 def _quarantine(f: LandingFile, conn: psycopg.Connection, root: Path, quarantine_root: Path, parsed: ParsedUpload,
                 result: ValidationReport) -> Outcome:
-    """Write the report of a rejected file into its quarantine folder, log it, then move the file there."""
+    """Write the report of a rejected file into its quarantine folder, log it, then move the file there. When the
+    quarantine cannot be written, the rejection is still logged (saying so) and the file stays where it is."""
     target = quarantine_root / (f.reporter_code or "_unknown") / (f.period or "_unknown")
-    target.mkdir(parents=True, exist_ok=True)
-    report.write_report(parsed, result, target)
-    report_page = report.report_paths(parsed, target)["html"]
-    outcome = load.log_rejection(f, conn, parsed, result, report_page)
-    sidecar = review.sidecar_of(root / f.rel_path)
-    if sidecar.is_file():  # the reporter's 说明 travels with the file (a review may follow)
-        review.record_explanation(conn, outcome.upload_id, sidecar.read_text(encoding="utf-8-sig"), "sidecar")
-        conn.commit()
-        move_out_of_landing(root, sidecar.relative_to(root).as_posix(), target)
-    # Only after the log row is committed: move the upload out of the landing tree.
-    move_out_of_landing(root, f.rel_path, target)
-    log.warning("%s: rejected (%s); report in %s", f.rel_path, outcome.reason, report_page)
+    report_page: Path | None = None
+    problem = None
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        report.write_report(parsed, result, target)
+        report_page = report.report_paths(parsed, target)["html"]
+    except OSError as exc:  # an unwritable quarantine, a full disk: the machine's problem, said in one line
+        log.error("%s: the report could not be written to %s: %s", f.rel_path, target, exc)
+        problem = f"report not written / 报告未能写入: {exc}"
+    except Exception as exc:  # a bug in the report: its stack for the engineers
+        log.exception("%s: the report could not be written to %s", f.rel_path, target)
+        problem = f"report not written / 报告未能写入: {exc!r}"
+    outcome = load.log_rejection(f, conn, parsed, result, report_page, note=problem)
+    _record_sidecar(f, conn, root, target if problem is None else None, outcome)
+    if problem is None and outcome.upload_id is not None:
+        # Only after the log row is committed: move the upload out of the landing tree.
+        try:
+            move_out_of_landing(root, f.rel_path, target)
+        except OSError as exc:
+            problem = f"file not moved to quarantine: {exc}"
+    if problem:
+        outcome.engineer_error = problem
+    log.warning("%s: rejected (%s); report in %s", display_name(f.rel_path), outcome.reason, report_page)
     return outcome
+
+
+def _record_sidecar(f: LandingFile, conn: psycopg.Connection, root: Path, target: Path | None,
+                    outcome: Outcome) -> None:
+    """Store the reporter's 说明 sidecar (`<file>.说明.txt`, never a link) with the rejected upload, and move it
+    into the quarantine with the file (a review may follow)."""
+    sidecar = review.sidecar_of(root / f.rel_path)
+    if outcome.upload_id is None or sidecar.is_symlink() or not sidecar.is_file():
+        return
+    review.record_explanation(conn, outcome.upload_id, sidecar.read_text(encoding="utf-8-sig")[:20000], "sidecar")
+    conn.commit()
+    if target is not None:
+        move_out_of_landing(root, sidecar.relative_to(root).as_posix(), target)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -136,6 +263,13 @@ def _quarantine(f: LandingFile, conn: psycopg.Connection, root: Path, quarantine
 @dataclass
 class IngestSummary:
     outcomes: list[Outcome]
+    #: Another run held the landing tree: this one did nothing.
+    busy: bool = False
+
+    @property
+    def engineer_errors(self) -> list[str]:
+        """Errors that were not the files' fault (bugs, the machine): engineers are alerted, the exit status says."""
+        return [f"{o.rel_path}: {o.engineer_error}" for o in self.outcomes if o.engineer_error]
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -157,12 +291,20 @@ def ingest(
     force: bool = False,
     alert_urls: Sequence[str] | None = None,
 ) -> IngestSummary:
-    """Discover, validate and load everything new under the landing root; alert on what needs attention."""
+    """Discover, validate and load everything new under the landing root; alert on what needs attention.
+
+    One run at a time per landing tree (`run_lock`): a second run waits the `ingest_lock_wait_s` setting, then
+    returns a summary marked `busy` without touching anything."""
+    settings = config.settings()
     root = landing_root(root or config.landing_dir())
     dsn = dsn or warehouse.warehouse_dsn()
-    todo, outcomes = load.select_new(dsn, discover(root, reporter, period), force=force)
-    outcomes.extend(process_files(todo, dsn, root))
+    with landing_lock(dsn, str(root), settings.ingest_lock_wait_s) as held:
+        if not held:
+            return IngestSummary([], busy=True)
+        todo, outcomes = load.select_new(dsn, discover(root, reporter, period), force=force)
+        outcomes.extend(process_files(todo, dsn, root))
     alert.alert_on_outcomes(outcomes, alert_urls if alert_urls is not None else alert.configured_urls())
+    alert.alert_engineers(outcomes, settings.engineer_alert_urls if alert_urls is None else alert_urls)
     return IngestSummary(outcomes)
 
 
@@ -194,7 +336,18 @@ def run_batch(batch: list[LandingFileDict], dsn: str, root: str) -> list[Outcome
 
 
 def send_alerts(outcomes: list[OutcomeDict], urls: list[str]) -> int:
-    return alert.alert_on_outcomes([Outcome(**o) for o in outcomes], urls)
+    """Tell governance staff about rejections and warnings, and engineers about unexpected errors."""
+    told = alert.alert_on_outcomes([Outcome(**o) for o in outcomes], urls)
+    alert.alert_engineers([Outcome(**o) for o in outcomes], config.settings().engineer_alert_urls or tuple(urls))
+    return told
+
+
+def fail_on_engineer_errors(outcomes: list[OutcomeDict]) -> None:
+    """Raise when a file met an unexpected error (after the others were loaded and everyone alerted): the DAG
+    run then shows the failure instead of a green night that hid one."""
+    errors = [f"{o['rel_path']}: {o['engineer_error']}" for o in outcomes if o.get("engineer_error")]
+    if errors:
+        raise RuntimeError(f"{len(errors)} files met unexpected errors: " + "; ".join(errors[:10]))
 
 
 def loaded_assets(outcomes: list[OutcomeDict]) -> list[str]:

@@ -19,6 +19,7 @@ class Tag(StrEnum):
     MARTS = "marts"  # writes the marts analysts query
     CIRCULAR = "circular"  # writes the annual circular
     REPORTING = "reporting"  # produces documents for officials
+    MONITORING = "monitoring"  # during the year: deadline reminders, early warnings, progress bulletins
 
 
 #: The tags every DAG must have.

@@ -9,7 +9,8 @@ tree of docs/architecture.md:
     truth.json                                             what the clean data says (indicators, attainment, tasks)
     defects.json                                           with defects=True: every injected defect
 
-Same seed and arguments → byte-identical CSV files and JSON. Random streams are split per purpose, so asking for
+Same seed and arguments → byte-identical files (xlsx, CSV, JSON), whether the workbooks are written in worker
+processes (a large province) or not. Random streams are split per purpose, so asking for
 defects does not change the clean data around them; truth.json always describes the data before defects.
 """
 
@@ -18,9 +19,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import multiprocessing
 import os
 import re
 import shutil
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +55,7 @@ from energystat.synth.monthly import (
 )
 from energystat.synth.registry import build_registry
 from energystat.synth.tasks import build_task_rows
+from energystat.synth.xlsx import write_xlsx
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,8 @@ FORMATS = ("xlsx", "csv", "csv-gbk")
 TRUTH_FILE = "truth.json"
 DEFECTS_FILE = "defects.json"
 _CSV_ENCODING = {"csv": "utf-8-sig", "csv-gbk": "gbk"}
+#: From this many monthly rows on, xlsx workbooks are written by os.cpu_count() worker processes.
+PARALLEL_MIN_ROWS = 100_000
 
 
 def generate(out_dir: str | Path, institutions: int = 600, years: list[int] | tuple[int, ...] = (2022, 2023),
@@ -94,8 +100,9 @@ def generate(out_dir: str | Path, institutions: int = 600, years: list[int] | tu
     if defects:
         monthly_plan, task_plan = defect_kinds.plan(monthly_keys, task_keys, years, fmt, rng_defects)
     manifest: list[dict[str, Any]] = []
-    files = _write_monthly(out, rows, registry, fmt, monthly_plan, manifest, rng_defect_rows)
-    files += _write_tasks(out, tasks, fmt, task_plan, manifest, rng_defect_rows)
+    with _FormWriter(parallel=fmt == "xlsx" and len(rows) >= PARALLEL_MIN_ROWS) as writer:
+        files = _write_monthly(out, rows, registry, fmt, monthly_plan, manifest, rng_defect_rows, writer)
+        files += _write_tasks(out, tasks, fmt, task_plan, manifest, rng_defect_rows, writer)
     _stamp_submission_times(out, seed)
     _write_json(out / TRUTH_FILE, truth)
     if defects:
@@ -240,27 +247,54 @@ def task_truth(tasks: pd.DataFrame, registry: pd.DataFrame, years: list[int]) ->
 
 # ------------------------------------------------------------------------------------------------ writers
 
+class _FormWriter:
+    """Writes the xlsx workbooks in place, or in worker processes (one workbook per task) for a large province.
+
+    The main process keeps drawing frames and defects in order (the random streams stay as they were) while
+    the workers turn frames into workbooks; at most a few frames per worker wait, so memory stays flat."""
+
+    def __init__(self, parallel: bool) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        if parallel and (os.cpu_count() or 1) > 1:
+            methods = multiprocessing.get_all_start_methods()  # fork: workers need not re-import pandas
+            context = multiprocessing.get_context("fork" if "fork" in methods else None)
+            self._pool = ProcessPoolExecutor(os.cpu_count(), mp_context=context)
+        self._most_pending = 3 * (os.cpu_count() or 1)
+        self._pending: list[Future] = []
+
+    def xlsx(self, path: Path, frame: pd.DataFrame, sheet: str, created: dt.datetime) -> None:
+        args = (path, list(frame.columns), [frame[c].to_numpy() for c in frame.columns], sheet, created)
+        if self._pool is None:
+            write_xlsx(*args)
+            return
+        self._pending.append(self._pool.submit(write_xlsx, *args))
+        while len(self._pending) > self._most_pending:
+            self._pending.pop(0).result()
+
+    def __enter__(self) -> _FormWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is None:
+            return
+        try:
+            for future in self._pending:
+                if exc[0] is None:
+                    future.result()  # a worker's error surfaces here
+                else:
+                    future.cancel()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
 def _write_frame(path: Path, frame: pd.DataFrame, sheet: str, fmt: str, encoding: str | None,
-                 created: dt.datetime) -> Path:
-    """Write one form: .xlsx (sheet `sheet`) or CSV; returns the path written."""
+                 created: dt.datetime, writer: _FormWriter) -> Path:
+    """Write one form: .xlsx (sheet `sheet`, synth.xlsx) or CSV; returns the path written."""
     if encoding or fmt != "xlsx":
         path = path.with_suffix(".csv")
         frame.to_csv(path, index=False, encoding=encoding or _CSV_ENCODING[fmt], lineterminator="\n")
         return path
-    import xlsxwriter
-
-    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
-    workbook.set_properties({"created": created, "author": "energystat synthetic province"})
-    sheet_ = workbook.add_worksheet(sheet)
-    header = workbook.add_format({"bold": True})
-    sheet_.set_column(0, 0, 22)
-    sheet_.set_column(1, 1, 30)
-    sheet_.set_column(2, len(frame.columns) - 1, 14)
-    sheet_.write_row(0, 0, list(frame.columns), header)
-    columns = [frame[c].tolist() for c in frame.columns]  # Python scalars (xlsxwriter rejects numpy ints)
-    for r, values in enumerate(zip(*columns, strict=True), start=1):
-        sheet_.write_row(r, 0, values)
-    workbook.close()
+    writer.xlsx(path, frame, sheet, created)
     return path
 
 
@@ -278,7 +312,8 @@ def _monthly_frame(part: pd.DataFrame, registry: pd.DataFrame, period: str) -> p
 
 
 def _write_monthly(out: Path, rows: pd.DataFrame, registry: pd.DataFrame, fmt: str,
-                   plan: dict[tuple[str, str], str], manifest: list[dict], rng: np.random.Generator) -> int:
+                   plan: dict[tuple[str, str], str], manifest: list[dict], rng: np.random.Generator,
+                   writer: _FormWriter) -> int:
     keys = rows["reporter_code"] + (rows["year"] * 100 + rows["month"]).astype(str)
     bounds = np.flatnonzero(np.r_[True, keys.to_numpy()[1:] != keys.to_numpy()[:-1], True])
     present = set(zip(rows["inst"], rows["year"], rows["month"], strict=True)) if plan else set()
@@ -293,7 +328,7 @@ def _write_monthly(out: Path, rows: pd.DataFrame, registry: pd.DataFrame, fmt: s
         frame = _monthly_frame(part, registry, period)
         kind = plan.get((reporter, period))
         if kind is None:
-            _write_frame(path, frame, MONTHLY_SHEET, fmt, None, dt.datetime(year, month, 1))
+            _write_frame(path, frame, MONTHLY_SHEET, fmt, None, dt.datetime(year, month, 1), writer)
             written += 1
             continue
         ctx = _monthly_context(kind, part, rows, registry, present, year, month)
@@ -305,7 +340,8 @@ def _write_monthly(out: Path, rows: pd.DataFrame, registry: pd.DataFrame, fmt: s
             final.write_bytes(b"PK\x03\x04" + bytes(rng.integers(0, 256, 512, dtype=np.uint8)))
             written += 1
         else:
-            final = _write_frame(path, applied.frame, MONTHLY_SHEET, fmt, applied.encoding, dt.datetime(year, month, 1))
+            final = _write_frame(path, applied.frame, MONTHLY_SHEET, fmt, applied.encoding, dt.datetime(year, month, 1),
+                                 writer)
             written += 1
         rule, severity, _ = defect_kinds.MONTHLY_DEFECTS[kind]
         manifest.append({"file": final.relative_to(out).as_posix(), "row": applied.row, "kind": kind, "rule_id": rule,
@@ -349,7 +385,7 @@ def _task_frame(part: pd.DataFrame, year: int, quarter: int) -> pd.DataFrame:
 
 
 def _write_tasks(out: Path, tasks: pd.DataFrame, fmt: str, plan: dict[tuple[str, str], str],
-                 manifest: list[dict], rng: np.random.Generator) -> int:
+                 manifest: list[dict], rng: np.random.Generator, writer: _FormWriter) -> int:
     written = 0
     for (reporter, year, quarter), part in tasks.groupby(["reporter_code", "year", "quarter"], sort=True):
         year, quarter = int(year), int(quarter)
@@ -361,11 +397,11 @@ def _write_tasks(out: Path, tasks: pd.DataFrame, fmt: str, plan: dict[tuple[str,
         created = dt.datetime(year, 3 * quarter, 1)
         kind = plan.get((reporter, period))
         if kind is None:
-            _write_frame(path, frame, TASK_SHEET, fmt, None, created)
+            _write_frame(path, frame, TASK_SHEET, fmt, None, created, writer)
         else:
             other = f"{year}-Q{quarter - 1}" if quarter > 1 else f"{year - 1}-Q4"
             applied = defect_kinds.apply_task(kind, frame, {"other_quarter": other}, rng)
-            final = _write_frame(path, applied.frame, TASK_SHEET, fmt, applied.encoding, created)
+            final = _write_frame(path, applied.frame, TASK_SHEET, fmt, applied.encoding, created, writer)
             rule, severity = defect_kinds.TASK_DEFECTS[kind]
             manifest.append({"file": final.relative_to(out).as_posix(), "row": applied.row, "kind": kind,
                              "rule_id": rule, "severity": severity, "column": applied.column})

@@ -200,13 +200,17 @@ def _draw_plan(reporters: list[str], targets: dict, prev: pd.DataFrame, cur: pd.
     return plan
 
 
+#: Which factor of a plan scales which sum column.
+_SUM_FACTOR = {"kgce_e": "electricity", "co2_e": "electricity", "kgce_f": "fuels", "co2_f": "fuels",
+               "water": "water", "area": "area"}
+
+
 def _apply_to_sums(cur: pd.DataFrame, plan: dict[str, tuple[dict, dict, dict]]) -> pd.DataFrame:
+    # one multiplication per column (calibrate calls this up to 600 times: per-cell .loc took most of its time)
     scaled = cur.copy()
-    for code, (_change, _attain, f) in plan.items():
-        scaled.loc[code, ["kgce_e", "co2_e"]] *= f["electricity"]
-        scaled.loc[code, ["kgce_f", "co2_f"]] *= f["fuels"]
-        scaled.loc[code, "water"] *= f["water"]
-        scaled.loc[code, "area"] *= f["area"]
+    for column, name in _SUM_FACTOR.items():
+        factor = np.array([plan[code][2][name] if code in plan else 1.0 for code in scaled.index])
+        scaled[column] = scaled[column].to_numpy() * factor
     return scaled
 
 

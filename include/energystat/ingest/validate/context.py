@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 import psycopg
 
-from energystat import warehouse
+from energystat import roles, warehouse
 from energystat.contract.forms import CONSUMPTION_COLUMNS, SIZE_COLUMNS
-from energystat.contract.uploads import LIVE_STATUSES
+from energystat.contract.uploads import LIVE_STATUSES, MONTHLY, TASK_PROGRESS
+from energystat.ingest.guard import BatchSummary, summarize
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ class ValidationContext:
     last_year: pd.DataFrame | None = None  # live rows of the same reporter, same month last year
     unavailable_reason: str | None = None  # why registry/history are missing (warehouse unreachable…)
     lookup: RegistryLookup | None = field(default=None, repr=False)  # shared by the contexts of one load
+    #: The live batch a new file of each kind would replace (the correction guard compares with it).
+    live_batches: dict[str, BatchSummary] = field(default_factory=dict)
 
     def registry_lookup(self) -> RegistryLookup:
         """Indexes of `registry`, built once and shared by every context `load_contexts` returned together."""
@@ -104,7 +107,7 @@ def load_contexts(conn_or_dsn: psycopg.Connection | str,
                   keys: Sequence[ContextKey]) -> dict[ContextKey, ValidationContext]:
     """Contexts for many (reporter_code, period) pairs with one registry read and one history query."""
     if isinstance(conn_or_dsn, str):
-        with warehouse.connect(conn_or_dsn) as conn:
+        with warehouse.connect(conn_or_dsn, role=roles.LOADER) as conn:  # validation is the loader's job
             return load_contexts(conn, keys)
     conn = conn_or_dsn
     registry = pd.DataFrame(
@@ -133,6 +136,7 @@ def load_contexts(conn_or_dsn: psycopg.Connection | str,
         history = pd.DataFrame(rows, columns=columns)
         for column in columns[3:]:
             history[column] = pd.to_numeric(history[column], errors="coerce").astype("float64")
+    live = _live_batches(conn, keys)
     contexts = {}
     lookup = RegistryLookup(registry)
     # Split once (filtering the whole history per key cost seconds per file at province scale).
@@ -143,8 +147,37 @@ def load_contexts(conn_or_dsn: psycopg.Connection | str,
         if reporter and valid_period(period):
             month = month_start(period)
             last_year = by_key.get((reporter, month.replace(year=month.year - 1)), empty)
-        contexts[(reporter, period)] = ValidationContext(reporter, period, registry, last_year, lookup=lookup)
+        contexts[(reporter, period)] = ValidationContext(reporter, period, registry, last_year, lookup=lookup,
+                                                         live_batches=live.get((reporter, period), {}))
     return contexts
+
+
+def _live_batches(conn: psycopg.Connection, keys: Sequence[ContextKey]) -> dict[ContextKey, dict[str, BatchSummary]]:
+    """Per (reporter, period) folder, the live batch of each kind: its institutions (monthly), rows and totals."""
+    reporters = [r for r, p in keys if r and p]
+    periods = [p for r, p in keys if r and p]
+    out: dict[ContextKey, dict[str, BatchSummary]] = {}
+    if not reporters:
+        return out
+    sums = ", ".join(f"sum(m.{c})::float8" for c in CONSUMPTION_COLUMNS)
+    rows = conn.execute(
+        f"select u.reporter_code, u.period, array_agg(m.credit_code), count(*), {sums}"
+        " from ops.upload_log u join raw.monthly_statistics m on m.upload_id = u.upload_id"
+        " where u.kind = %s and u.status = any(%s) and (u.reporter_code, u.period) in"
+        " (select * from unnest(%s::text[], %s::text[])) group by 1, 2",
+        (MONTHLY, list(LIVE_STATUSES), reporters, periods)).fetchall()
+    for reporter, period, codes, count, *totals in rows:
+        out.setdefault((reporter, period), {})[MONTHLY] = summarize(
+            codes, count, dict(zip(CONSUMPTION_COLUMNS, totals, strict=True)))
+    rows = conn.execute(
+        "select u.reporter_code, u.period, count(*), sum(t.quantity)::float8"
+        " from ops.upload_log u join raw.task_progress t on t.upload_id = u.upload_id"
+        " where u.kind = %s and u.status = any(%s) and (u.reporter_code, u.period) in"
+        " (select * from unnest(%s::text[], %s::text[])) group by 1, 2",
+        (TASK_PROGRESS, list(LIVE_STATUSES), reporters, periods)).fetchall()
+    for reporter, period, count, quantity in rows:
+        out.setdefault((reporter, period), {})[TASK_PROGRESS] = summarize((), count, {"quantity": quantity})
+    return out
 
 
 def load_context(conn_or_dsn: psycopg.Connection | str, reporter_code: str | None, period: str | None) -> ValidationContext:

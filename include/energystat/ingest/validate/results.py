@@ -10,10 +10,22 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from energystat.contract.findings import ERROR, MISSING_COLUMNS, MUST_BE_GIVEN, NOT_A_NUMBER, WARNING, Finding
+from energystat import config
+from energystat.contract.findings import (
+    COMPLETENESS,
+    CORRECTION_GUARD,
+    ERROR,
+    MISSING_COLUMNS,
+    MUST_BE_GIVEN,
+    NOT_A_NUMBER,
+    WARNING,
+    Finding,
+)
+from energystat.contract.forms import CONSUMPTION_COLUMNS
 from energystat.contract.uploads import ACCEPTED, ACCEPTED_WITH_WARNINGS, MONTHLY, REJECTED
+from energystat.ingest.guard import holds, summarize
 from energystat.ingest.parse import ParsedUpload
-from energystat.ingest.validate.context import ValidationContext
+from energystat.ingest.validate.context import ValidationContext, valid_period
 from energystat.ingest.validate.rulebook import Rule, rule_descriptions, rulebook
 
 if TYPE_CHECKING:
@@ -163,6 +175,8 @@ def finish(parsed: ParsedUpload, context: ValidationContext, frame: pd.DataFrame
             if rule.column in missing_columns or index not in failures:
                 continue
             findings.extend(_findings_for(rule, frame, failures[index], parsed))
+    if parsed.readable and parsed.kind:
+        findings.extend(_whole_file_findings(parsed, context))
     findings = _without_echoes(findings)
     for finding in findings:
         outcome = outcomes.setdefault(finding.rule_id, RuleOutcome(finding.rule_id, finding.severity, "", ""))
@@ -180,6 +194,36 @@ def finish(parsed: ParsedUpload, context: ValidationContext, frame: pd.DataFrame
         status = ACCEPTED
     return ValidationReport(status, parsed.kind, parsed.rows, findings, outcomes, unreadable=not parsed.readable,
                             gx_validation=gx_validation, frame=frame)
+
+
+def _whole_file_findings(parsed: ParsedUpload, context: ValidationContext) -> list[Finding]:
+    """Rules judging the file as a whole against the warehouse: the correction guard (M017 / T009, reviewable)
+    against the live batch the file would replace, and completeness (M014) of a file without rows (the suite's
+    M014 looks at rows, so a file of 0 rows would otherwise pass it)."""
+    settings = config.settings()
+    frame = parsed.frame
+    out = []
+    live = context.live_batches.get(parsed.kind or "")
+    if live is not None:
+        if parsed.kind == MONTHLY:
+            columns = [c for c in CONSUMPTION_COLUMNS if c in frame]
+            new = summarize(frame.get("credit_code", ()), len(frame),
+                            {c: float(frame[c].sum()) for c in columns})
+        else:
+            new = summarize((), len(frame), {"quantity": float(frame["quantity"].sum()) if "quantity" in frame
+                                             else 0.0})
+        labels = {c: parsed.column_header(c) for c in live.totals}
+        out += [Finding(CORRECTION_GUARD[parsed.kind or MONTHLY], ERROR, h.zh, h.en, observed_value=h.observed)
+                for h in holds(new, live, settings.correction_max_removed_share, settings.correction_max_factor,
+                               labels)]
+    if (parsed.kind == MONTHLY and parsed.rows == 0 and "registry" in context.available
+            and valid_period(context.period)):
+        active = len(context.registry_lookup().active_of_reporter(context.period or "", context.reporter_code))
+        if active:
+            out.append(Finding(COMPLETENESS, WARNING, f"本期报送了名录中 0 / {active} 家在用单位（0%），低于 95%",
+                               f"0 of {active} active registered institutions reported (0 %), below 95 %",
+                               observed_value="0"))
+    return out
 
 
 def _without_echoes(findings: list[Finding]) -> list[Finding]:

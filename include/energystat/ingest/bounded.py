@@ -1,0 +1,149 @@
+"""Run one file's reader in a child process with bounded memory and time, so no file can stop the night.
+
+The readers (python-calamine's Rust code, the csv module, pandas) run on untrusted bytes. A native reader asked to
+allocate 512 GB aborts the whole process (SIGABRT, exit 134), a special file can make a read never end, and a
+large sheet can take gigabytes. `run_bounded` forks a child (cheap: the parent's imports are shared copy-on-write),
+caps its address space with `RLIMIT_AS` and its wall time with a timeout, and turns whatever happens to it into
+either the function's result or a `ReaderFailed` with a Chinese and English reason (a P001 finding for the
+clerk). Platforms without `fork` (Windows) run the function in-process, unbounded.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import logging
+import multiprocessing
+import os
+import pickle
+import resource
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class ReaderFailed(Exception):
+    """The reader could not finish: the message says why in Chinese and English (`zh`, `en`)."""
+
+    def __init__(self, zh: str, en: str, *, unexpected: bool = False) -> None:
+        super().__init__(en)
+        self.zh, self.en = zh, en
+        #: True for a bug or an environment problem (an engineer must look), False for a bad file (the clerk's).
+        self.unexpected = unexpected
+
+
+@dataclass(frozen=True)
+class ReaderLimits:
+    """How much one file's reader may use: bytes of address space above the parent's, and seconds."""
+
+    memory_bytes: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ReaderUsage:
+    """What the last bounded read used (for logs and the bench)."""
+
+    seconds: float
+    peak_rss_bytes: int
+
+
+last_usage: ReaderUsage | None = None
+
+
+def _virtual_size() -> int:
+    """The process's current address-space size in bytes (what RLIMIT_AS counts)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:  # not Linux: no /proc; the limit then counts from zero
+        return 0
+
+
+def _child(conn: Any, func: Callable[..., Any], args: tuple, kwargs: dict, memory_bytes: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the child stops
+    os.environ["RUST_BACKTRACE"] = "0"  # a native reader's abort: one line in the log, not a page of frames
+    faulthandler.disable()  # (pytest and `python -X faulthandler` would dump every thread's stack on SIGABRT)
+    limit = _virtual_size() + memory_bytes
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+    try:
+        result: tuple[str, Any] = ("ok", func(*args, **kwargs))
+    except MemoryError:
+        result = ("memory", None)
+    except Exception as exc:  # every failure of the reader becomes the file's reason, never the night's
+        result = ("error", (type(exc).__name__, str(exc)[:500], getattr(exc, "zh", None), getattr(exc, "en", None)))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    try:
+        conn.send_bytes(pickle.dumps((*result, peak), protocol=pickle.HIGHEST_PROTOCOL))
+    except MemoryError:
+        conn.send_bytes(pickle.dumps(("memory", None, peak)))
+    conn.close()
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / (1 << 20):,.0f} MB"
+
+
+def run_bounded(func: Callable[..., T], *args: Any, limits: ReaderLimits, label: str = "", **kwargs: Any) -> T:
+    """`func(*args, **kwargs)` in a forked child under `limits`; its result, or `ReaderFailed` with the reason.
+
+    An exception the function raises with `zh`/`en` attributes (the parser's UnreadableFile) keeps its message;
+    any other exception, a native abort, the memory limit and the timeout get their own.
+    """
+    global last_usage
+    if not hasattr(os, "fork"):
+        return func(*args, **kwargs)
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(sender, func, args, kwargs, limits.memory_bytes), daemon=True,
+                            name=f"energystat-reader {label}"[:60])
+    started = time.monotonic()
+    child.start()
+    sender.close()
+    payload: bytes | None = None
+    try:
+        if receiver.poll(limits.seconds):
+            try:
+                payload = receiver.recv_bytes()
+            except (EOFError, OSError):  # the child died before answering
+                payload = None
+        else:
+            child.kill()
+            child.join()
+            raise ReaderFailed(
+                f"读取超时：超过 {limits.seconds:g} 秒仍未读完（文件过大或不是普通文件）",
+                f"reading timed out after {limits.seconds:g} s (file too large, or not a regular file)")
+    finally:
+        receiver.close()
+    child.join(timeout=10)
+    if child.is_alive():
+        child.kill()
+        child.join()
+    elapsed = time.monotonic() - started
+    if payload is None:
+        code = child.exitcode
+        log.warning("reader of %s died (exit code %s) after %.1f s", label, code, elapsed)
+        if code in (-signal.SIGABRT, -signal.SIGSEGV, -signal.SIGKILL, 134):
+            raise ReaderFailed(
+                f"文件过大或结构异常，读取时超出内存限制（{_megabytes(limits.memory_bytes)}）被中止",
+                f"the reader was stopped: file too large or malformed, over the memory limit "
+                f"({_megabytes(limits.memory_bytes)}), exit code {code}")
+        raise ReaderFailed(f"读取文件时读取程序意外退出（退出码 {code}）",
+                           f"the reader exited unexpectedly (exit code {code})", unexpected=True)
+    state, value, peak = pickle.loads(payload)
+    last_usage = ReaderUsage(elapsed, peak)
+    if state == "ok":
+        return value
+    if state == "memory":
+        raise ReaderFailed(f"文件过大，读取时超出内存限制（{_megabytes(limits.memory_bytes)}）",
+                           f"file too large: over the reader's memory limit ({_megabytes(limits.memory_bytes)})")
+    name, message, zh, en = value
+    if zh and en:
+        raise ReaderFailed(zh, en)
+    raise ReaderFailed(f"读取文件时出错：{name}: {message}", f"reader error: {name}: {message}", unexpected=True)
