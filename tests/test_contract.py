@@ -11,7 +11,7 @@ import yaml
 from energystat import config, reference
 from energystat.contract import findings, forms, uploads
 from energystat.ingest.parse import split_header
-from energystat.ingest.validate.rulebook import rule_descriptions
+from energystat.ingest.validate.rulebook import load_suites, rule_descriptions
 
 MIGRATION = next((Path(config.PROJECT_ROOT) / "include" / "energystat" / "migrations").glob("V001__*.sql"))
 DBT = config.DBT_PROJECT_DIR
@@ -112,6 +112,18 @@ def test_every_number_column_of_a_form_is_checked_by_its_suite() -> None:
         checked = {rule.kwargs.get("column") for rule in rulebook(kind) if rule.rule_id == findings.NOT_A_NUMBER[kind]}
         numeric = {spec.raw + NOT_A_NUMBER_SUFFIX for spec in form if spec.numeric}
         assert numeric and numeric <= checked, (kind, numeric - checked)
+
+
+def test_every_rule_of_the_suites_is_marked_reviewable_exactly_when_the_contract_says_so() -> None:
+    suites = load_suites()
+    for kind, suite in suites.items():
+        metas = [e["meta"] for e in suite["expectations"]]
+        metas += [*suite["meta"].get("file_rules", []), *suite["meta"].get("rules", [])]
+        for meta in metas:
+            assert meta.get("reviewable") is (meta["rule_id"] in findings.REVIEWABLE_RULES), (kind, meta["rule_id"])
+    never = {findings.UNREADABLE, *findings.MISSING_COLUMNS.values(), *findings.NOT_A_NUMBER.values(),
+             "M003", "M004", "M006", "M009", "T003", "T005"}
+    assert not never & findings.REVIEWABLE_RULES
 
 
 def test_the_correction_guard_is_an_error_marked_reviewable_in_each_suite() -> None:

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "energystat.commands.airflow",
     "energystat.commands.demo",
     "energystat.commands.portal",
+    "energystat.commands.review",
 ]
 
 

@@ -28,9 +28,10 @@ def _run(args: argparse.Namespace) -> int:
         if row["kind"] != kind:
             kind = row["kind"]
             print(f"\n{_KIND_TITLE.get(kind, kind)}")
-            print(f"{'规则 id':<8}{'级别 severity':<16}{'中文说明':<40}English")
+            print(f"{'规则 id':<8}{'级别 severity':<16}{'可审核 reviewable':<19}{'中文说明':<40}English")
         severity = "错误 error" if row["severity"] == "error" else "警告 warning"
-        print(f"{row['rule_id']:<8}{severity:<16}{_pad(row['description_zh'], 40)}{row['description_en']}")
+        reviewable = "可审核 yes" if row["reviewable"] == "yes" else "否 no"
+        print(f"{row['rule_id']:<8}{severity:<16}{_pad(reviewable, 19)}{_pad(row['description_zh'], 40)}{row['description_en']}")
     return 0
 
 

@@ -35,6 +35,13 @@ NOT_A_NUMBER = {"monthly": "M002", "task_progress": "T002"}
 #: "Must be given" rules whose finding is dropped when the same cell was already reported as not a number.
 MUST_BE_GIVEN = ("M007", "T002")
 
+#: Rules whose errors a governance reviewer may override (issue 15): what can be true and explained — the
+#: plausibility range (M010), the size change (M011), the unit slip ×≥5/÷≥5 (M012) and the correction guards
+#: (M017, T009, R002). Every other rule (unreadable file, missing columns, non-numbers, bad credit codes,
+#: negative values, wrong period, wrong reporter) is never reviewable. The suites mark each rule
+#: `reviewable: true|false` in its meta; tests/test_contract.py checks they agree with this set.
+REVIEWABLE_RULES = frozenset({"M010", "M011", "M012", "M017", "T009", "R002"})
+
 #: Columns of ops.dq_findings after upload_id, in table order.
 FINDING_COLUMNS = ("source_row", "credit_code", "column_name", "rule_id", "severity", "message_zh", "message_en",
                    "observed_value")

@@ -78,3 +78,6 @@ def reporter_and_period(path: PurePath) -> tuple[str | None, str | None]:
     if len(parts) >= 3 and REPORTER_DIR.match(parts[-3]) and PERIOD_DIR.match(parts[-2]):
         return parts[-3], parts[-2]
     return None, None
+
+#: A reporter's explanation (说明) of an upload: a text file beside it named `<file>.说明.txt` (never an upload).
+EXPLANATION_SUFFIX = ".说明.txt"

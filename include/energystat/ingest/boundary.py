@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from energystat.contract.uploads import UPLOAD_SUFFIXES
+from energystat.contract.uploads import EXPLANATION_SUFFIX, UPLOAD_SUFFIXES
 
 _LOOKS_LIKE_PERIOD = re.compile(r"^\d{4}-\d{1,2}$")
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -143,8 +143,8 @@ def walk(root: Path, reporter_pattern: re.Pattern[str], reporter: str | None = N
                 continue  # not meant as a period (notes, a clerk's own folder): not the platform's
             refusal = period_refusal(name, today)
             for path in sorted(period_dir.iterdir(), key=lambda p: p.name):
-                if path.name.startswith((".", "~$")):
-                    continue
+                if path.name.startswith((".", "~$")) or path.name.endswith(EXPLANATION_SUFFIX):
+                    continue  # a 说明 sidecar is read with its upload (ingest.run), never an upload itself
                 if refusal is None:
                     refusal_here = file_refusal(path) if local else (
                         None if path.suffix.lower() in UPLOAD_SUFFIXES else Refusal(

@@ -25,6 +25,7 @@ from energystat import config, roles, warehouse
 from energystat.contract.findings import ERROR, FINDING_COLUMNS, REGISTRY_ROWS, Finding
 from energystat.contract.uploads import (
     ACCEPTED,
+    ACCEPTED_WITH_WARNINGS,
     DUPLICATE,
     LIVE_STATUSES,
     MONTHLY,
@@ -170,12 +171,7 @@ def accept(f: LandingFile, conn: psycopg.Connection, parsed: ParsedUpload, repor
             rows_in_file=int(parsed.rows), units_used=dict(parsed.units_used),
         )
         rows = copy_rows(conn, f, upload_id, parsed.frame)
-        previous = conn.execute(
-            "update ops.upload_log set status = %s, superseded_by = %s"
-            " where reporter_code is not distinct from %s and period is not distinct from %s and kind = %s"
-            " and status = any(%s) and upload_id <> %s returning upload_id",
-            (SUPERSEDED, upload_id, f.reporter_code, f.period, f.kind, list(LIVE_STATUSES), upload_id),
-        ).fetchall()
+        previous = supersede_live(conn, f, upload_id)
         insert_findings(conn, upload_id, report.findings)
         conn.execute(
             "update ops.upload_log set status = %s, rows_loaded = %s, error_count = %s, warning_count = %s,"
@@ -187,8 +183,33 @@ def accept(f: LandingFile, conn: psycopg.Connection, parsed: ParsedUpload, repor
         f.rel_path, f.reporter_code, f.period, f.kind, report.status, upload_id,
         rows_in_file=int(parsed.rows), rows_loaded=rows, error_count=report.error_count,
         warning_count=report.warning_count, rule_summary=report.rule_summary,
-        superseded_upload_id=previous[0][0] if previous else None,
+        superseded_upload_id=previous,
     )
+
+
+def supersede_live(conn: psycopg.Connection, f: LandingFile, upload_id: int) -> int | None:
+    """Mark the live upload of the file's reporter, period and kind superseded by `upload_id`; returns its id."""
+    previous = conn.execute(
+        "update ops.upload_log set status = %s, superseded_by = %s"
+        " where reporter_code is not distinct from %s and period is not distinct from %s and kind = %s"
+        " and status = any(%s) and upload_id <> %s returning upload_id",
+        (SUPERSEDED, upload_id, f.reporter_code, f.period, f.kind, list(LIVE_STATUSES), upload_id),
+    ).fetchall()
+    return previous[0][0] if previous else None
+
+
+def load_reviewed(conn: psycopg.Connection, f: LandingFile, upload_id: int, parsed: ParsedUpload) -> int:
+    """Load a rejected upload a reviewer approved, as `accept` loads an accepted one: COPY its rows under its own
+    upload id, supersede the live batch, mark it `accepted_with_warnings`. The caller holds the transaction (the
+    decision row and the overridden marks commit with it); returns the rows loaded."""
+    lock_slot(conn, f)
+    rows = copy_rows(conn, f, upload_id, parsed.frame)
+    supersede_live(conn, f, upload_id)
+    conn.execute(
+        "update ops.upload_log set status = %s, rows_loaded = %s, processed_at = now() where upload_id = %s",
+        (ACCEPTED_WITH_WARNINGS, rows, upload_id),
+    )
+    return rows
 
 
 def log_rejection(f: LandingFile, conn: psycopg.Connection, parsed: ParsedUpload, report: ValidationReport,

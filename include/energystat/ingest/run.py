@@ -28,7 +28,7 @@ import psycopg
 from energystat import assets, config, roles, warehouse
 from energystat.contract.findings import LANDING_ENTRY, UNREADABLE
 from energystat.contract.uploads import FORM_KINDS, LIVE_STATUSES, REGISTRY, REJECTED, RUN_STATUSES
-from energystat.ingest import alert, load, report
+from energystat.ingest import alert, load, report, review
 from energystat.ingest.boundary import display_name
 from energystat.ingest.landing import (
     LandingFile,
@@ -230,6 +230,7 @@ def _quarantine(f: LandingFile, conn: psycopg.Connection, root: Path, quarantine
         log.exception("%s: the report could not be written to %s", f.rel_path, target)
         problem = f"report not written / 报告未能写入: {exc!r}"
     outcome = load.log_rejection(f, conn, parsed, result, report_page, note=problem)
+    _record_sidecar(f, conn, root, target if problem is None else None, outcome)
     if problem is None and outcome.upload_id is not None:
         # Only after the log row is committed: move the upload out of the landing tree.
         try:
@@ -240,6 +241,19 @@ def _quarantine(f: LandingFile, conn: psycopg.Connection, root: Path, quarantine
         outcome.engineer_error = problem
     log.warning("%s: rejected (%s); report in %s", display_name(f.rel_path), outcome.reason, report_page)
     return outcome
+
+
+def _record_sidecar(f: LandingFile, conn: psycopg.Connection, root: Path, target: Path | None,
+                    outcome: Outcome) -> None:
+    """Store the reporter's 说明 sidecar (`<file>.说明.txt`, never a link) with the rejected upload, and move it
+    into the quarantine with the file (a review may follow)."""
+    sidecar = review.sidecar_of(root / f.rel_path)
+    if outcome.upload_id is None or sidecar.is_symlink() or not sidecar.is_file():
+        return
+    review.record_explanation(conn, outcome.upload_id, sidecar.read_text(encoding="utf-8-sig")[:20000], "sidecar")
+    conn.commit()
+    if target is not None:
+        move_out_of_landing(root, sidecar.relative_to(root).as_posix(), target)
 
 
 # --------------------------------------------------------------------------------------------------------------

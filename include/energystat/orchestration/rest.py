@@ -229,6 +229,18 @@ class AirflowClient:
         return self._pages(f"/api/v2/dags/{quote(dag_id)}/dagRuns/{quote(run_id)}/taskInstances",
                            "task_instances")
 
+    def hitl_details(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict:
+        """A human-in-the-loop task's question and, once answered, the answer (review_exceptions)."""
+        return self._send("GET", f"/api/v2/dags/{quote(dag_id)}/dagRuns/{quote(run_id)}/taskInstances"
+                                 f"/{quote(task_id)}/{map_index}/hitlDetails")
+
+    def answer_hitl(self, dag_id: str, run_id: str, task_id: str, map_index: int, options: list[str],
+                    params_input: dict | None = None) -> dict:
+        """Answer a human-in-the-loop task as this client's user (recorded as the responder)."""
+        return self._send("PATCH", f"/api/v2/dags/{quote(dag_id)}/dagRuns/{quote(run_id)}/taskInstances"
+                                   f"/{quote(task_id)}/{map_index}/hitlDetails",
+                          {"chosen_options": options, "params_input": params_input or {}})
+
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:
         """The task instance's log as text (one line per structured log event)."""
         path = (f"/api/v2/dags/{quote(dag_id)}/dagRuns/{quote(run_id)}/taskInstances/{quote(task_id)}"

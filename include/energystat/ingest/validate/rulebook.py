@@ -73,7 +73,7 @@ def rule_descriptions(kind: str) -> dict[str, dict[str, str]]:
 
 
 def rule_table() -> list[dict[str, str]]:
-    """One row per rule id (kind, id, severity, Chinese and English description, expectation count)."""
+    """One row per rule id (kind, id, severity, Chinese and English description, reviewable, expectation count)."""
     rows: list[dict[str, str]] = []
     for kind in SUITE_FILES:
         counts: dict[str, int] = {}
@@ -82,5 +82,6 @@ def rule_table() -> list[dict[str, str]]:
         for rule_id, row in rule_descriptions(kind).items():
             rows.append({"kind": kind, "rule_id": rule_id, "severity": row["severity"],
                          "description_zh": row["description_zh"], "description_en": row["description_en"],
+                         "reviewable": "yes" if row.get("reviewable") else "no",
                          "expectations": str(counts.get(rule_id, 0))})
     return rows

@@ -1,0 +1,163 @@
+"""The governance review loop on a real warehouse: explained, reviewable rejections are decided by a person.
+
+Approve loads the quarantined file as an accepted file (superseding, findings kept and marked overridden, an
+insert-only decision row); 退回 leaves every raw table byte-identical; a non-reviewable error never becomes a review.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+import pytest
+from conftest import clone_database
+
+from energystat import warehouse
+from energystat.ingest import review
+from energystat.ingest import run as ingest
+from energystat.synth import generate
+
+pytestmark = pytest.mark.xdist_group("review")
+
+RAW_TABLES = ("raw.monthly_statistics", "raw.task_progress", "raw.institution_registry")
+REPORTER = "450100"
+EXPLANATION = "本单位新住院楼于2023年7月启用，用电量大幅增加，数据属实。"
+
+
+@pytest.fixture(scope="module")
+def province(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("province")
+    generate(root, institutions=150, years=[2022, 2023], seed=7, fmt="csv")
+    for folder in root.iterdir():
+        if folder.is_dir() and folder.name != REPORTER:
+            shutil.rmtree(folder)
+    return root
+
+
+@pytest.fixture(scope="module")
+def loaded(province: Path, module_warehouse_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    os.environ.setdefault("ENERGYSTAT_QUARANTINE_DIR", str(tmp_path_factory.mktemp("q")))
+    summary = ingest.ingest(province, module_warehouse_dsn, alert_urls=[])
+    assert summary.count("rejected") == 0
+    return module_warehouse_dsn
+
+
+@pytest.fixture
+def landing(province: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    target = tmp_path / "landing"
+    shutil.copytree(province, target)
+    monkeypatch.setenv("ENERGYSTAT_QUARANTINE_DIR", str(tmp_path / "quarantine"))
+    return target
+
+
+@pytest.fixture
+def dsn(loaded: str, server_dsn: str) -> Iterator[str]:
+    dsn = clone_database(server_dsn, loaded)
+    yield dsn
+    warehouse.drop_database(dsn)
+
+
+def _checksums(dsn: str) -> dict[str, str]:
+    with psycopg.connect(dsn) as conn:
+        return {t: conn.execute(f"select count(*) || ':' || coalesce(md5(string_agg(x::text, '|' order by"
+                                f" x::text)), '') from {t} x").fetchone()[0] for t in RAW_TABLES}
+
+
+def _correction(landing: Path, column: str, value: object, explanation: str | None) -> tuple[Path, pd.DataFrame]:
+    """A second version of the reporter's 2023-07 file with row 1's `column` set to `value` (file row 2)."""
+    original = next(landing.glob(f"{REPORTER}/2023-07/*能源资源消费月报*.csv"))
+    frame = pd.read_csv(original, dtype=str, encoding="utf-8-sig")
+    frame.loc[0, column] = value if not callable(value) else value(frame.loc[0, column])
+    bad = original.with_name(original.stem + "_更正.csv")
+    frame.to_csv(bad, index=False, encoding="utf-8")
+    if explanation is not None:
+        review.sidecar_of(bad).write_text(explanation, encoding="utf-8")
+    return bad, frame
+
+
+def _times_ten(text: str) -> str:
+    return str(float(text) * 10)
+
+
+def test_an_explained_tenfold_month_is_reviewed_and_approved_into_the_warehouse(landing: Path, dsn: str) -> None:
+    bad, frame = _correction(landing, "电力(千瓦时)", _times_ten, EXPLANATION)
+    outcome, = ingest.ingest(landing, dsn, alert_urls=[]).outcomes  # the sidecar is not an upload
+    assert outcome.status == "rejected" and "M012" in (outcome.reason or "")
+    pending, = review.pending_reviews(dsn)
+    assert pending.upload_id == outcome.upload_id and pending.explanation == EXPLANATION
+    finding, = [f for f in pending.findings if f.column_name == "electricity_kwh"]
+    last_year = float(finding.last_year_value)
+    assert finding.source_row == 2 and float(finding.observed_value) / last_year >= 5
+    text = review.describe(pending)
+    assert "南宁市" in text and "2023-07" in text and EXPLANATION in text and finding.last_year_value in text
+
+    with pytest.raises(review.ReviewError):  # the comment is required
+        review.approve(dsn, outcome.upload_id, "张审核", "  ")
+    decision = review.approve(dsn, outcome.upload_id, "张审核", "新楼启用属实，同意入库", via="airflow")
+    assert decision["rows_loaded"] == len(frame)
+    with psycopg.connect(dsn) as conn:
+        status = conn.execute("select status from ops.upload_log where upload_id = %s",
+                              (outcome.upload_id,)).fetchone()[0]
+        live_kwh = conn.execute(
+            "select sum(m.electricity_kwh) from raw.monthly_statistics m join ops.upload_log u using (upload_id)"
+            " where u.status in ('accepted', 'accepted_with_warnings') and m.reporter_code = %s"
+            " and m.period_month = '2023-07-01'", (REPORTER,)).fetchone()[0]
+        superseded = conn.execute("select count(*) from ops.upload_log where superseded_by = %s",
+                                  (outcome.upload_id,)).fetchone()[0]
+        marks = conn.execute("select count(*), count(overridden_by) from ops.dq_findings where upload_id = %s"
+                             " and severity = 'error'", (outcome.upload_id,)).fetchone()
+        row = conn.execute("select reviewer, decision, comment, findings_overridden from ops.review_decisions"
+                           " where upload_id = %s", (outcome.upload_id,)).fetchone()
+    assert status == "accepted_with_warnings" and superseded == 1
+    assert float(live_kwh) == pytest.approx(pd.to_numeric(frame["电力(千瓦时)"]).sum(), rel=1e-12)
+    assert marks[0] >= 1 and marks == (marks[0], marks[0])
+    assert row == ("张审核", "approved", "新楼启用属实，同意入库", marks[0])
+    assert review.pending_reviews(dsn) == []
+    # The audit trail cannot be rewritten, not even by the superuser the tests connect as.
+    with psycopg.connect(dsn) as conn, pytest.raises(psycopg.errors.RaiseException):
+        conn.execute("update ops.review_decisions set comment = 'x'")
+    with psycopg.connect(dsn) as conn, pytest.raises(psycopg.errors.RaiseException):
+        conn.execute("delete from ops.review_decisions")
+
+
+def test_returned_review_leaves_every_raw_table_byte_identical(landing: Path, dsn: str) -> None:
+    _correction(landing, "电力(千瓦时)", _times_ten, EXPLANATION)
+    outcome, = ingest.ingest(landing, dsn, alert_urls=[]).outcomes
+    before = _checksums(dsn)
+    review.return_(dsn, outcome.upload_id, "李审核", "请核实电表读数后重新报送")
+    assert _checksums(dsn) == before
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("select status from ops.upload_log where upload_id = %s",
+                            (outcome.upload_id,)).fetchone()[0] == "rejected"
+        assert conn.execute("select decision, comment from ops.review_decisions").fetchall() == [
+            ("returned", "请核实电表读数后重新报送")]
+    assert review.pending_reviews(dsn) == []
+
+
+def test_more_explanation_requested_then_given_makes_it_pending_again(landing: Path, dsn: str) -> None:
+    bad, _ = _correction(landing, "电力(千瓦时)", _times_ten, None)
+    outcome, = ingest.ingest(landing, dsn, alert_urls=[]).outcomes
+    assert review.pending_reviews(dsn) == []  # no 说明, no review
+    review.explain(dsn, bad.name, "新楼启用")
+    assert [p.upload_id for p in review.pending_reviews(dsn)] == [outcome.upload_id]
+    review.request_more(dsn, outcome.upload_id, "张审核", "请说明新楼面积和启用日期")
+    assert review.pending_reviews(dsn) == []
+    review.explain(dsn, outcome.rel_path, "新楼面积12000平方米，2023年7月1日启用")
+    again, = review.pending_reviews(dsn)
+    assert again.explanation == "新楼面积12000平方米，2023年7月1日启用"
+
+
+def test_a_non_reviewable_error_never_becomes_a_review_whatever_its_explanation(landing: Path, dsn: str) -> None:
+    _correction(landing, "电力(千瓦时)", "-5", EXPLANATION)  # negative: M006, never reviewable
+    outcome, = ingest.ingest(landing, dsn, alert_urls=[]).outcomes
+    assert outcome.status == "rejected" and "M006" in (outcome.reason or "")
+    review.explain(dsn, outcome.rel_path, "确实是负数")
+    assert review.pending_reviews(dsn) == []
+    before = _checksums(dsn)
+    with pytest.raises(review.ReviewError):
+        review.approve(dsn, outcome.upload_id, "张审核", "同意")
+    assert _checksums(dsn) == before
