@@ -5,7 +5,7 @@ BIN   := $(VENV)/bin
 UV    := $(shell command -v uv 2>/dev/null || echo $(BIN)/uv)
 DEMO_INSTITUTIONS ?= 600
 
-.PHONY: install demo test test-external lint airflow cluster up down docs bench bench-quick clean stop
+.PHONY: install demo test test-stack test-external lint airflow cluster up down docs bench bench-quick clean stop
 
 # Install Python 3.11 deps from uv.lock into .venv (uv itself is bootstrapped with pip if missing).
 $(BIN)/energystat: pyproject.toml uv.lock
@@ -22,6 +22,11 @@ demo: install
 ## The test suite (embedded PostgreSQL unless ENERGYSTAT_WAREHOUSE_DSN is set).
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
+
+## The tests that run the whole Airflow stack as processes (LocalExecutor; CeleryExecutor with two workers on
+## 127.0.0.1's Redis and PostgreSQL; the review loop answered over REST; build_marts in watcher mode).
+test-stack: install
+	ENERGYSTAT_STACK_TESTS=1 $(BIN)/python -m pytest -q -m stack $(PYTEST_ARGS)
 
 ## The connection/migration tests against an external server (CI: 127.0.0.1:5432).
 test-external: install

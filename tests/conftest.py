@@ -79,3 +79,17 @@ def module_warehouse_dsn(server_dsn: str, template_dsn: str) -> Iterator[str]:
     dsn = _fresh_database(server_dsn, template_dsn)
     yield dsn
     warehouse.drop_database(dsn)
+
+
+#: The tests that start Airflow's whole stack as processes (scheduler, api-server, workers) and drive it over REST
+#: take tens of minutes on 2 cores; they run with `make test-stack` (ENERGYSTAT_STACK_TESTS=1), not in `make test`.
+STACK_TESTS_ENV = "ENERGYSTAT_STACK_TESTS"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get(STACK_TESTS_ENV) == "1":
+        return
+    skip = pytest.mark.skip(reason=f"starts the whole Airflow stack: run with `make test-stack` ({STACK_TESTS_ENV}=1)")
+    for item in items:
+        if item.get_closest_marker("stack"):
+            item.add_marker(skip)

@@ -28,7 +28,7 @@ from energystat import config, dbt_runner, migrate, warehouse
 from energystat.orchestration import environment, stack
 from energystat.synth import generate
 
-pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("airflow")]
+pytestmark = [pytest.mark.airflow, pytest.mark.stack, pytest.mark.xdist_group("airflow")]
 
 INSTITUTIONS = 60
 YEARS = [2022, 2023]
