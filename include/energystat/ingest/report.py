@@ -22,6 +22,7 @@ from typing import Any
 
 import jinja2
 
+from energystat import config, reference
 from energystat.contract.findings import ERROR, WARNING, Finding
 from energystat.contract.uploads import ACCEPTED, ACCEPTED_WITH_WARNINGS, MONTHLY, REJECTED
 from energystat.ingest.boundary import short_stem
@@ -146,8 +147,6 @@ def reporter_label(code: str | None) -> str:
     if not code:
         return "—"
     try:
-        from energystat import reference
-
         return f"{reference.reporter_name(code)}（{code}）"
     except (KeyError, ValueError, LookupError):
         return code
@@ -155,8 +154,6 @@ def reporter_label(code: str | None) -> str:
 
 def resubmission(parsed: ParsedUpload) -> dict[str, str]:
     """The "how to resubmit" facts: the period's deadline (seed ref_reporting_deadlines) and the contact (settings)."""
-    from energystat import config, reference
-
     out = {"contact": config.settings().contact_zh, "deadline": "", "rule": ""}
     if parsed.period:
         try:
