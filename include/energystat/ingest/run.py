@@ -248,7 +248,10 @@ def _record_sidecar(f: LandingFile, conn: psycopg.Connection, root: Path, target
     """Store the reporter's 说明 sidecar (`<file>.说明.txt`, never a link) with the rejected upload, and move it
     into the quarantine with the file (a review may follow)."""
     sidecar = review.sidecar_of(root / f.rel_path)
-    if outcome.upload_id is None or sidecar.is_symlink() or not sidecar.is_file():
+    try:
+        if outcome.upload_id is None or sidecar.is_symlink() or not sidecar.is_file():
+            return
+    except OSError:  # a file name already at the system's limit cannot have a sidecar (ENAMETOOLONG)
         return
     review.record_explanation(conn, outcome.upload_id, sidecar.read_text(encoding="utf-8-sig")[:20000], "sidecar")
     conn.commit()
