@@ -152,7 +152,7 @@ def ingest_year(p: dict[str, Any]) -> dict[str, Any]:
     gx._gx()  # the one-off GX import and context (paid once per process, reported apart)
     gx_s = time.perf_counter() - started
     timer = _Timer()
-    timer.wrap(ingest, "parse_upload", lambda *a, result, **k: f"parse_{result.kind}")
+    timer.wrap(ingest, "parse_bounded", lambda *a, result, **k: f"parse_{result[0].kind}")
     timer.wrap(ingest, "load_contexts", lambda *a, result, **k: "validate_context")
     timer.wrap(ingest, "validate_many", lambda *a, result, **k: "validate_rules")
     timer.wrap(ingest_load, "accept", lambda f, *a, result, **k: f"load_{f.kind}")

@@ -50,5 +50,7 @@ def test_quick_bench_runs_and_reports(tmp_path: Path, server_dsn: str) -> None:
     assert result["machine"]["cores"] == os.cpu_count() and result["versions"]["great-expectations"] != "-"
 
     table = (tmp_path / "RESULTS.md").read_text(encoding="utf-8")
-    assert table.startswith(f"## {result['date']} — quick (300 institutions")
+    # The current-figures table on top, then the run's section appended to the history.
+    assert table.startswith("# Bench results\n\n<!-- current-figures:start -->")
+    assert f"\n## {result['date']} — quick (300 institutions" in table.split("<!-- current-figures:end -->")[1]
     assert "| **ingest total**" in table and "ingest_over_plain_copy" in table

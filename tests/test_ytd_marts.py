@@ -200,7 +200,9 @@ def test_bulletin_command_writes_the_july_ranking_risks_and_late_reporters(
     document = docx.Document(str(tmp_path / "bulletin_2023-07.docx"))
     html = (tmp_path / "bulletin_2023-07.html").read_text(encoding="utf-8")
     text = "\n".join(p.text for p in document.paragraphs)
-    assert "2023年1—7月全区公共机构能源资源消费进度简报" in text and "2023年1—7月全区公共机构能源资源消费进度简报" in html
+    # A 简报's 版头 (red mark, 第n期), then the title broken between words, as the circular's.
+    assert text.lstrip().startswith("公共机构能源资源消费进度简报") and "2023年第7期" in text
+    assert "2023年1—7月全区公共机构\n能源资源消费进度简报" in text and "2023年1—7月全区公共机构能源资源消费进度简报" in html
 
     mart = _query(built, "select reporter_code, reporter_name, indicator, yoy_change, attained, risk_class_zh"
                          " from marts.mart_ytd_attainment join marts.mart_year_end_projection"

@@ -20,7 +20,9 @@ from psycopg.rows import dict_row
 
 from energystat import warehouse
 from energystat.circular import fmt
+from energystat.circular.blocks import break_lines
 from energystat.circular.document import Block, Cell, CircularDocument
+from energystat.circular.gbt9704 import TITLE_LINE_EMS
 from energystat.circular.docx_render import render_docx
 from energystat.circular.publish import render_html
 from energystat.circular.settings import CircularSettings, load_settings
@@ -100,6 +102,9 @@ def load_bulletin_data(dsn: str, year: int, month: int) -> BulletinData:
     return BulletinData(year, month, rows, late, dt.datetime.now().astimezone())
 
 
+BULLETIN_MARK = "公共机构能源资源消费进度简报"
+
+
 def _interval(row: dict[str, Any]) -> str:
     if row["projected_change_low"] is None:
         return fmt.MISSING
@@ -114,8 +119,10 @@ def build_bulletin(data: BulletinData, settings: CircularSettings) -> CircularDo
     region = next(g for g in groups if g[0]["reporter_code"] == REGION)
     reporters = [g for g in groups if g[0]["reporter_code"] != REGION]
     names = [r["indicator_name_zh"] for r in region]
-    blocks = [Block("title", text=title),
-              Block("doc_number", text=f"（{data.year}年第{data.month}期）")]
+    # A 简报's 版头: its red mark and the issue number 第n期 over the red line, as the circular's 发文字号.
+    blocks = [Block("masthead", text=BULLETIN_MARK, lines=[f"{data.year}年第{data.month}期"]),
+              Block("title", text=title, lines=break_lines([label, "全区公共机构", "能源资源消费", "进度简报"],
+                                                           TITLE_LINE_EMS))]
 
     # 一、总体情况
     blocks.append(Block("heading", text="一、全区累计情况"))
@@ -174,12 +181,12 @@ def build_bulletin(data: BulletinData, settings: CircularSettings) -> CircularDo
 
     today = data.generated_at.date()
     blocks.append(Block("signature", lines=[settings.issuer, fmt.cn_date(today)]))
-    blocks.append(Block("note", text=f"数据来源：能源资源消费统计数据集市，生成于 {data.generated_at:%Y-%m-%d %H:%M}。"
-                                     "累计指标口径与年度通报相同，12月累计值即全年值。"))
+    blocks.append(Block("remark", text=f"（数据来源：能源资源消费统计数据集市，生成于 {data.generated_at:%Y-%m-%d %H:%M}。"
+                                     "累计指标口径与年度通报相同，12月累计值即全年值。）"))
     metadata = {"title": title, "year": data.year, "month": data.month, "issuer": settings.issuer,
                 "issue_date": today.isoformat(), "doc_number": "", "generated_at": data.generated_at.isoformat(),
                 "wording_file": str(settings.wording_file), "complete": not incomplete, "notes": []}
-    return CircularDocument(year=data.year, title=title, blocks=blocks, metadata=metadata)
+    return CircularDocument(title=title, blocks=blocks, metadata=metadata)
 
 
 def file_stem(year: int, month: int) -> str:
