@@ -22,8 +22,8 @@ from energystat import warehouse
 from energystat.circular import fmt
 from energystat.circular.blocks import break_lines
 from energystat.circular.document import Block, Cell, CircularDocument
-from energystat.circular.gbt9704 import TITLE_LINE_EMS
 from energystat.circular.docx_render import render_docx
+from energystat.circular.gbt9704 import TITLE_LINE_EMS
 from energystat.circular.publish import render_html
 from energystat.circular.settings import CircularSettings, load_settings
 from energystat.circular.wording import Wording
