@@ -21,23 +21,6 @@ from energystat.synth import xlsx
 CREATED = dt.datetime(2023, 5, 1)
 
 
-def write_with_xlsxwriter(path: Path, frame: pd.DataFrame, sheet: str) -> None:
-    """The generator's writer before synth.xlsx (xlsxwriter, constant memory): the reference."""
-    import xlsxwriter
-
-    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
-    workbook.set_properties({"created": CREATED, "author": "energystat synthetic province"})
-    worksheet = workbook.add_worksheet(sheet)
-    header = workbook.add_format({"bold": True})
-    worksheet.set_column(0, 0, 22)
-    worksheet.set_column(1, 1, 30)
-    worksheet.set_column(2, len(frame.columns) - 1, 14)
-    worksheet.write_row(0, 0, list(frame.columns), header)
-    for r, values in enumerate(zip(*[frame[c].tolist() for c in frame.columns], strict=True), start=1):
-        worksheet.write_row(r, 0, values)
-    workbook.close()
-
-
 def monthly_frame(rows: int, seed: int = 1) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     data: dict[str, object] = {
@@ -60,7 +43,8 @@ def main() -> None:
     columns = [frame[c].to_numpy() for c in frame.columns]
     with tempfile.TemporaryDirectory() as tmp:
         runs = {
-            "xlsxwriter": lambda: write_with_xlsxwriter(Path(tmp) / "a.xlsx", frame, forms.MONTHLY_SHEET),
+            "xlsxwriter": lambda: xlsx.write_xlsx_reference(Path(tmp) / "a.xlsx", list(frame.columns), columns,
+                                                            forms.MONTHLY_SHEET, CREATED),
             "synth.xlsx (zlib 1)": lambda: xlsx.write_xlsx(Path(tmp) / "b.xlsx", list(frame.columns), columns,
                                                            forms.MONTHLY_SHEET, CREATED),
             "synth.xlsx (zlib 6)": lambda: xlsx.write_xlsx(Path(tmp) / "c.xlsx", list(frame.columns), columns,

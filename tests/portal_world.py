@@ -75,6 +75,22 @@ def build_world(root: Path, dsn: str) -> World:
     return world
 
 
+@contextmanager
+def world_in_environment(root: Path, dsn: str) -> Iterator[World]:
+    """`build_world`, with its settings in os.environ for the portal's code while the block runs (then restored)."""
+    world = build_world(root, dsn)
+    saved = {k: os.environ.get(k) for k in world.env()}
+    os.environ.update(world.env())
+    try:
+        yield world
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def portal_role_dsn(dsn: str) -> str:
     """The same database as `dsn`, connected as the `energystat_portal` role (with the password the roles module
     keeps, where it exists; the embedded server trusts local roles before it)."""

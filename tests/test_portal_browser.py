@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from portal_world import HELD_PERIOD, PASSWORDS, World, build_world, running_portal
+from portal_world import HELD_PERIOD, PASSWORDS, World, running_portal, world_in_environment
 
 from energystat import config
 
@@ -44,15 +44,8 @@ def browser() -> Iterator:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, module_warehouse_dsn: str) -> Iterator[World]:
-    world = build_world(tmp_path_factory.mktemp("portal-browser"), module_warehouse_dsn)
-    saved = {k: os.environ.get(k) for k in world.env()}
-    os.environ.update(world.env())
-    yield world
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with world_in_environment(tmp_path_factory.mktemp("portal-browser"), module_warehouse_dsn) as world:
+        yield world
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from portal_world import HELD_PERIOD, PASSWORDS, World, build_world, portal_role_dsn
+from portal_world import HELD_PERIOD, PASSWORDS, World, portal_role_dsn, world_in_environment
 
 from energystat import config
 from energystat.config import PortalSettings
@@ -23,15 +23,8 @@ pytestmark = pytest.mark.xdist_group("portal")
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, module_warehouse_dsn: str) -> Iterator[World]:
-    world = build_world(tmp_path_factory.mktemp("portal"), module_warehouse_dsn)
-    saved = {k: os.environ.get(k) for k in world.env()}
-    os.environ.update(world.env())
-    yield world
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with world_in_environment(tmp_path_factory.mktemp("portal"), module_warehouse_dsn) as world:
+        yield world
 
 
 @pytest.fixture(scope="module")

@@ -19,23 +19,6 @@ from energystat.synth import xlsx
 CREATED = dt.datetime(2023, 5, 1)
 
 
-def _xlsxwriter(path: Path, frame: pd.DataFrame, sheet: str) -> None:
-    """The generator's writer before synth.xlsx (xlsxwriter, constant memory), kept here as the reference."""
-    import xlsxwriter
-
-    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
-    workbook.set_properties({"created": CREATED, "author": "energystat synthetic province"})
-    worksheet = workbook.add_worksheet(sheet)
-    header = workbook.add_format({"bold": True})
-    worksheet.set_column(0, 0, 22)
-    worksheet.set_column(1, 1, 30)
-    worksheet.set_column(2, len(frame.columns) - 1, 14)
-    worksheet.write_row(0, 0, list(frame.columns), header)
-    for r, values in enumerate(zip(*[frame[c].tolist() for c in frame.columns], strict=True), start=1):
-        worksheet.write_row(r, 0, values)
-    workbook.close()
-
-
 def _monthly_frame(rows: int = 300) -> pd.DataFrame:
     rng = np.random.default_rng(5)
     data: dict[str, object] = {
@@ -70,7 +53,8 @@ def _with_defects(frame: pd.DataFrame) -> pd.DataFrame:
 def test_same_bytes_as_xlsxwriter(tmp_path: Path, defects: bool) -> None:
     frame = _with_defects(_monthly_frame()) if defects else _monthly_frame()
     old, new, fast = tmp_path / "old.xlsx", tmp_path / "new.xlsx", tmp_path / "fast.xlsx"
-    _xlsxwriter(old, frame, forms.MONTHLY_SHEET)
+    xlsx.write_xlsx_reference(old, list(frame.columns), [frame[c].to_numpy() for c in frame.columns],
+                              forms.MONTHLY_SHEET, CREATED)
     columns = [frame[c].to_numpy() for c in frame.columns]
     xlsx.write_xlsx(new, list(frame.columns), columns, forms.MONTHLY_SHEET, CREATED, compresslevel=6)
     assert new.read_bytes() == old.read_bytes()  # at xlsxwriter's zlib level, byte for byte the same file
@@ -96,7 +80,8 @@ def test_parser_reads_the_same_rows(tmp_path: Path) -> None:
     frame = _monthly_frame()
     old, new = tmp_path / "450100_2023-05_能源资源消费月报.xlsx", tmp_path / "new" / "450100_2023-05_能源资源消费月报.xlsx"
     new.parent.mkdir()
-    _xlsxwriter(old, frame, forms.MONTHLY_SHEET)
+    xlsx.write_xlsx_reference(old, list(frame.columns), [frame[c].to_numpy() for c in frame.columns],
+                              forms.MONTHLY_SHEET, CREATED)
     xlsx.write_xlsx(new, list(frame.columns), [frame[c].to_numpy() for c in frame.columns], forms.MONTHLY_SHEET,
                     CREATED)
     a, b = parse_upload(old), parse_upload(new)

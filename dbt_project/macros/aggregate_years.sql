@@ -4,35 +4,18 @@
 {% macro aggregate_years(extra_group=none, relation=none, period='year') -%}
 {%- set extra = (', ' ~ extra_group) if extra_group else '' -%}
 {%- set source = relation if relation is not none else ref('int_institution_year') -%}
-with by_reporter as (
-    select
-        reporter_code, {{ period }}{{ extra }},
-        count(*) as institutions_reported,
-        sum(energy_kgce) as energy_kgce,
-        sum(water_t) as water_t,
-        sum(carbon_kgco2) as carbon_kgco2,
-        sum(headcount_persons_mean) as headcount_persons,
-        sum(floor_area_m2_mean) as floor_area_m2
-    from {{ source }}
-    group by reporter_code, {{ period }}{{ extra }}
-),
-
-whole_region as (
-    select
-        'GX'::text as reporter_code, {{ period }}{{ extra }},
-        count(*) as institutions_reported,
-        sum(energy_kgce) as energy_kgce,
-        sum(water_t) as water_t,
-        sum(carbon_kgco2) as carbon_kgco2,
-        sum(headcount_persons_mean) as headcount_persons,
-        sum(floor_area_m2_mean) as floor_area_m2
-    from {{ source }}
-    group by {{ period }}{{ extra }}
-)
-
-select * from by_reporter
-union all
-select * from whole_region
+-- one pass, two groupings: each reporter's rows, and all rows as the whole region 'GX'
+select
+    case when grouping(reporter_code) = 1 then 'GX'::text else reporter_code end as reporter_code,
+    {{ period }}{{ extra }},
+    count(*) as institutions_reported,
+    sum(energy_kgce) as energy_kgce,
+    sum(water_t) as water_t,
+    sum(carbon_kgco2) as carbon_kgco2,
+    sum(headcount_persons_mean) as headcount_persons,
+    sum(floor_area_m2_mean) as floor_area_m2
+from {{ source }}
+group by grouping sets ((reporter_code, {{ period }}{{ extra }}), ({{ period }}{{ extra }}))
 {%- endmacro %}
 
 {#- The four intensity indicators of an aggregate relation, one row per group and indicator. -#}
@@ -71,8 +54,16 @@ left join (
 ) as d on d.indicator = cur.indicator
 {%- endmacro %}
 
-{#- attained and gap from yoy_change and target_change (null when either is unknown). -#}
-{% macro attained_and_gap() -%}
-    case when yoy_change is not null and target_change is not null then yoy_change <= target_change end as attained,
-    yoy_change - target_change as gap
+{#- The attainment columns every attainment mart ends with (from `attainment`'s output aliased c): the indicator,
+    its value and last year's, the change, the target, and attained / gap (null when the change or target is unknown). -#}
+{% macro attainment_columns() -%}
+    c.indicator,
+    c.indicator_name_zh,
+    c.unit,
+    c.value,
+    c.prior_value,
+    c.yoy_change,
+    c.target_change,
+    case when c.yoy_change is not null and c.target_change is not null then c.yoy_change <= c.target_change end as attained,
+    c.yoy_change - c.target_change as gap
 {%- endmacro %}

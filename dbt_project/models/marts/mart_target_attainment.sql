@@ -11,13 +11,6 @@ select
     c.reporter_code,
     r.reporter_name,
     c.year,
-    c.indicator,
-    c.indicator_name_zh,
-    c.unit,
-    c.value,
-    c.prior_value,
-    c.yoy_change,
-    c.target_change,
-    {{ attained_and_gap() }}
+    {{ attainment_columns() }}
 from compared as c
 join {{ ref('dim_reporter') }} as r on r.reporter_code = c.reporter_code

@@ -13,13 +13,6 @@ select
     c.institution_kind,
     c.year,
     c.through_month,
-    c.indicator,
-    c.indicator_name_zh,
-    c.unit,
-    c.value,
-    c.prior_value,
-    c.yoy_change,
-    c.target_change,
-    {{ attained_and_gap() }}
+    {{ attainment_columns() }}
 from compared as c
 join {{ ref('dim_reporter') }} as r on r.reporter_code = c.reporter_code

@@ -369,21 +369,13 @@ def create_app(settings: PortalSettings | None = None, *, warm: bool = True) -> 
     def marked_download(reporter: str, submission_id: int,
                         session: ReporterAccess) -> Response:
         row = submission_row(reporter, submission_id)
-        path = uploads.marked_workbook(settings.work_dir, row)
-        if path is None:
-            raise HTTPException(404)
-        name = f"{reporter}_{uploads.form_period(row['period'], row['kind'])}_问题标注_{submission_id}.xlsx"
-        return FileResponse(path, filename=name, media_type=_XLSX)
+        return _download(row, uploads.marked_workbook(settings.work_dir, row), "问题标注", _XLSX)
 
     @app.get("/r/{reporter}/checks/{submission_id}/file")
     def original_download(reporter: str, submission_id: int,
                           session: ReporterAccess) -> Response:
         row = submission_row(reporter, submission_id)
-        path = uploads.checked_file(settings.work_dir, row)
-        if path is None:
-            raise HTTPException(404)
-        name = f"{reporter}_{uploads.form_period(row['period'], row['kind'])}_上传文件_{submission_id}{path.suffix}"
-        return FileResponse(path, filename=name, media_type="application/octet-stream")
+        return _download(row, uploads.checked_file(settings.work_dir, row), "上传文件", "application/octet-stream")
 
     @app.post("/r/{reporter}/checks/{submission_id}/submit")
     def submit(session: ReporterAccess, reporter: str, submission_id: int, csrf_token: Annotated[str, Form()] = "",
@@ -486,6 +478,15 @@ def create_app(settings: PortalSettings | None = None, *, warm: bool = True) -> 
 
 
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _download(row: dict[str, Any], path: Path | None, label: str, media_type: str) -> FileResponse:
+    """A file of a check, named for the clerk: <reporter>_<form period>_<label>_<submission><suffix>."""
+    if path is None:
+        raise HTTPException(404)
+    period = uploads.form_period(row["period"], row["kind"])
+    name = f"{row['reporter_code']}_{period}_{label}_{row['submission_id']}{path.suffix}"
+    return FileResponse(path, filename=name, media_type=media_type)
 
 
 def _client_name(name: str) -> str:

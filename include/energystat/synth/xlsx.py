@@ -180,6 +180,28 @@ def sheet_xml(headers: Sequence[str], columns: Sequence[np.ndarray], widths: Seq
     return "".join(parts)
 
 
+def write_xlsx_reference(path: str | Path, headers: Sequence[str], columns: Sequence[Sequence[Any]], sheet: str,
+                         created: dt.datetime, author: str = "energystat synthetic province") -> Path:
+    """The generator's writer before `write_xlsx` (xlsxwriter, constant memory): the bytes `write_xlsx` must
+    reproduce at compresslevel=6, kept for the equality test and the bench's baseline."""
+    import xlsxwriter
+
+    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    workbook.set_properties({"created": created, "author": author})
+    worksheet = workbook.add_worksheet(sheet)
+    header = workbook.add_format({"bold": True})
+    code_width, name_width, other_width = FORM_WIDTHS
+    worksheet.set_column(0, 0, code_width)
+    worksheet.set_column(1, 1, name_width)
+    worksheet.set_column(2, len(headers) - 1, other_width)
+    worksheet.write_row(0, 0, list(headers), header)
+    plain = [c.tolist() if isinstance(c, np.ndarray) else list(c) for c in columns]  # Python numbers, as before
+    for r, values in enumerate(zip(*plain, strict=True), start=1):
+        worksheet.write_row(r, 0, values)
+    workbook.close()
+    return Path(path)
+
+
 def write_xlsx(path: str | Path, headers: Sequence[str], columns: Sequence[np.ndarray], sheet: str,
                created: dt.datetime, author: str = "energystat synthetic province",
                compresslevel: int = SHEET_COMPRESSLEVEL) -> Path:
