@@ -86,6 +86,34 @@ def test_all_reporters_attaining_everything(wording: Wording) -> None:
     assert "整改" not in text
 
 
+def _with_overrides(data: CircularData, by_city: dict[str, int]) -> CircularData:
+    """`data` with uploads loaded by a reviewer's override (同意入库) per reporter code, and their total."""
+    from dataclasses import replace
+
+    reporting = [replace(r, overrides=by_city.get(r.reporter_code, 0)) for r in data.reporting]
+    return replace(data, reporting=reporting,
+                   reporting_total=replace(data.reporting_total, overrides=sum(by_city.values())))
+
+
+@pytest.mark.parametrize(("by_city", "said"), [
+    ({}, "没有经审核同意入库的异常数据（详见表4）"),
+    ({"450200": 1}, "经审核同意入库的异常数据1份，为柳州市报送（详见表4）"),
+    ({"450100": 3}, "经审核同意入库的异常数据共3份，均为南宁市报送（详见表4）"),
+    ({"450100": 2, "450300": 1}, "经审核同意入库的异常数据共3份，其中南宁市2份、桂林市1份（详见表4）"),
+], ids=["none", "one", "one-reporter", "several-reporters"])
+def test_overrides_are_counted_by_reporter_in_words_and_in_table_4(wording: Wording, by_city: dict[str, int],
+                                                                   said: str) -> None:
+    data = _with_overrides(year_with([[True] * 4] * 3), by_city)
+    document = build_document(data, CircularSettings(), wording, charts={})
+    text = "\n".join(document.body_text())
+    assert said in text
+    assert "0份" not in text and "共1份" not in text
+    table = document.table("reporting")
+    assert table.header[-1][-1].text == "同意入库\n（份）"
+    assert [row[-1] for row in table.rows] == [str(by_city.get(code, 0)) for code, _ in CITIES] + \
+        [str(sum(by_city.values()))]
+
+
 def test_cross_references_resolve_to_existing_annexes(wording: Wording) -> None:
     # Few outliers: one annex, called "附件" without a number, and no reference to a list elsewhere.
     document = build_document(year_with([[True] * 4] * 3, outliers=3), CircularSettings(), wording, charts={})

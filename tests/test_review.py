@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from conftest import clone_database
 
-from energystat import warehouse
+from energystat import dbt_runner, warehouse
 from energystat.ingest import review
 from energystat.ingest import run as ingest
 from energystat.synth import generate
@@ -67,9 +67,10 @@ def _checksums(dsn: str) -> dict[str, str]:
                                 f" x::text)), '') from {t} x").fetchone()[0] for t in RAW_TABLES}
 
 
-def _correction(landing: Path, column: str, value: object, explanation: str | None) -> tuple[Path, pd.DataFrame]:
-    """A second version of the reporter's 2023-07 file with row 1's `column` set to `value` (file row 2)."""
-    original = next(landing.glob(f"{REPORTER}/2023-07/*能源资源消费月报*.csv"))
+def _correction(landing: Path, column: str, value: object, explanation: str | None,
+                month: str = "2023-07") -> tuple[Path, pd.DataFrame]:
+    """A second version of the reporter's file of `month` with row 1's `column` set to `value` (file row 2)."""
+    original = next(landing.glob(f"{REPORTER}/{month}/*能源资源消费月报*.csv"))
     frame = pd.read_csv(original, dtype=str, encoding="utf-8-sig")
     frame.loc[0, column] = value if not callable(value) else value(frame.loc[0, column])
     bad = original.with_name(original.stem + "_更正.csv")
@@ -161,3 +162,34 @@ def test_a_non_reviewable_error_never_becomes_a_review_whatever_its_explanation(
     with pytest.raises(review.ReviewError):
         review.approve(dsn, outcome.upload_id, "张审核", "同意")
     assert _checksums(dsn) == before
+
+
+def test_the_circular_counts_the_years_overrides_by_reporter_as_the_decisions_say(landing: Path, dsn: str) -> None:
+    from energystat.circular.data import load_circular_data
+    from energystat.circular.document import build_document
+    from energystat.circular.settings import CircularSettings
+    from energystat.circular.wording import Wording
+
+    _correction(landing, "电力(千瓦时)", _times_ten, EXPLANATION)
+    _correction(landing, "电力(千瓦时)", _times_ten, EXPLANATION, month="2023-08")
+    july, august = sorted(ingest.ingest(landing, dsn, alert_urls=[]).outcomes, key=lambda o: o.rel_path)
+    assert "2023-07" in july.rel_path and {july.status, august.status} == {"rejected"}
+    review.approve(dsn, july.upload_id, "张审核", "新楼启用属实，同意入库")
+    review.return_(dsn, august.upload_id, "张审核", "请核实电表读数后重新报送")  # a decision, not an override
+    with psycopg.connect(dsn) as conn:
+        counted = dict(conn.execute(
+            "select u.reporter_code, count(distinct d.upload_id) from ops.review_decisions d"
+            " join ops.upload_log u using (upload_id) where d.decision = 'approved' and u.kind = 'monthly'"
+            " and u.period like '2023-%' group by u.reporter_code").fetchall())
+    assert counted == {REPORTER: 1}
+
+    dbt_runner.build(dsn)
+    data = load_circular_data(dsn, 2023)
+    assert {r.reporter_code: r.overrides for r in data.reporting if r.overrides} == counted
+    assert data.reporting_total.overrides == sum(counted.values())
+    settings = CircularSettings()
+    document = build_document(data, settings, Wording(settings.wording_file), charts={})
+    assert "经审核同意入库的异常数据1份，为南宁市报送" in "\n".join(document.body_text())
+    table = document.table("reporting")
+    assert table.header[-1][-1].text == "同意入库\n（份）"
+    assert [row[-1] for row in table.rows if row[0] == "南宁市"] == ["1"] and table.rows[-1][-1] == "1"

@@ -220,6 +220,54 @@ def test_validate_many_equals_one_by_one(gx_rules, history_warehouse, tmp_path):
     json.dumps([f.as_dict() for r in together for f in r.findings], ensure_ascii=False)  # ops.dq_findings shape
 
 
+#: A number as the clerk's page and workbook show it: thousands separators, at most two decimals.
+CLERK_NUMBER = re.compile(r"-?\d{1,3}(,\d{3})*(\.\d{1,2})?%?")
+
+
+def test_history_findings_show_last_years_value_in_every_report_file(gx_rules, history_warehouse, tmp_path):
+    from openpyxl import load_workbook
+
+    from energystat.ingest.report import PRIOR_HEADER, report_paths, write_report
+
+    rows = [
+        monthly_row(2, **{"用能人数(人)": 120}),           # row 2: M011, last year 100
+        monthly_row(3, **{"电力(千瓦时)": 34567.891}),     # row 3: M012, last year 3000
+        monthly_row(5, **{"用能人数(人)": 7}),             # row 4: M010 twice (intensities 586.3…, 42.857…), no history
+    ]
+    path = write_xlsx(tmp_path / "450100" / "2024-03" / "450100_2024-03_能源资源消费月报.xlsx", rows)
+    parsed = parse_upload(path, "450100", "2024-03")
+    report = gx_rules.validate(parsed, gx_rules.load_context(history_warehouse, "450100", "2024-03"))
+    assert {("M011", 2), ("M012", 3), ("M010", 4)} <= {(f.rule_id, f.source_row) for f in report.findings}
+    write_report(parsed, report, tmp_path / "quarantine")
+    paths = report_paths(parsed, tmp_path / "quarantine")
+
+    # the engineers' JSON: last year's value as its own field, on the history findings only
+    findings = json.loads(paths["json"].read_text(encoding="utf-8"))["findings"]
+    prior = {(f["rule_id"], f["source_row"]): f["prior_value"] for f in findings}
+    assert prior[("M011", 2)] == "100" and prior[("M012", 3)] == "3000" and prior[("M010", 4)] is None
+    assert all(f["prior_value"] is None for f in findings if f["rule_id"] not in ("M011", "M012"))
+    [slip] = [f for f in findings if f["rule_id"] == "M012"]
+    assert "3,000" in slip["message_zh"] and "34,567.89" in slip["message_zh"]  # no 3000.0, no 3.457e+04
+    assert not any(re.search(r"\de[+-]\d|\.\d{4,}", f["message_zh"] + f["message_en"]) for f in findings)
+
+    # the clerk's page: a 上年同期值 column; value cells formatted for people
+    page = paths["html"].read_text(encoding="utf-8")
+    assert f"<th>填报值</th><th>{PRIOR_HEADER}</th>" in page
+    cells = re.findall(r'<td class="num">([^<]*)</td><td class="num">([^<]*)</td>', page)
+    assert len(cells) == len(findings)
+    assert ("34,567.89", "3,000") in cells and ("120", "100") in cells and ("12.5%", "") in cells  # M014: 3 / 24
+    assert all(CLERK_NUMBER.fullmatch(v) for pair in cells for v in pair if v), cells  # M010's 586.27, not 586.2714…
+
+    # the marked workbook's 问题汇总: the same column, the same values
+    summary = load_workbook(paths["xlsx"])["问题汇总"]
+    header = [c.value for c in summary[1]]
+    value, last = header.index("填报值"), header.index(PRIOR_HEADER)
+    assert last == value + 1
+    table = [[c.value for c in row] for row in summary.iter_rows(min_row=2)]
+    assert ["34,567.89", "3,000"] in [[r[value], r[last]] for r in table if r[header.index("规则")] == "M012"]
+    assert all(CLERK_NUMBER.fullmatch(r[i]) for r in table for i in (value, last) if r[i]), table
+
+
 def test_check_context_without_warehouse_skips(gx_rules, monkeypatch, tmp_path):
     monkeypatch.setenv("ENERGYSTAT_STATE_DIR", str(tmp_path / "state"))  # no embedded server there
     monkeypatch.delenv("ENERGYSTAT_WAREHOUSE_DSN", raising=False)
@@ -300,7 +348,8 @@ def test_rejected_report_files(gx_rules, tmp_path):
     assert sheet.print_title_rows == "$1:$1"
     summary = load_workbook(paths["xlsx"])["问题汇总"]
     summary_header = [c.value for c in summary[1]]
-    assert summary_header == ["行号", "统一社会信用代码", "单位名称", "列", "填报值", "规则", "级别", "问题说明", "处理"]
+    assert summary_header == ["行号", "统一社会信用代码", "单位名称", "列", "填报值", "上年同期值", "规则", "级别", "问题说明",
+                              "处理"]
     assert not any(re.search(r"[A-Za-z]{3,}", str(v)) for v in summary_header)
     assert [c.value for c in summary[2]][:3] == [3, credit_code(2, "450100"), "测试单位2"]
 

@@ -1,5 +1,6 @@
 -- 报送效率: per reporter, form and period — first accepted upload, deadline, days late, institutions expected
--- (active in the registry during the month) vs reported (live batch), warnings and rejections.
+-- (active in the registry during the month) vs reported (live batch), warnings, rejections and the uploads a
+-- governance reviewer loaded by overriding their reviewable errors (同意入库).
 with uploads as (
     select
         reporter_code,
@@ -12,6 +13,13 @@ with uploads as (
         max(upload_id) filter (where is_live) as live_upload_id
     from {{ ref('stg_upload_log') }}
     where upload_kind in ('monthly', 'task_progress')
+    group by reporter_code, upload_kind, period
+),
+
+overrides as (
+    select reporter_code, upload_kind, period, count(distinct upload_id) as override_uploads
+    from {{ ref('stg_review_decisions') }}
+    where is_override
     group by reporter_code, upload_kind, period
 ),
 
@@ -50,10 +58,13 @@ select
     coalesce(u.uploads, 0) as uploads,
     coalesce(u.rejected_uploads, 0) as rejected_uploads,
     coalesce(u.live_warning_count, 0) as warning_count,
+    coalesce(o.override_uploads, 0) as override_uploads,
     u.live_upload_id
 from {{ ref('int_expected_uploads') }} as e
 join {{ ref('dim_reporter') }} as r on r.reporter_code = e.reporter_code
 left join uploads as u
   on u.reporter_code = e.reporter_code and u.upload_kind = e.upload_kind and u.period = e.period
+left join overrides as o
+  on o.reporter_code = e.reporter_code and o.upload_kind = e.upload_kind and o.period = e.period
 left join expected as x on x.reporter_code = e.reporter_code and x.period_month = e.period_month
 left join reported as p on p.reporter_code = e.reporter_code and p.period_month = e.period_month

@@ -134,6 +134,7 @@ select g.reporter_code,
        max(t.days_late) as days_late_max,
        coalesce(sum(t.rejected_uploads), 0) as rejections,
        coalesce(sum(t.warning_count), 0) as warnings,
+       coalesce(sum(t.override_uploads), 0) as overrides,
        coalesce(array_agg(to_char(g.period_month, 'YYYY-MM') order by g.period_month)
                 filter (where t.is_missing is not false), '{}') as missing_periods
 from grid as g
@@ -241,7 +242,7 @@ def _load_reporting(conn: Any, year: int) -> tuple[list[ReportingRow], Reporting
             periods_reported=row["periods_reported"], periods_on_time=row["periods_on_time"],
             on_time_rate=_f(row["on_time_rate"]), days_late_max=_f(row["days_late_max"]),
             rejections=int(row["rejections"]), warnings=int(row["warnings"]),
-            missing_periods=list(row["missing_periods"]),
+            missing_periods=list(row["missing_periods"]), overrides=int(row["overrides"]),
         )
 
     per_reporter = [make(by_code[r.code], r.code, r.name) for r in reporters]

@@ -206,11 +206,13 @@ def build_document(
         "sections.reporting.intro", year=year, periods_expected=total.periods_expected,
         periods_on_time=total.periods_on_time, all_on_time=all_on_time, late=late,
         rejections=total.rejections, warnings=total.warnings, reporter_count=len(data.reporting),
+        overrides=total.overrides, overridden=[r for r in data.reporting if r.overrides],
     )))
 
     def reporting_row(r: Any, name: str) -> list[str]:
         return [name, str(r.periods_expected), str(r.periods_reported), str(r.periods_on_time),
-                fmt.pct(r.on_time_rate), fmt.num(r.days_late_max, 0), str(r.rejections), str(r.warnings)]
+                fmt.pct(r.on_time_rate), fmt.num(r.days_late_max, 0), str(r.rejections), str(r.warnings),
+                str(r.overrides)]
 
     blocks.append(_simple_table(
         "reporting", w.text("sections.reporting.table_caption", year=year), _headers(w, "reporting", year),

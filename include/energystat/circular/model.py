@@ -93,6 +93,7 @@ class ReportingRow:
     rejections: int
     warnings: int
     missing_periods: list[str] = field(default_factory=list)
+    overrides: int = 0  # uploads loaded by a reviewer's override (同意入库) of reviewable errors
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,9 @@ REVIEWABLE_RULES = frozenset({"M010", "M011", "M012", "M017", "T009", "R002"})
 #: Columns of ops.dq_findings after upload_id, in table order.
 FINDING_COLUMNS = ("source_row", "credit_code", "column_name", "rule_id", "severity", "message_zh", "message_en",
                    "observed_value")
+#: A finding's fields in the report's JSON: the table's columns, then what the report shows beside them
+#: (`prior_value`: the same month last year's value of a history rule, M011 / M012).
+REPORT_FIELDS = (*FINDING_COLUMNS, "prior_value")
 
 
 @dataclass
@@ -59,8 +62,15 @@ class Finding:
     credit_code: str | None = None
     column_name: str | None = None
     observed_value: str | None = None
+    #: Last year's value of the same institution, month and column, for a history rule (the suite's `prior`).
+    prior_value: str | None = None
 
     def as_dict(self) -> dict[str, str | int | None]:
         """The finding keyed by ops.dq_findings column, in table order."""
         values = asdict(self)
         return {column: values[column] for column in FINDING_COLUMNS}
+
+    def as_report_dict(self) -> dict[str, str | int | None]:
+        """The finding as the report's JSON gives it: `as_dict` plus `prior_value`."""
+        values = asdict(self)
+        return {field: values[field] for field in REPORT_FIELDS}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,13 @@ import jinja2
 
 from energystat import config, reference
 from energystat.contract.findings import ERROR, WARNING, Finding
+from energystat.contract.forms import MONTHLY_FORM, TASK_FORM
 from energystat.contract.uploads import ACCEPTED, ACCEPTED_WITH_WARNINGS, MONTHLY, REJECTED
 from energystat.ingest.boundary import short_stem
 from energystat.ingest.parse import ParsedUpload, normalise_text
 from energystat.ingest.validate import ValidationReport
 from energystat.ingest.validate.gx import write_gx_data_docs
+from energystat.ingest.validate.results import clerk_number
 from energystat.ingest.validate.rulebook import rule_descriptions
 from energystat.untrusted import escape_gx_result, safe_name, set_text_cell
 
@@ -36,6 +39,11 @@ STATUS_ZH = {ACCEPTED: "通过", ACCEPTED_WITH_WARNINGS: "通过（有警告）"
 SEVERITY_ZH = {ERROR: "错误", WARNING: "警告"}
 ERROR_FILL, WARNING_FILL = "FFC7CE", "FFEB9C"  # Excel's own "bad" red and "neutral" yellow
 REASON_HEADER = "问题说明"
+PRIOR_HEADER = "上年同期值"
+#: Raw columns holding quantities: their values are shown as numbers for clerks (`shown_value`).
+NUMERIC_COLUMNS = frozenset(c.raw for c in (*MONTHLY_FORM, *TASK_FORM) if c.numeric)
+#: Computed shares a finding points at, shown as a percentage (M014's reporter completeness).
+SHARE_COLUMNS = frozenset({"reporter_completeness"})
 
 
 def report_json(parsed: ParsedUpload, report: ValidationReport) -> dict[str, Any]:
@@ -50,8 +58,26 @@ def report_json(parsed: ParsedUpload, report: ValidationReport) -> dict[str, Any
              "description_en": o.description_en, "skip_reason_zh": o.skip_reason_zh}
             for o in report.outcomes.values()
         ],
-        "findings": [f.as_dict() for f in report.findings],
+        "findings": [f.as_report_dict() for f in report.findings],
     }
+
+
+def shown_value(finding: Finding, text: str | None) -> str:
+    """A finding's value (`observed_value`, `prior_value`) as the clerk's page and workbook show it: a number of a
+    quantity column (or a value computed from one, like an intensity) with `clerk_number` ("1,234.57", never
+    0.30000000000000004), a share as a percentage ("87.5%"); anything else (a credit code, "三万") as given;
+    nothing as ""."""
+    if text is None:
+        return ""
+    if finding.column_name in NUMERIC_COLUMNS or finding.column_name in SHARE_COLUMNS:
+        try:
+            number = float(text)
+        except ValueError:
+            return text
+        if not math.isfinite(number):
+            return text
+        return f"{clerk_number(number * 100)}%" if finding.column_name in SHARE_COLUMNS else clerk_number(number)
+    return text
 
 
 def _engineers_links(result: dict[str, Any], paths: dict[str, Path], out: Path) -> dict[str, Any]:
@@ -181,7 +207,7 @@ def render_html(parsed: ParsedUpload, report: ValidationReport) -> str:
     units = "、".join(f"{parsed.column_header(c)}：{u}" for c, u in parsed.units_used.items()) or "—"
     return _TEMPLATES.get_template("upload_report.html.j2").render(
         parsed=parsed, report=report, file_name=parsed.path.name, units=units, status_zh=STATUS_ZH,
-        severity_zh=SEVERITY_ZH, reason_header=REASON_HEADER, column_label=lambda c: _column_label(parsed, c),
+        severity_zh=SEVERITY_ZH, reason_header=REASON_HEADER, prior_header=PRIOR_HEADER, shown=shown_value, column_label=lambda c: _column_label(parsed, c),
         rule_ids=list(rule_descriptions(parsed.kind or MONTHLY)), reporter=reporter_label(parsed.reporter_code),
         institutions=institution_names(parsed), action_zh=ACTION_ZH, resubmit=resubmission(parsed),
         generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
@@ -247,18 +273,19 @@ def write_marked_workbook(parsed: ParsedUpload, findings: list[Finding], path: P
     _print_setup(sheet, header_index + 1)
 
     summary = workbook.create_sheet("问题汇总")
-    summary.append(["行号", "统一社会信用代码", "单位名称", "列", "填报值", "规则", "级别", "问题说明", "处理"])
+    summary.append(["行号", "统一社会信用代码", "单位名称", "列", "填报值", PRIOR_HEADER, "规则", "级别", "问题说明", "处理"])
     for cell in summary[1]:
         cell.font = Font(bold=True)
     names = institution_names(parsed)
     for row_number, f in enumerate(findings, start=2):
         code, name = names.get(f.source_row or -1, (f.credit_code or "", ""))
         values = [f.source_row or "整个文件", f.credit_code or code, name, _column_label(parsed, f.column_name),
-                  f.observed_value, f.rule_id, SEVERITY_ZH[f.severity], f.message_zh, ACTION_ZH[f.severity]]
+                  shown_value(f, f.observed_value), shown_value(f, f.prior_value), f.rule_id, SEVERITY_ZH[f.severity],
+                  f.message_zh, ACTION_ZH[f.severity]]
         for column, value in enumerate(values, start=1):
             set_text_cell(summary.cell(row=row_number, column=column), value)
     for row in summary.iter_rows(min_row=2):
-        row[7].alignment = Alignment(wrap_text=True, vertical="top")
+        row[8].alignment = Alignment(wrap_text=True, vertical="top")
     _fit_columns(summary, reason_width=50)
     _print_setup(summary, 1)
     workbook.save(path)

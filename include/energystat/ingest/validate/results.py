@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import string
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -92,8 +93,29 @@ class ValidationReport:
         return [r for r, o in self.outcomes.items() if o.skipped]
 
 
+def clerk_number(value: float | int) -> str:
+    """A number as a clerk reads it: thousands separators and at most two decimals, rounded half up, trailing
+    zeros dropped (1234.5678901 -> "1,234.57", 0.30000000000000004 -> "0.3", 15000.0 -> "15,000"); a value that
+    would round to 0 keeps three significant digits (0.00423 -> "0.00423"). Never scientific notation."""
+    number = Decimal(repr(float(value)))
+    digits = 2
+    if number and abs(number) < Decimal("0.005"):
+        digits = 2 - number.adjusted()
+    text = f"{number.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP):,f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 class _LenientFormatter(string.Formatter):
-    """Formats finding templates with row values; a missing or unformattable value prints as-is or blank."""
+    """Formats finding templates with row values; a missing or unformattable value prints as-is or blank.
+
+    The format spec `num` writes a number with `clerk_number` (the suites use it for intensities, last year's
+    values and ratios: `{energy_per_capita:num}`)."""
 
     def get_value(self, key: Any, args: Any, kwargs: Any) -> Any:
         return kwargs.get(key)
@@ -101,6 +123,8 @@ class _LenientFormatter(string.Formatter):
     def format_field(self, value: Any, format_spec: str) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "（空）" if not format_spec else "-"
+        if format_spec == "num":
+            return clerk_number(value) if _is_number(value) else str(value)
         try:
             return format(value, format_spec)
         except (ValueError, TypeError):
@@ -130,6 +154,7 @@ def _findings_for(rule: Rule, frame: pd.DataFrame, positions: list[int], parsed:
     templates = (rule.meta.get("finding_zh", rule.description_zh), rule.meta.get("finding_en", rule.description_en))
     fields = sorted({f for t in templates for f in _template_fields(t)} & set(frame.columns))
     observed_col = rule.observed if rule.observed in frame.columns else None
+    prior_col = rule.meta.get("prior") if rule.meta.get("prior") in frame.columns else None
     file_scope = rule.meta.get("scope") == "file"
     if file_scope:
         positions = positions[:1]
@@ -137,15 +162,17 @@ def _findings_for(rule: Rule, frame: pd.DataFrame, positions: list[int], parsed:
     observed = frame.iloc[positions][observed_col].tolist() if observed_col else [None] * len(positions)
     rows = frame.iloc[positions]["source_row"].tolist()
     codes = frame.iloc[positions]["credit_code"].tolist() if "credit_code" in frame else [None] * len(positions)
+    priors = frame.iloc[positions][prior_col].tolist() if prior_col else [None] * len(positions)
     out = []
-    for row_values, value, source_row, code in zip(values, observed, rows, codes, strict=True):
+    for row_values, value, source_row, code, prior in zip(values, observed, rows, codes, priors, strict=True):
         shown = display_value(value)
-        row_values.update(header=header, value=shown if shown is not None else "（空）")
+        in_text = clerk_number(value) if _is_number(value) else shown  # a number in a sentence reads as a clerk's
+        row_values.update(header=header, value=in_text if in_text is not None else "（空）")
         out.append(Finding(
             rule.rule_id, rule.severity,
             _FORMATTER.vformat(templates[0], (), row_values), _FORMATTER.vformat(templates[1], (), row_values),
             source_row=None if file_scope else int(source_row), credit_code=None if file_scope else code,
-            column_name=column, observed_value=shown))
+            column_name=column, observed_value=shown, prior_value=display_value(prior)))
     return out
 
 
