@@ -307,7 +307,7 @@ def create_app(settings: PortalSettings | None = None, *, warm: bool = True) -> 
         months = [grid[(reporter, p)] for kind, p, _ in status.periods(year) if kind == "monthly"]
         quarters = [grid[(reporter, p)] for kind, p, _ in status.periods(year) if kind == "task_progress"]
         choices = [c.period for c in months + quarters]
-        default = next((c.period for c in reversed(months) if c.status in ("due", "late", "rejected")), months[0].period)
+        default = next((c.period for c in reversed(months) if c.status in ("due", "late", "rejected", "held")), months[0].period)
         return page(request, "home.html", {
             "reporter": reporter, "year": year, "months": months, "quarters": quarters, "choices": choices,
             "default_period": default, "today": today, "deadline_rule": reference.deadline_rule_zh(months[0].period),
