@@ -177,6 +177,7 @@ def test_a_correction_removing_many_institutions_is_held_then_loaded_when_approv
     outcome, = ingest.ingest(landing, dsn, alert_urls=[]).outcomes
     assert outcome.status == "held" and "M017" in (outcome.reason or ""), outcome.reason
     assert _checksums(dsn) == before  # held: nothing loaded, the live month as it was
+    assert "待审核" in Path(outcome.report_path or "").read_text(encoding="utf-8")  # the report says held
     with psycopg.connect(dsn) as conn:
         assert conn.execute("select status, rows_loaded from ops.upload_log where upload_id = %s",
                             (outcome.upload_id,)).fetchone() == ("held", 0)
