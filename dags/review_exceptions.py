@@ -1,10 +1,10 @@
 """
 ### Governance review of explained exceptions (`review_exceptions`)
 
-A rejected upload whose every error is *reviewable* (unit slip ×≥5/÷≥5, size change, plausibility range, the
-correction guard) and that carries a 说明 is a **pending review**. Each run asks a governance reviewer, one
+A `held` upload (rejected, every error *reviewable* (unit slip ×≥5/÷≥5, size change, plausibility range, the
+correction guard) that carries a 说明 is a **pending review**. Each run asks a governance reviewer, one
 human-in-the-loop task per pending upload, in Chinese: 同意入库 (load it exactly as an accepted file, its
-findings marked overridden) / 退回 (stays rejected) / 要求补充说明. The comment is required. Every decision is a
+findings marked overridden) / 退回 (becomes `rejected`) / 要求补充说明. The comment is required. Every decision is a
 row of `ops.review_decisions` (insert-only). A review unanswered for `ENERGYSTAT_REVIEW_REMINDER_DAYS` (default 3)
 alerts the governance channel and asks again.
 

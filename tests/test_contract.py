@@ -13,7 +13,10 @@ from energystat.contract import findings, forms, uploads
 from energystat.ingest.parse import split_header
 from energystat.ingest.validate.rulebook import load_suites, rule_descriptions
 
-MIGRATION = next((Path(config.PROJECT_ROOT) / "include" / "energystat" / "migrations").glob("V001__*.sql"))
+MIGRATIONS = Path(config.PROJECT_ROOT) / "include" / "energystat" / "migrations"
+MIGRATION = next(MIGRATIONS.glob("V001__*.sql"))
+#: The migration that last redefined the upload log's statuses (V007 added `held`).
+STATUS_MIGRATION = next(MIGRATIONS.glob("V007__*.sql"))
 DBT = config.DBT_PROJECT_DIR
 
 
@@ -31,8 +34,17 @@ def _in_list(sql: str, before: str) -> tuple[str, ...]:
 def test_the_upload_log_table_accepts_exactly_the_contracts_kinds_and_statuses() -> None:
     sql = MIGRATION.read_text(encoding="utf-8")
     assert _in_list(sql, "kind             text") == uploads.KINDS
-    assert _in_list(sql, "status           text") == uploads.STATUSES
     assert _in_list(sql, "upload_log_one_live_batch") == uploads.LIVE_STATUSES
+    held = STATUS_MIGRATION.read_text(encoding="utf-8")
+    assert _in_list(held, "add constraint upload_log_status_check") == uploads.STATUSES
+    assert set(_in_list(held, "f.rule_id not")) == findings.REVIEWABLE_RULES  # the backfill of held uploads
+
+
+def test_a_rejection_is_held_only_when_every_error_is_reviewable() -> None:
+    assert uploads.rejection_status(["M017"]) == uploads.HELD
+    assert uploads.rejection_status(["M012", "T009", "R002"]) == uploads.HELD
+    assert uploads.rejection_status(["M017", "M003"]) == uploads.REJECTED
+    assert uploads.rejection_status([]) == uploads.REJECTED
 
 
 def test_dbt_reads_live_uploads_as_the_contract_defines_them() -> None:

@@ -116,6 +116,14 @@ def raw_checksums(dsn: str, below_upload_id: int | None = None) -> dict[str, str
             f" from {table} t{where}").fetchone()[0] for table in RAW_TABLES}
 
 
+def raw_rows_of_unloaded_uploads(dsn: str) -> int:
+    """Raw rows whose upload is logged `rejected` or `held` (there must be none: such files are never loaded)."""
+    with psycopg.connect(dsn) as conn:
+        return sum(conn.execute(
+            f"select count(*) from {table} t join ops.upload_log u using (upload_id)"
+            " where u.status in ('rejected', 'held')").fetchone()[0] for table in RAW_TABLES)
+
+
 def next_upload_id(dsn: str) -> int:
     with psycopg.connect(dsn) as conn:
         return int(conn.execute("select coalesce(max(upload_id), 0) + 1 from ops.upload_log").fetchone()[0])
@@ -212,7 +220,7 @@ class Case:
     """One hostile file of the night: where it lands, and what must become of it."""
 
     name: str
-    expect: str  # "rejected" (incl. held for review), "accepted", "unchanged" (recorded, slot unchanged)
+    expect: str  # "rejected", "held" (for review), "accepted", "unchanged" (recorded, slot unchanged)
     slot: tuple[str, str, str] | None  # (reporter, period, kind) whose live batch it targets
     path: Path | None = None  # the landed file (for the log row)
     check: Callable[[Night, dict[str, Any] | None], None] | None = None  # extra assertions
@@ -254,7 +262,7 @@ def correction_keeping_10pct(n: Night) -> Case:
     """A correction keeping 10 % of the institutions."""
     rows = n.rows(R1, "2023-02")
     kept = max(1, (len(rows) - 1) // 10)
-    return Case("correction_keeping_10pct", "rejected", (R1, "2023-02", "monthly"),
+    return Case("correction_keeping_10pct", "held", (R1, "2023-02", "monthly"),
                 monthly(n, R1, "2023-02", "更正", rows[:1 + kept]))
 
 
@@ -264,7 +272,7 @@ def correction_totals_x10(n: Night) -> Case:
     rows = n.rows(R1, "2023-04")
     for prefix in ("电力", "水", "天然气", "汽油", "柴油"):
         rows = with_column(rows, prefix, times(10))
-    return Case("correction_totals_x10", "rejected", (R1, "2023-04", "monthly"),
+    return Case("correction_totals_x10", "held", (R1, "2023-04", "monthly"),
                 monthly(n, R1, "2023-04", "更正", rows))
 
 
@@ -448,11 +456,11 @@ def judge(n: Night, case: Case, before_live: dict, after_live: dict, log: dict[s
     """The problems with one case's outcome (empty = handled)."""
     problems = []
     row = log.get(n.rel(case.path)) if case.path is not None else None
-    if case.expect == "rejected":
+    if case.expect in ("rejected", "held"):  # held: rejected on reviewable rules only, the review loop decides
         if row is None:
             problems.append("not recorded in ops.upload_log")
-        elif row["status"] not in ("rejected", "held"):
-            problems.append(f"status {row['status']}, expected a rejection or a hold")
+        elif row["status"] != case.expect:
+            problems.append(f"status {row['status']} ({row['reason']}), expected {case.expect}")
         elif not bilingual(n.dsn, row):
             problems.append(f"no Chinese+English reason (reason {row['reason']!r})")
         if case.slot and before_live.get(case.slot) != after_live.get(case.slot):
@@ -485,11 +493,13 @@ def run_night(province: Path, baseline: str, server_dsn: str, tmp: Path,
     log, after_live = uploads(n.dsn), live_slots(n.dsn)
     verdicts = {c.name: ([f"run crashed: {crash[-300:]}"] if crash else []) + judge(n, c, before_live, after_live, log)
                 for c in cases}
-    # Nothing a rejected file held reached raw: every earlier raw row is unchanged.
+    # Nothing a rejected or held file contained reached raw: every earlier raw row is unchanged, and no raw row
+    # belongs to a rejected or held upload.
     summary = {"cases": len(cases), "handled": sum(1 for v in verdicts.values() if not v), "seconds": elapsed,
                "earlier_raw_rows_unchanged": raw_checksums(n.dsn, below_upload_id=first_new) == before_raw,
+               "raw_rows_of_unloaded_uploads": raw_rows_of_unloaded_uploads(n.dsn),
                "rows_lost": sum(before_live[s][1] - after_live.get(s, (0, 0, ""))[1] for c in cases
-                                if c.expect == "rejected" and (s := c.slot) in before_live
+                                if c.expect in ("rejected", "held") and (s := c.slot) in before_live
                                 and before_live[s] != after_live.get(s))}
     return n, verdicts, summary
 
@@ -520,7 +530,7 @@ def hostile_night(province: Path, baseline: str, server_dsn: str,
             lost += summary["rows_lost"]
             warehouse.drop_database(night_.dsn)
         summary = {"cases": len(verdicts), "handled": sum(1 for v in verdicts.values() if not v),
-                   "rows_lost": lost, "earlier_raw_rows_unchanged": True}
+                   "rows_lost": lost, "earlier_raw_rows_unchanged": True, "raw_rows_of_unloaded_uploads": 0}
     else:
         n, verdicts, summary = run_night(province, baseline, server_dsn, tmp_path_factory.mktemp("night"), selected)
     print("\nhostile night:", summary, {k: v for k, v in verdicts.items() if v}, flush=True)
@@ -543,6 +553,12 @@ def test_hostile_night_case_is_handled(hostile_night: tuple[Night, dict[str, lis
 def test_hostile_night_keeps_every_earlier_raw_row(hostile_night: tuple[Night, dict[str, list[str]], Any]) -> None:
     _n, _verdicts, summary = hostile_night
     assert summary["earlier_raw_rows_unchanged"]
+
+
+def test_hostile_night_loads_no_row_of_a_rejected_or_held_file(
+        hostile_night: tuple[Night, dict[str, list[str]], Any]) -> None:
+    _n, _verdicts, summary = hostile_night
+    assert summary["raw_rows_of_unloaded_uploads"] == 0
 
 
 # ------------------------------------------------------------------------------------------------ own runs
@@ -606,7 +622,7 @@ def test_one_row_registry_is_held_and_the_registry_kept(night: Night) -> None:
     night.ingest()
     log = uploads(night.dsn)
     registry_row = max((u for u in log.values() if u["kind"] == "registry"), key=lambda u: u["upload_id"])
-    assert registry_row["status"] in ("rejected", "held") and bilingual(night.dsn, registry_row), registry_row
+    assert registry_row["status"] == "held" and bilingual(night.dsn, registry_row), registry_row  # R002
     assert raw_checksums(night.dsn)["raw.institution_registry"] == before["raw.institution_registry"]
     assert log[night.rel(wrong)]["status"] == "rejected" and "M009" in log[night.rel(wrong)]["rule_summary"]
 

@@ -62,3 +62,60 @@ def test_shared_secrets_are_generated_once_and_private(tmp_path: Path) -> None:
 def test_secrets_never_land_in_the_repository() -> None:
     ignored = subprocess.run(["git", "check-ignore", "-q", ".energystat/airflow/secrets.json"], cwd=ROOT)
     assert ignored.returncode == 0
+
+
+def test_masked_environment_shows_no_secret_and_keeps_what_a_person_needs() -> None:
+    password = "pw-s3cret-Zq9"
+    env = {
+        "AIRFLOW__API_AUTH__JWT_SECRET": "jwt-" + "x" * 64,
+        "AIRFLOW__CORE__FERNET_KEY": "fernet-key-value=",
+        "AIRFLOW__API__SECRET_KEY": "api-secret-value",
+        "ENERGYSTAT_WAREHOUSE_DSN": f"postgresql://airflow:{password}@postgres:5432/energystat",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://airflow:{password}@postgres:5432/airflow",
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://airflow:{password}@postgres:5432/airflow",
+        "AIRFLOW_CONN_WAREHOUSE": environment.airflow_connection_json(
+            f"postgresql://airflow:{password}@postgres:5432/energystat"),
+        "ENERGYSTAT_ANALYST_DSN": f"host=postgres user=energystat_analyst password={password}",
+        "ENERGYSTAT_AIRFLOW_PASSWORD": password,
+        "AIRFLOW_HOME": "/opt/airflow",
+    }
+    shown = environment.masked(env)
+    text = "\n".join(f"{k}={v}" for k, v in shown.items())
+    for secret in (password, env["AIRFLOW__API_AUTH__JWT_SECRET"], env["AIRFLOW__CORE__FERNET_KEY"],
+                   env["AIRFLOW__API__SECRET_KEY"]):
+        assert secret not in text
+    assert shown["ENERGYSTAT_WAREHOUSE_DSN"] == "postgresql://airflow:***@postgres:5432/energystat"
+    assert "postgres:5432/airflow" in shown["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert '"login": "airflow"' in shown["AIRFLOW_CONN_WAREHOUSE"]
+    assert shown["AIRFLOW_HOME"] == "/opt/airflow"
+
+
+def test_airflow_env_masks_secrets_unless_asked_to_show_them(tmp_path: Path, warehouse_dsn: str) -> None:
+    """`energystat airflow env` as a user runs it: the JWT secret, Fernet key, API key and the DSN's password
+    appear only with `--show-secrets` (for `eval`)."""
+    import os
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(warehouse_dsn)
+    if not parts.password:  # the embedded server ignores a password on its socket: give the DSN one to hide
+        host = parts.netloc.rsplit("@", 1)[-1]
+        parts = parts._replace(netloc=f"{parts.username or 'postgres'}:pw-s3cret-Zq9@{host}")
+    dsn = urlunsplit(parts)
+    home = tmp_path / "airflow"
+    env = {**os.environ, "AIRFLOW_HOME": str(home), "ENERGYSTAT_WAREHOUSE_DSN": dsn,
+           "ENERGYSTAT_AIRFLOW_DB_DSN": dsn}
+    for name in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API__SECRET_KEY",
+                 "AIRFLOW_CONN_WAREHOUSE", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+        env.pop(name, None)
+
+    def run(*flags: str) -> str:
+        result = subprocess.run([sys.executable, "-m", "energystat.cli", "airflow", "env", *flags],
+                                capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stdout
+
+    masked, shown = run(), run("--show-secrets")
+    secrets = [*environment.shared_secrets(home).values(), urlsplit(dsn).password]
+    assert all(s and s not in masked for s in secrets)
+    assert "export AIRFLOW__CORE__FERNET_KEY='***'" in masked or "export AIRFLOW__CORE__FERNET_KEY=***" in masked
+    assert all(s in shown for s in secrets)

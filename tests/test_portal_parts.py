@@ -64,6 +64,50 @@ def test_month_statuses_follow_uploads_submissions_and_the_deadline_rule(warehou
     assert text.startswith("\ufeff报送单位代码") and "450300,桂林市,能源资源消费月报,2024-05,逾期未报,late,2024-06-10,2," in text
 
 
+
+def test_a_held_month_shows_held_and_counts_late_days_until_a_reviewer_loads_it(warehouse_dsn: str) -> None:
+    with psycopg.connect(warehouse_dsn) as conn:
+        _log(conn, "450300", "2024-02", "held", "2024-03-08", errors=2)
+    grid = status.cells(warehouse_dsn, ["450300"], 2024, today=dt.date(2024, 6, 5))
+    cell = grid[("450300", "2024-02")]
+    assert (cell.status, cell.late_days, cell.findings) == ("held", 87, 2)
+    assert status.STATUS_ZH["held"] == "待审核" and "held" in status.STATUSES
+
+
+def test_the_portal_connects_as_its_own_least_privilege_role_by_default(
+        warehouse_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from fastapi.testclient import TestClient
+
+    from energystat import config, roles
+    from energystat.portal.app import create_app
+
+    monkeypatch.delenv("ENERGYSTAT_PORTAL_DSN", raising=False)
+    settings = dataclasses.replace(config.portal_settings(), dsn=None, work_dir=tmp_path)
+    app = create_app(settings, warm=False)
+    with TestClient(app) as client:
+        assert client.get("/login").status_code == 200
+        assert roles.dsn_user(app.state.dsn) == roles.PORTAL
+        with psycopg.connect(app.state.dsn) as conn:
+            assert conn.execute("select current_user").fetchone()[0] == roles.PORTAL
+
+
+def test_the_portal_falls_back_to_the_warehouse_dsn_only_where_its_role_is_missing(
+        warehouse_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import dataclasses
+
+    from energystat import config, roles
+    from energystat.portal import app as portal_app
+
+    monkeypatch.delenv("ENERGYSTAT_PORTAL_DSN", raising=False)
+    monkeypatch.setattr(roles, "PORTAL", "energystat_no_such_role")
+    settings = dataclasses.replace(config.portal_settings(), dsn=None, work_dir=tmp_path)
+    with caplog.at_level("WARNING"):
+        assert portal_app.portal_dsn(settings) == warehouse_dsn
+    assert "energystat_no_such_role does not exist" in caplog.text
+
+
 @pytest.mark.parametrize(("head", "expected"), [
     (b"PK\x03\x04rest-of-zip", "xlsx"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1....", "xls"),

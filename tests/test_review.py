@@ -1,7 +1,8 @@
-"""The governance review loop on a real warehouse: explained, reviewable rejections are decided by a person.
+"""The governance review loop on a real warehouse: explained, held uploads are decided by a person.
 
-Approve loads the quarantined file as an accepted file (superseding, findings kept and marked overridden, an
-insert-only decision row); 退回 leaves every raw table byte-identical; a non-reviewable error never becomes a review.
+A rejection whose every error is reviewable is logged `held`, never loaded. Approve loads the quarantined file as
+an accepted file (superseding, findings kept and marked overridden, an insert-only decision row); 退回 leaves every
+raw table byte-identical and makes the upload `rejected`; a non-reviewable error never becomes a review.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def _times_ten(text: str) -> str:
 def test_an_explained_tenfold_month_is_reviewed_and_approved_into_the_warehouse(landing: Path, dsn: str) -> None:
     bad, frame = _correction(landing, "电力(千瓦时)", _times_ten, EXPLANATION)
     outcome, = ingest.ingest(landing, dsn, alert_urls=[]).outcomes  # the sidecar is not an upload
-    assert outcome.status == "rejected" and "M012" in (outcome.reason or "")
+    assert outcome.status == "held" and "M012" in (outcome.reason or "")
     pending, = review.pending_reviews(dsn)
     assert pending.upload_id == outcome.upload_id and pending.explanation == EXPLANATION
     finding, = [f for f in pending.findings if f.column_name == "electricity_kwh"]
@@ -128,6 +129,7 @@ def test_an_explained_tenfold_month_is_reviewed_and_approved_into_the_warehouse(
 def test_returned_review_leaves_every_raw_table_byte_identical(landing: Path, dsn: str) -> None:
     _correction(landing, "电力(千瓦时)", _times_ten, EXPLANATION)
     outcome, = ingest.ingest(landing, dsn, alert_urls=[]).outcomes
+    assert outcome.status == "held"
     before = _checksums(dsn)
     review.return_(dsn, outcome.upload_id, "李审核", "请核实电表读数后重新报送")
     assert _checksums(dsn) == before
@@ -142,6 +144,7 @@ def test_returned_review_leaves_every_raw_table_byte_identical(landing: Path, ds
 def test_more_explanation_requested_then_given_makes_it_pending_again(landing: Path, dsn: str) -> None:
     bad, _ = _correction(landing, "电力(千瓦时)", _times_ten, None)
     outcome, = ingest.ingest(landing, dsn, alert_urls=[]).outcomes
+    assert outcome.status == "held"  # held while it waits for its 说明
     assert review.pending_reviews(dsn) == []  # no 说明, no review
     review.explain(dsn, bad.name, "新楼启用")
     assert [p.upload_id for p in review.pending_reviews(dsn)] == [outcome.upload_id]
@@ -173,7 +176,7 @@ def test_the_circular_counts_the_years_overrides_by_reporter_as_the_decisions_sa
     _correction(landing, "电力(千瓦时)", _times_ten, EXPLANATION)
     _correction(landing, "电力(千瓦时)", _times_ten, EXPLANATION, month="2023-08")
     july, august = sorted(ingest.ingest(landing, dsn, alert_urls=[]).outcomes, key=lambda o: o.rel_path)
-    assert "2023-07" in july.rel_path and {july.status, august.status} == {"rejected"}
+    assert "2023-07" in july.rel_path and {july.status, august.status} == {"held"}
     review.approve(dsn, july.upload_id, "张审核", "新楼启用属实，同意入库")
     review.return_(dsn, august.upload_id, "张审核", "请核实电表读数后重新报送")  # a decision, not an override
     with psycopg.connect(dsn) as conn:
@@ -193,3 +196,33 @@ def test_the_circular_counts_the_years_overrides_by_reporter_as_the_decisions_sa
     table = document.table("reporting")
     assert table.header[-1][-1].text == "同意入库\n（份）"
     assert [row[-1] for row in table.rows if row[0] == "南宁市"] == ["1"] and table.rows[-1][-1] == "1"
+
+
+def test_a_correction_removing_many_institutions_is_held_then_loaded_when_approved(landing: Path, dsn: str) -> None:
+    original = next(landing.glob(f"{REPORTER}/2023-07/*能源资源消费月报*.csv"))
+    frame = pd.read_csv(original, dtype=str, encoding="utf-8-sig")
+    kept = frame.iloc[: len(frame) * 3 // 4]  # a quarter of the institutions removed (the guard allows 10 %)
+    correction = original.with_name(original.stem + "_更正.csv")
+    kept.to_csv(correction, index=False, encoding="utf-8")
+    review.sidecar_of(correction).write_text("部分单位已撤并，名单已核实。", encoding="utf-8")
+    before = _checksums(dsn)
+    outcome, = ingest.ingest(landing, dsn, alert_urls=[]).outcomes
+    assert outcome.status == "held" and "M017" in (outcome.reason or ""), outcome.reason
+    assert _checksums(dsn) == before  # held: nothing loaded, the live month as it was
+    assert "待审核" in Path(outcome.report_path or "").read_text(encoding="utf-8")  # the report says held
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("select status, rows_loaded from ops.upload_log where upload_id = %s",
+                            (outcome.upload_id,)).fetchone() == ("held", 0)
+    pending, = review.pending_reviews(dsn)
+    assert pending.upload_id == outcome.upload_id
+
+    decision = review.approve(dsn, outcome.upload_id, "张审核", "撤并属实，同意入库")
+    assert decision["rows_loaded"] == len(kept)
+    with psycopg.connect(dsn) as conn:
+        status = conn.execute("select status from ops.upload_log where upload_id = %s",
+                              (outcome.upload_id,)).fetchone()[0]
+        live = conn.execute(
+            "select count(*) from raw.monthly_statistics m join ops.upload_log u using (upload_id)"
+            " where u.status in ('accepted', 'accepted_with_warnings') and m.reporter_code = %s"
+            " and m.period_month = '2023-07-01'", (REPORTER,)).fetchone()[0]
+    assert status == "accepted_with_warnings" and live == len(kept)

@@ -1,6 +1,6 @@
 -- 报送效率: per reporter, form and period — first accepted upload, deadline, days late, institutions expected
--- (active in the registry during the month) vs reported (live batch), warnings, rejections and the uploads a
--- governance reviewer loaded by overriding their reviewable errors (同意入库).
+-- (active in the registry during the month) vs reported (live batch), warnings, rejections, held files and the
+-- uploads a governance reviewer loaded by overriding their reviewable errors (同意入库).
 with uploads as (
     select
         reporter_code,
@@ -8,6 +8,8 @@ with uploads as (
         period,
         min(received_at) filter (where was_accepted) as first_accepted_at,
         count(*) filter (where status = 'rejected') as rejected_uploads,
+        -- held: rejected on reviewable rules only, waiting for the review loop (not a rejection yet)
+        count(*) filter (where status = 'held') as held_uploads,
         count(*) as uploads,
         sum(warning_count) filter (where is_live) as live_warning_count,
         max(upload_id) filter (where is_live) as live_upload_id
@@ -57,6 +59,7 @@ select
     case when e.upload_kind = 'monthly' then coalesce(p.institutions_reported, 0) end as institutions_reported,
     coalesce(u.uploads, 0) as uploads,
     coalesce(u.rejected_uploads, 0) as rejected_uploads,
+    coalesce(u.held_uploads, 0) as held_uploads,
     coalesce(u.live_warning_count, 0) as warning_count,
     coalesce(o.override_uploads, 0) as override_uploads,
     u.live_upload_id

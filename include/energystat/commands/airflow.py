@@ -2,7 +2,8 @@
 
 `up` starts the local stack (api-server, scheduler, dag-processor, triggerer; LocalExecutor), `cluster` the
 same with CeleryExecutor and Celery workers (Redis at ENERGYSTAT_CELERY_BROKER_URL), both in the foreground
-until Ctrl-C, which stops every process they started. `env` prints the environment as shell exports;
+until Ctrl-C, which stops every process they started. `env` prints the environment as shell exports
+with secrets masked (`env --show-secrets` prints them, for `eval "$(energystat airflow env --show-secrets)"`);
 anything else is passed to the `airflow` CLI.
 """
 
@@ -25,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run Airflow with the project's configuration (`up`, `cluster`, `env`, or any airflow CLI command)",
         description="`energystat airflow up` starts the local Airflow (LocalExecutor) until Ctrl-C; "
         "`energystat airflow cluster [--workers N]` the same with CeleryExecutor and N Celery workers; "
-        "`energystat airflow env` prints the environment as shell exports; anything else is passed to the "
+        "`energystat airflow env` prints the environment as shell exports, secrets masked (`env --show-secrets` "
+        "prints them, for a shell's eval); anything else is passed to the "
         f"airflow CLI (e.g. `energystat airflow dags list`). The UI's port is {API_PORT_ENV} (default 8080).",
     )
     p.add_argument("args", nargs=argparse.REMAINDER)
@@ -40,7 +42,11 @@ def _run(args: argparse.Namespace) -> int:
         return _serve(args.args)
     env = environment.apply()
     if command == ["env"]:
-        for key, value in sorted(env.items()):
+        options = argparse.ArgumentParser(prog="energystat airflow env")
+        options.add_argument("--show-secrets", action="store_true",
+                             help="print the secrets and DSN passwords too (for `eval`; mind your terminal's history)")
+        shown = env if options.parse_args(args.args[1:]).show_secrets else environment.masked(env)
+        for key, value in sorted(shown.items()):
             print(f"export {key}={shlex.quote(value)}")
         return 0
     airflow = str(Path(sys.executable).with_name("airflow"))

@@ -36,6 +36,8 @@ def _run(args: argparse.Namespace) -> int:
     for o in summary.outcomes:
         if o.status == "rejected":
             print(f"退回 rejected  {display_name(o.rel_path)}: {o.reason}  → {o.report_path}")
+        elif o.status == "held":
+            print(f"待审核 held  {display_name(o.rel_path)}: {o.reason}  → {o.report_path}")
     print(summary.describe())
     for error in summary.engineer_errors:
         print(f"内部错误 internal error  {display_name(error)}")

@@ -8,8 +8,10 @@ disagree.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import PurePath
 
+from energystat.contract.findings import REVIEWABLE_RULES
 from energystat.contract.forms import MONTHLY_SHEET, REGISTRY_COLUMNS, REGISTRY_FILE, TASK_SHEET
 
 MONTHLY = "monthly"
@@ -24,15 +26,26 @@ KINDS = (MONTHLY, TASK_PROGRESS, REGISTRY, UNKNOWN)
 ACCEPTED = "accepted"
 ACCEPTED_WITH_WARNINGS = "accepted_with_warnings"
 REJECTED = "rejected"
+#: Rejected, but every error is reviewable (a correction guard, a history rule): held for the review loop, which
+#: may approve it (then it loads) or return it (then it is `rejected`); never applied silently.
+HELD = "held"
 DUPLICATE = "duplicate"
 SUPERSEDED = "superseded"
 PROCESSING = "processing"
 #: Every status of ops.upload_log, in the order of the table's check constraint.
-STATUSES = (PROCESSING, ACCEPTED, ACCEPTED_WITH_WARNINGS, REJECTED, SUPERSEDED, DUPLICATE)
+STATUSES = (PROCESSING, ACCEPTED, ACCEPTED_WITH_WARNINGS, REJECTED, HELD, SUPERSEDED, DUPLICATE)
 #: Uploads whose rows count: the marts, the history rules and supersession read only these.
 LIVE_STATUSES = (ACCEPTED, ACCEPTED_WITH_WARNINGS)
 #: Statuses a run reports on, in the order `energystat ingest` prints them.
-RUN_STATUSES = (ACCEPTED, ACCEPTED_WITH_WARNINGS, REJECTED, DUPLICATE)
+RUN_STATUSES = (ACCEPTED, ACCEPTED_WITH_WARNINGS, REJECTED, HELD, DUPLICATE)
+#: Statuses of a file that was not loaded because of its errors (quarantined, reported, alerted).
+NOT_LOADED_STATUSES = (REJECTED, HELD)
+
+
+def rejection_status(error_rule_ids: Iterable[str]) -> str:
+    """`held` when the file has errors and every one is reviewable (REVIEWABLE_RULES), else `rejected`."""
+    rules = set(error_rule_ids)
+    return HELD if rules and rules <= REVIEWABLE_RULES else REJECTED
 
 #: The reporter code of the whole region (全区) in seeds and marts; never a landing folder.
 WHOLE_REGION = "GX"

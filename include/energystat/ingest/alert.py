@@ -1,4 +1,4 @@
-"""Alert stage: tell data-governance staff, through Apprise, about rejected files and files with many warnings.
+"""Alert stage: tell data-governance staff, through Apprise, about rejected or held files and files with many warnings.
 
 Messages are in Chinese, for the people who act on them. Alert URLs come from the setting ENERGYSTAT_ALERT_URLS
 (whitespace- or comma-separated Apprise URLs, e.g. email, WeCom/DingTalk/Feishu bots, webhooks); the Airflow DAGs
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from energystat import config, reference
 from energystat.config import parse_urls
 from energystat.contract.findings import ERROR, WARNING
-from energystat.contract.uploads import ACCEPTED_WITH_WARNINGS, REJECTED
+from energystat.contract.uploads import ACCEPTED_WITH_WARNINGS, HELD, REJECTED
 
 if TYPE_CHECKING:  # the Airflow failure notifier sends through this module: keep it free of pandas and psycopg
     from energystat.ingest.load import Outcome
@@ -83,16 +83,21 @@ def _file_lines(outcome: Outcome, who: str) -> list[str]:
 
 
 def rejection_message(outcome: Outcome) -> tuple[str, str]:
-    """(title, body) telling governance staff a file was rejected, where its report is, which rules failed."""
+    """(title, body) telling governance staff a file was rejected or held for review, where its report is, which
+    rules failed."""
     who = _reporter_label(outcome.reporter_code)
-    title = f"【数据退回】{who} {outcome.period or ''} 报送文件未通过校验"
+    held = outcome.status == HELD
+    title = (f"【待审核】{who} {outcome.period or ''} 报送文件暂缓入库，待审核" if held
+             else f"【数据退回】{who} {outcome.period or ''} 报送文件未通过校验")
+    result = "暂缓入库，待审核（问题均可经审核豁免）" if held else "退回"
     body = "\n".join([
         *_file_lines(outcome, who),
-        f"结果：退回（错误 {outcome.error_count} 处，警告 {outcome.warning_count} 处），数据未入库。",
+        f"结果：{result}（错误 {outcome.error_count} 处，警告 {outcome.warning_count} 处），数据未入库。",
         "未通过的规则：",
         *(_rule_lines(outcome.rule_summary, ERROR) or [f"  - {outcome.reason or '文件无法读取'}"]),
         f"校验报告：{outcome.report_path or '—'}",
-        "请通知报送单位按报告修改后重新上传。",
+        ("报送单位附说明后，由审核人在 review_exceptions 中决定是否入库；或按报告修改后重新上传。" if held
+         else "请通知报送单位按报告修改后重新上传。"),
     ])
     return title, body
 
@@ -114,7 +119,7 @@ def alert_on_outcomes(outcomes: Iterable[Outcome], urls: Sequence[str], threshol
     limit = warning_threshold() if threshold is None else threshold
     sent = 0
     for outcome in outcomes:
-        if outcome.status == REJECTED:
+        if outcome.status in (REJECTED, HELD):
             sent += send(*rejection_message(outcome), urls)
         elif outcome.status == ACCEPTED_WITH_WARNINGS and outcome.warning_count >= limit:
             sent += send(*warnings_message(outcome), urls)

@@ -35,6 +35,7 @@ from energystat.contract.uploads import (
     REGISTRY,
     REJECTED,
     SUPERSEDED,
+    rejection_status,
 )
 from energystat.ingest import registry_check
 from energystat.ingest.landing import LandingFile, TooLarge, read_upload
@@ -199,7 +200,7 @@ def supersede_live(conn: psycopg.Connection, f: LandingFile, upload_id: int) -> 
 
 
 def load_reviewed(conn: psycopg.Connection, f: LandingFile, upload_id: int, parsed: ParsedUpload) -> int:
-    """Load a rejected upload a reviewer approved, as `accept` loads an accepted one: COPY its rows under its own
+    """Load a held upload a reviewer approved, as `accept` loads an accepted one: COPY its rows under its own
     upload id, supersede the live batch, mark it `accepted_with_warnings`. The caller holds the transaction (the
     decision row and the overridden marks commit with it); returns the rows loaded."""
     lock_slot(conn, f)
@@ -214,15 +215,17 @@ def load_reviewed(conn: psycopg.Connection, f: LandingFile, upload_id: int, pars
 
 def log_rejection(f: LandingFile, conn: psycopg.Connection, parsed: ParsedUpload, report: ValidationReport,
                   report_path: Path | None, note: str | None = None) -> Outcome:
-    """Log a rejected upload and its findings (nothing else changes in the warehouse); `note` adds to the reason
-    (e.g. that the report could not be written)."""
+    """Log a rejected upload and its findings (nothing else changes in the warehouse): `held` when every error is
+    reviewable (the review loop decides), else `rejected`; `note` adds to the reason (e.g. that the report could
+    not be written)."""
     reason = rejection_reason(report) + (f"; {note}" if note else "")
+    status = rejection_status(x.rule_id for x in report.findings if x.severity == ERROR)
     with conn.transaction():
         lock_slot(conn, f)
         if already_logged(conn, f):
             return taken_by_another_run(f)
         upload_id = insert_upload(
-            conn, f, REJECTED,
+            conn, f, status,
             rows_in_file=int(parsed.rows or 0), rows_loaded=0, error_count=report.error_count,
             warning_count=report.warning_count, rule_summary=report.rule_summary,
             units_used=dict(parsed.units_used or {}), reason=reason,
@@ -230,7 +233,7 @@ def log_rejection(f: LandingFile, conn: psycopg.Connection, parsed: ParsedUpload
         )
         insert_findings(conn, upload_id, report.findings)
     return Outcome(
-        f.rel_path, f.reporter_code, f.period, f.kind, REJECTED, upload_id,
+        f.rel_path, f.reporter_code, f.period, f.kind, status, upload_id,
         rows_in_file=int(parsed.rows or 0), error_count=report.error_count, warning_count=report.warning_count,
         rule_summary=report.rule_summary, reason=reason, report_path=str(report_path) if report_path else None,
     )
@@ -335,15 +338,16 @@ def load_registry(f: LandingFile, dsn: str, root: Path, data: bytes | None = Non
                 problems = [registry_check.RegistryProblem(REGISTRY_ROWS, f"名录数据无法入库：{exc}",
                                                            f"registry rows cannot be loaded: {exc}")]
         zh, en = registry_check.summary(problems)
+        status = rejection_status(p.rule_id for p in problems)
         with conn.transaction():
-            upload_id = insert_upload(conn, f, REJECTED, rows_in_file=len(rows), error_count=len(problems),
+            upload_id = insert_upload(conn, f, status, rows_in_file=len(rows), error_count=len(problems),
                                       rule_summary={p.rule_id: {"severity": ERROR, "failed": sum(
                                           1 for q in problems if q.rule_id == p.rule_id)} for p in problems},
                                       reason=f"{zh} / {en}")
             insert_findings(conn, upload_id, [Finding(p.rule_id, ERROR, p.zh, p.en, p.row, p.credit_code, p.column,
                                                       p.observed) for p in registry_check.kept(problems)])
-    log.warning("registry %s rejected: %s", f.rel_path, en)
-    return Outcome(f.rel_path, None, None, REGISTRY, REJECTED, upload_id, len(rows), error_count=len(problems),
+    log.warning("registry %s %s: %s", f.rel_path, status, en)
+    return Outcome(f.rel_path, None, None, REGISTRY, status, upload_id, len(rows), error_count=len(problems),
                    reason=f"{zh} / {en}")
 
 

@@ -26,7 +26,14 @@ import jinja2
 from energystat import config, reference
 from energystat.contract.findings import ERROR, WARNING, Finding
 from energystat.contract.forms import MONTHLY_FORM, TASK_FORM
-from energystat.contract.uploads import ACCEPTED, ACCEPTED_WITH_WARNINGS, MONTHLY, REJECTED
+from energystat.contract.uploads import (
+    ACCEPTED,
+    ACCEPTED_WITH_WARNINGS,
+    HELD,
+    MONTHLY,
+    REJECTED,
+    rejection_status,
+)
 from energystat.ingest.boundary import short_stem
 from energystat.ingest.parse import ParsedUpload, normalise_text
 from energystat.ingest.validate import ValidationReport
@@ -35,7 +42,8 @@ from energystat.ingest.validate.results import clerk_number
 from energystat.ingest.validate.rulebook import rule_descriptions
 from energystat.untrusted import escape_gx_result, safe_name, set_text_cell
 
-STATUS_ZH = {ACCEPTED: "通过", ACCEPTED_WITH_WARNINGS: "通过（有警告）", REJECTED: "不通过，已退回"}
+STATUS_ZH = {ACCEPTED: "通过", ACCEPTED_WITH_WARNINGS: "通过（有警告）", REJECTED: "不通过，已退回",
+             HELD: "暂缓入库，待审核（问题均可经审核豁免，请附说明）"}
 SEVERITY_ZH = {ERROR: "错误", WARNING: "警告"}
 ERROR_FILL, WARNING_FILL = "FFC7CE", "FFEB9C"  # Excel's own "bad" red and "neutral" yellow
 REASON_HEADER = "问题说明"
@@ -205,9 +213,13 @@ def render_html(parsed: ParsedUpload, report: ValidationReport) -> str:
     """The report page in Chinese (with English in small print), styles inline. Autoescaped: every value
     from the upload is shown as text."""
     units = "、".join(f"{parsed.column_header(c)}：{u}" for c, u in parsed.units_used.items()) or "—"
+    # the status the upload log records: a rejection whose every error is reviewable is held for review
+    logged = (rejection_status(f.rule_id for f in report.findings if f.severity == ERROR)
+              if report.status == REJECTED else report.status)
     return _TEMPLATES.get_template("upload_report.html.j2").render(
         parsed=parsed, report=report, file_name=parsed.path.name, units=units, status_zh=STATUS_ZH,
-        severity_zh=SEVERITY_ZH, reason_header=REASON_HEADER, prior_header=PRIOR_HEADER, shown=shown_value, column_label=lambda c: _column_label(parsed, c),
+        logged_status=logged, severity_zh=SEVERITY_ZH, reason_header=REASON_HEADER, prior_header=PRIOR_HEADER,
+        shown=shown_value, column_label=lambda c: _column_label(parsed, c),
         rule_ids=list(rule_descriptions(parsed.kind or MONTHLY)), reporter=reporter_label(parsed.reporter_code),
         institutions=institution_names(parsed), action_zh=ACTION_ZH, resubmit=resubmission(parsed),
         generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M"))

@@ -1,9 +1,9 @@
-"""Review stage: rejected uploads whose every error may be overridden and that carry a 说明, decided by a person.
+"""Review stage: held uploads (every error may be overridden) that carry a 说明, decided by a person.
 
-    rejected upload, every error rule reviewable (contract.findings.REVIEWABLE_RULES), an explanation given
+    `held` upload (rejected, every error rule reviewable: contract.findings.REVIEWABLE_RULES), explanation given
       -> pending review (the `review_exceptions` DAG asks a governance reviewer, or `energystat review`)
       -> 同意入库 approve: loaded exactly as an accepted file (load.load_reviewed), findings kept, marked overridden
-      -> 退回 return: stays rejected, the comment recorded
+      -> 退回 return: the upload becomes `rejected`, the comment recorded
       -> 要求补充说明 more requested: pending again once a newer explanation arrives
 
 Every decision is a row of ops.review_decisions (insert-only). No Airflow import: the DAG's tasks call these.
@@ -21,7 +21,7 @@ import psycopg
 
 from energystat.contract.findings import ERROR, REVIEWABLE_RULES
 from energystat.contract.review import APPROVE, DECISIONS, OPTIONS, REQUEST_MORE, RETURN
-from energystat.contract.uploads import EXPLANATION_SUFFIX, MONTHLY, REJECTED
+from energystat.contract.uploads import EXPLANATION_SUFFIX, HELD, MONTHLY, REJECTED
 from energystat.ingest.landing import LandingFile
 from energystat.ingest.load import load_reviewed
 from energystat.ingest.parse import parse_upload
@@ -63,7 +63,7 @@ class PendingReview:
         return asdict(self)
 
 
-# A rejected upload is pending when: it has error findings and all of them are reviewable; it has an explanation
+# A held upload is pending when: it has error findings and all of them are reviewable; it has an explanation
 # (its own, or the portal submission's); it has no final decision; and it was not answered 要求补充说明 after its
 # latest explanation. An upload a later accepted file replaced is still shown (the reviewer may return it).
 _PENDING_SQL = """
@@ -77,7 +77,7 @@ with explained as (
                  (select max(s.submitted_at) from ops.portal_submissions s where s.landing_path = u.path))
             as explained_at
     from ops.upload_log u
-    where u.status = %(rejected)s
+    where u.status = %(held)s
 )
 select u.upload_id, u.path, u.file_name, u.reporter_code, u.period, u.kind, u.received_at::text, x.explanation,
        u.report_path
@@ -96,7 +96,7 @@ order by u.received_at, u.upload_id
 def pending_reviews(dsn: str, upload_id: int | None = None) -> list[PendingReview]:
     """The uploads waiting for a reviewer, oldest first, each with its error findings and last year's values."""
     only = "and u.upload_id = %(upload_id)s" if upload_id is not None else ""
-    params = {"rejected": REJECTED, "error": ERROR, "reviewable": sorted(REVIEWABLE_RULES), "upload_id": upload_id}
+    params = {"held": HELD, "error": ERROR, "reviewable": sorted(REVIEWABLE_RULES), "upload_id": upload_id}
     with psycopg.connect(dsn) as conn:
         reviews = [PendingReview(*row) for row in conn.execute(_PENDING_SQL.format(only=only), params).fetchall()]
         for review in reviews:
@@ -146,7 +146,7 @@ def describe(review: PendingReview, report_base_url: str = "") -> str:
     if review.report_path:
         link = f"{report_base_url.rstrip('/')}/{Path(review.report_path).name}" if report_base_url else review.report_path
         lines.append(f"**检查报告**：{link}")
-    lines += ["", f"请选择：{APPROVE}（按已接受文件入库，问题标记为已豁免）/ {RETURN}（保持拒收）/ {REQUEST_MORE}。"
+    lines += ["", f"请选择：{APPROVE}（按已接受文件入库，问题标记为已豁免）/ {RETURN}（不入库，文件转为拒收）/ {REQUEST_MORE}。"
               "必须填写审核意见。"]
     return "\n".join(lines)
 
@@ -172,6 +172,9 @@ def decide(dsn: str, upload_id: int, option: str, reviewer: str, comment: str, v
             (upload_id, reviewer, decision, comment, overridden, via),
         ).fetchone()[0]
         rows = 0
+        if decision == "returned":  # final: the held upload is now a rejection
+            conn.execute("update ops.upload_log set status = %s, processed_at = now() where upload_id = %s",
+                         (REJECTED, upload_id))
         if decision == "approved":
             rows = _load(conn, review)
             conn.execute("update ops.dq_findings set overridden_by = %s where upload_id = %s and severity = %s",
@@ -262,6 +265,6 @@ def decision_message(result: dict[str, Any]) -> tuple[str, str]:
     title = f"【审核结果：{zh}】{reporter_name(result['reporter_code'] or '')} {result['period']} {result['file_name']}"
     body = (f"审核人：{result['reviewer']}\n审核意见：{result['comment']}\n"
             + (f"已入库 {result['rows_loaded']} 行，相关问题标记为已豁免。" if result["decision"] == "approved" else
-               "文件保持拒收状态。" if result["decision"] == "returned" else
+               "文件不入库，已转为拒收状态。" if result["decision"] == "returned" else
                "请补充说明：把说明写入与文件同名的 .说明.txt，或通过报送门户/energystat explain 提交。"))
     return title, body

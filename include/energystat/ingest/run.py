@@ -4,7 +4,8 @@
       -> seen before (same path, same bytes)?   skip, nothing changes
       -> same bytes as an earlier upload?         ops.upload_log row `duplicate`, nothing else changes
       -> parse + validate (GX)
-           any error   -> `rejected`: report written, file moved to quarantine/<reporter>/<period>/
+           any error   -> `rejected` (`held` when every error is reviewable: the review loop decides):
+                          report written, file moved to quarantine/<reporter>/<period>/
            else        -> one transaction: COPY rows into raw, older live batch `superseded`,
                           upload `accepted` / `accepted_with_warnings`, warnings into ops.dq_findings
       -> alert governance staff on rejections and on files with many warnings
@@ -239,7 +240,7 @@ def _quarantine(f: LandingFile, conn: psycopg.Connection, root: Path, quarantine
             problem = f"file not moved to quarantine: {exc}"
     if problem:
         outcome.engineer_error = problem
-    log.warning("%s: rejected (%s); report in %s", display_name(f.rel_path), outcome.reason, report_page)
+    log.warning("%s: %s (%s); report in %s", display_name(f.rel_path), outcome.status, outcome.reason, report_page)
     return outcome
 
 

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from energystat import config, warehouse
+from energystat import config, roles, warehouse
 
 #: The CeleryExecutor's settings, shared with docker-compose.yaml (`env_file`): one source for both.
 CELERY_ENV_FILE = config.PROJECT_ROOT / "config" / "celery.env"
@@ -134,6 +134,37 @@ def environ() -> dict[str, str]:
     # a plain shell without an activated venv works.
     env["PATH"] = os.pathsep.join([bin_dir, *[p for p in os.environ.get("PATH", "").split(os.pathsep) if p]])
     return env
+
+
+#: Names whose values are secrets whatever they hold (besides `_SECRETS`): passwords, keys, tokens.
+_SECRET_NAME_ENDINGS = ("_PASSWORD", "_SECRET", "_SECRET_KEY", "_FERNET_KEY", "_TOKEN")
+
+
+def masked(env: dict[str, str]) -> dict[str, str]:
+    """`env` fit to show a person: the shared secrets and any `…_PASSWORD`/`…_SECRET`/`…_TOKEN` value become
+    `***`, and every DSN keeps its user and host but not its password (a URI, `password=` keywords, or an
+    Airflow connection's JSON)."""
+    shown = {}
+    for key, value in env.items():
+        if key in _SECRETS or key.upper().endswith(_SECRET_NAME_ENDINGS):
+            shown[key] = roles.MASK
+        elif value.lstrip().startswith("{"):
+            shown[key] = _masked_json(value)
+        else:
+            shown[key] = roles.masked(value) if ("://" in value or "password" in value.lower()) else value
+    return shown
+
+
+def _masked_json(value: str) -> str:
+    try:
+        document = json.loads(value)
+    except ValueError:
+        return roles.MASK  # not JSON after all: show nothing rather than a secret
+    if isinstance(document, dict):
+        document = {k: (roles.MASK if k.lower() in ("password", "secret", "token") and v
+                        else roles.masked(v) if isinstance(v, str) and "://" in v else v)
+                    for k, v in document.items()}
+    return json.dumps(document)
 
 
 def apply() -> dict[str, str]:

@@ -22,7 +22,7 @@ from psycopg.rows import dict_row
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 
-from energystat import config, reference, warehouse
+from energystat import config, reference, roles, warehouse
 from energystat import templates as form_templates
 from energystat.config import PortalSettings
 from energystat.contract import forms
@@ -307,7 +307,7 @@ def create_app(settings: PortalSettings | None = None, *, warm: bool = True) -> 
         months = [grid[(reporter, p)] for kind, p, _ in status.periods(year) if kind == "monthly"]
         quarters = [grid[(reporter, p)] for kind, p, _ in status.periods(year) if kind == "task_progress"]
         choices = [c.period for c in months + quarters]
-        default = next((c.period for c in reversed(months) if c.status in ("due", "late", "rejected")), months[0].period)
+        default = next((c.period for c in reversed(months) if c.status in ("due", "late", "rejected", "held")), months[0].period)
         return page(request, "home.html", {
             "reporter": reporter, "year": year, "months": months, "quarters": quarters, "choices": choices,
             "default_period": default, "today": today, "deadline_rule": reference.deadline_rule_zh(months[0].period),
@@ -501,8 +501,22 @@ def column_zh(raw: str | None) -> str:
 
 
 def portal_dsn(settings: PortalSettings) -> str:
-    """`settings.dsn` (ENERGYSTAT_PORTAL_DSN: the `energystat_portal` role in production), else the warehouse's."""
-    return settings.dsn or warehouse.warehouse_dsn()
+    """The DSN the portal connects with: `settings.dsn` (ENERGYSTAT_PORTAL_DSN) when given, else the least-privilege
+    `energystat_portal` role's (energystat.roles: its password from ENERGYSTAT_PORTAL_PASSWORD or the state
+    folder's pgpass) on the warehouse. Only where that role does not exist (a warehouse not migrated by this
+    version) does it fall back to the warehouse's own DSN, and it says so."""
+    if settings.dsn:
+        return settings.dsn
+    base = warehouse.warehouse_dsn()
+    with psycopg.connect(base, autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_roles where rolname = %s", (roles.PORTAL,)).fetchone() is not None
+    if exists:
+        dsn = roles.role_dsn(roles.PORTAL, base)
+        log.info("portal connects as the %s role: %s", roles.PORTAL, roles.masked(dsn))
+        return dsn
+    log.warning("role %s does not exist on the warehouse (run `energystat warehouse migrate`): the portal connects"
+                " with the warehouse DSN %s, which has more privileges than it needs", roles.PORTAL, roles.masked(base))
+    return base
 
 
 def _safe_next(target: str) -> str:

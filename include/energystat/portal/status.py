@@ -18,10 +18,11 @@ from energystat.contract import forms
 
 STATUS_ZH = {
     "not_yet_due": "未到期", "due": "待报送", "late": "逾期未报", "submitted": "已提交，待入库",
-    "accepted": "已通过", "accepted_with_warnings": "通过（有警告）", "rejected": "被退回", "superseded": "已被替代",
+    "accepted": "已通过", "accepted_with_warnings": "通过（有警告）", "rejected": "被退回", "held": "待审核",
+    "superseded": "已被替代",
     "duplicate": "重复文件", "processing": "入库中",
 }
-STATUSES = ("not_yet_due", "due", "late", "submitted", "accepted", "accepted_with_warnings", "rejected")
+STATUSES = ("not_yet_due", "due", "late", "submitted", "accepted", "accepted_with_warnings", "rejected", "held")
 LIVE = ("accepted", "accepted_with_warnings")
 #: Deadlines are dates in Guangxi: arrival times are compared in Beijing time.
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -117,8 +118,8 @@ def _decide(cell: Cell, today: dt.date) -> None:
         cell.status = "submitted"
     elif live:
         cell.status = live["status"]
-    elif latest and latest["status"] == "rejected":
-        cell.status = "rejected"
+    elif latest and latest["status"] in ("rejected", "held"):  # held: not loaded, a reviewer decides
+        cell.status = latest["status"]
     elif today < _period_end(cell.period):
         cell.status = "not_yet_due"
     elif today <= cell.deadline:
@@ -133,7 +134,7 @@ def _decide(cell: Cell, today: dt.date) -> None:
     received += [local_date(s["submitted_at"]) for s in cell.submissions]
     if (live or pending) and received:
         cell.late_days = max(0, (min(received) - cell.deadline).days)
-    elif cell.status in ("late", "rejected"):
+    elif cell.status in ("late", "rejected", "held"):
         cell.late_days = max(0, (today - cell.deadline).days)
 
 def matrix_csv(grid: dict[tuple[str, str], Cell], reporters: list[str], year: int,
