@@ -403,7 +403,7 @@ def build_marts(p: dict[str, Any]) -> dict[str, Any]:
     failed = [r for r in (first, dag, second) if r.returncode]
     run_s = float(run_s) if run_s is not None else None  # None: the run never finished (killed, timed out)
     return {"seconds": round(run_s, 2) if run_s else None, "command_s": round(dag_s, 2), "state": state,
-            "task_states": states,
+            "dbt_execution": env.get("ENERGYSTAT_DBT_EXECUTION") or "local", "task_states": states,
             "producer_s": round(float(producer_s[0]), 2) if producer_s and producer_s[0] else None,
             "dbt_build_cli_s": [round(dbt_first, 2), round(dbt_second, 2)],
             "dag_run_over_dbt_build": round(run_s / dbt_s, 2) if run_s else None,

@@ -1,12 +1,16 @@
 """
 ### build_marts — dbt marts built by astronomer-cosmos
 
-Builds `dbt_project/` (seeds → staging → intermediate → marts) against the warehouse with **one** `dbt build`
-(Cosmos `ExecutionMode.WATCHER`: the task `dbt.dbt_producer_watcher` runs it), while every dbt node keeps its
-own Airflow task: each seed/model task and the task of its data tests (`TestBehavior.AFTER_EACH`) watch the
-build's events and succeed or fail with their node, so a failed test fails its task, alerts through the
-energystat notifier, and its downstream marts do not run (dbt skips them; their tasks are upstream-failed).
-A retried node task re-runs its own node with dbt (the producer itself is never retried: Cosmos skips it).
+Builds `dbt_project/` (seeds → staging → intermediate → marts) against the warehouse, every dbt node its own
+Airflow task: each seed/model task is followed by the task of its data tests (`TestBehavior.AFTER_EACH`), so a
+failed test fails its task, alerts through the energystat notifier, and its downstream marts do not run.
+
+* **Execution** (`ENERGYSTAT_DBT_EXECUTION`):
+  - `local` (default): Cosmos `ExecutionMode.LOCAL`, each task runs dbt for its node in its own process.
+  - `watcher`: Cosmos `ExecutionMode.WATCHER`, **one** `dbt build` (task `dbt.dbt_producer_watcher`) and the
+    node tasks poll its results in "reschedule" mode. Faster (bench/RESULTS.md), but on a busy 2-core machine
+    the real scheduler re-queues a 2-second poller before the executor reports its previous poke, takes that
+    report for an external kill and fails the node (seen in `make demo`); so it is opt-in.
 
 * **Schedule**: whenever the ingestion DAG loads monthly statistics or task progress (Assets
   `postgres://warehouse/raw/monthly_statistics`, `postgres://warehouse/raw/task_progress`); also runnable by hand.
@@ -28,7 +32,7 @@ from airflow.sdk import DAG, Asset
 from cosmos import DbtTaskGroup, ExecutionConfig, LoadMode, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode
 
-from energystat import assets, dbt_runner
+from energystat import assets, config, dbt_runner
 from energystat.orchestration.glue import HEAVY_QUEUE, Tag, default_args
 
 project_config = ProjectConfig(
@@ -41,7 +45,16 @@ project_config = ProjectConfig(
 # plugin, and Cosmos's own plugin imports FastAPI (≈ 0.4 s of a 0.69 s parse). The manifest is a local file,
 # so read it as one (Cosmos accepts a pathlib.Path there).
 project_config.manifest_path = Path(dbt_runner.manifest_path())
-dbt_runner.finish_watcher_polls_when_the_build_succeeded()  # tests on several models: see its docstring
+if config.settings().dbt_execution == config.DBT_EXECUTION_WATCHER:
+    dbt_runner.finish_watcher_polls_when_the_build_succeeded()  # tests on several models: see its docstring
+    execution_config = ExecutionConfig(execution_mode=ExecutionMode.WATCHER, invocation_mode=InvocationMode.DBT_RUNNER)
+    # Node tasks look for their node's result every 2 s and give their slot back in between ("reschedule"):
+    # a deferred sensor would block `airflow dags test`, which runs tasks one at a time and its triggers
+    # inline (a node task started before the producer would wait forever).
+    node_args = {"deferrable": False, "mode": "reschedule", "poke_interval": 2}
+else:
+    execution_config = ExecutionConfig(execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER)
+    node_args = {}
 profile_config = ProfileConfig(
     profile_name=dbt_runner.PROFILE_NAME,
     target_name=dbt_runner.TARGET_NAME,
@@ -64,20 +77,14 @@ with DAG(
         group_id="dbt",
         project_config=project_config,
         profile_config=profile_config,
-        # one dbt process for the whole build instead of ≈ 80 (one per task): bench/RESULTS.md has the ratio
-        execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.WATCHER, invocation_mode=InvocationMode.DBT_RUNNER
-        ),
+        execution_config=execution_config,
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
             emit_datasets=False,
             # invariant tests spanning several models (GX = Σ reporters …) run once all their parents are built
             should_detach_multiple_parents_tests=True,
         ),
-        # Node tasks look for their node's result every 2 s and give their slot back in between ("reschedule"):
-        # a deferred sensor would block `airflow dags test`, which runs tasks one at a time and its triggers
-        # inline (a node task started before the producer would wait forever).
-        operator_args={"install_deps": False, "deferrable": False, "mode": "reschedule", "poke_interval": 2},
+        operator_args={"install_deps": False, **node_args},
     )
     marts_ready = EmptyOperator(task_id="marts_ready", outlets=[Asset(assets.MARTS_BUILT)])
     dbt_marts >> marts_ready

@@ -35,7 +35,7 @@ def test_watcher_run_shows_every_node_and_a_failed_test_fails_its_task(tmp_path:
     generate(landing, institutions=60, years=[2022, 2023], seed=5, fmt="csv")
     summary = ingest(landing, dsn=warehouse_dsn, alert_urls=[])
     assert summary.count("rejected") == 0, summary.describe()
-    env = {"ENERGYSTAT_WAREHOUSE_DSN": warehouse_dsn}
+    env = {"ENERGYSTAT_WAREHOUSE_DSN": warehouse_dsn, "ENERGYSTAT_DBT_EXECUTION": "watcher"}
 
     with webhook_server() as (port, posts):
         clean = dags_test("build_marts", ENERGYSTAT_ALERT_URLS=webhook_url(port), **env)

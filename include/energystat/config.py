@@ -48,6 +48,10 @@ DEFAULT_CORRECTION_MAX_FACTOR = 5.0
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # fsspec URL (`memory:/x` is how UPath prints memory://x)
 
 
+DBT_EXECUTION_LOCAL, DBT_EXECUTION_WATCHER = "local", "watcher"
+DBT_EXECUTIONS = (DBT_EXECUTION_LOCAL, DBT_EXECUTION_WATCHER)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every environment setting of the project, with its default applied."""
@@ -88,6 +92,10 @@ class Settings:
     ingest_lock_wait_s: float = 0.0
     #: Apprise URLs told about unexpected errors (engineers), default the alert URLs.
     engineer_alert_urls: tuple[str, ...] = ()
+    #: How build_marts runs dbt through Cosmos: "local" (each node task runs its own node; the default) or
+    #: "watcher" (one `dbt build`, node tasks poll its results; faster, but its polling tasks race the real
+    #: scheduler on a busy machine: see dags/build_marts.py).
+    dbt_execution: str = DBT_EXECUTION_LOCAL
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -155,7 +163,16 @@ def settings() -> Settings:
         correction_max_factor=float(env.get("ENERGYSTAT_CORRECTION_MAX_FACTOR") or DEFAULT_CORRECTION_MAX_FACTOR),
         ingest_lock_wait_s=float(env.get("ENERGYSTAT_INGEST_LOCK_WAIT_S") or 0),
         engineer_alert_urls=tuple(parse_urls(env.get("ENERGYSTAT_ENGINEER_ALERT_URLS") or env.get(ALERT_URLS_ENV))),
+        dbt_execution=_choice("ENERGYSTAT_DBT_EXECUTION", DBT_EXECUTIONS),
     )
+
+
+def _choice(name: str, choices: tuple[str, ...]) -> str:
+    """An enumerated setting: the first choice when unset; anything else unknown is an error, not a guess."""
+    value = (os.environ.get(name) or choices[0]).strip().lower()
+    if value not in choices:
+        raise ValueError(f"{name}={value!r}: expected one of {', '.join(choices)}")
+    return value
 
 
 def storage_path(root: str | os.PathLike[str]) -> Path:
