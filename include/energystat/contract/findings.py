@@ -47,7 +47,7 @@ FINDING_COLUMNS = ("source_row", "credit_code", "column_name", "rule_id", "sever
                    "observed_value")
 #: A finding's fields in the report's JSON: the table's columns, then what the report shows beside them
 #: (`prior_value`: the same month last year's value of a history rule, M011 / M012).
-REPORT_FIELDS = (*FINDING_COLUMNS, "prior_value")
+REPORT_FIELDS = (*FINDING_COLUMNS, "prior_value", "observed_name")
 
 
 @dataclass
@@ -64,6 +64,9 @@ class Finding:
     observed_value: str | None = None
     #: Last year's value of the same institution, month and column, for a history rule (the suite's `prior`).
     prior_value: str | None = None
+    #: What observed_value is when the rule computed it rather than read the cell (e.g. 人均综合能耗（计算值）,
+    #: for a rule that marks the headcount cell): the report names it, so a clerk does not take it for the cell.
+    observed_name: str | None = None
 
     def as_dict(self) -> dict[str, str | int | None]:
         """The finding keyed by ops.dq_findings column, in table order."""

@@ -88,6 +88,12 @@ def shown_value(finding: Finding, text: str | None) -> str:
     return text
 
 
+def shown_observed(finding: Finding) -> str:
+    """The 填报值 cell: the finding's value, named when the rule computed it (人均综合能耗（计算值） 447.03)."""
+    value = shown_value(finding, finding.observed_value)
+    return f"{finding.observed_name} {value}" if finding.observed_name and value else value
+
+
 def _engineers_links(result: dict[str, Any], paths: dict[str, Path], out: Path) -> dict[str, Any]:
     """GX's own result and Data Docs are for engineers: linked from the JSON, not offered to the clerk."""
     result["engineering"] = {
@@ -219,7 +225,7 @@ def render_html(parsed: ParsedUpload, report: ValidationReport) -> str:
     return _TEMPLATES.get_template("upload_report.html.j2").render(
         parsed=parsed, report=report, file_name=parsed.path.name, units=units, status_zh=STATUS_ZH,
         logged_status=logged, severity_zh=SEVERITY_ZH, reason_header=REASON_HEADER, prior_header=PRIOR_HEADER,
-        shown=shown_value, column_label=lambda c: _column_label(parsed, c),
+        shown=shown_value, shown_observed=shown_observed, column_label=lambda c: _column_label(parsed, c),
         rule_ids=list(rule_descriptions(parsed.kind or MONTHLY)), reporter=reporter_label(parsed.reporter_code),
         institutions=institution_names(parsed), action_zh=ACTION_ZH, resubmit=resubmission(parsed),
         generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
@@ -292,7 +298,7 @@ def write_marked_workbook(parsed: ParsedUpload, findings: list[Finding], path: P
     for row_number, f in enumerate(findings, start=2):
         code, name = names.get(f.source_row or -1, (f.credit_code or "", ""))
         values = [f.source_row or "整个文件", f.credit_code or code, name, _column_label(parsed, f.column_name),
-                  shown_value(f, f.observed_value), shown_value(f, f.prior_value), f.rule_id, SEVERITY_ZH[f.severity],
+                  shown_observed(f), shown_value(f, f.prior_value), f.rule_id, SEVERITY_ZH[f.severity],
                   f.message_zh, ACTION_ZH[f.severity]]
         for column, value in enumerate(values, start=1):
             set_text_cell(summary.cell(row=row_number, column=column), value)

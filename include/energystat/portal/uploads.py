@@ -27,7 +27,7 @@ import psycopg
 from energystat.contract import forms
 from energystat.contract.findings import ERROR, Finding
 from energystat.ingest.parse import ParsedUpload, parse_upload
-from energystat.ingest.report import report_json, write_marked_workbook
+from energystat.ingest.report import report_json, shown_observed, shown_value, write_marked_workbook
 from energystat.ingest.validate import ValidationReport, validate
 from energystat.ingest.validate.context import context_without_warehouse, load_context
 
@@ -180,9 +180,11 @@ def create_check(dsn: str, work_dir: Path, *, user: str, reporter: str, period: 
         _finish_record(dsn, submission_id, "unreadable", report, time.perf_counter() - started)
         raise raise_rows
     document = report_json(parsed, report)
-    for finding in document["findings"]:  # the header as the file wrote it, for the clerk reading the page
+    for finding, found in zip(document["findings"], report.findings, strict=True):  # for the clerk's page:
         column = finding["column_name"]
         finding["column_header"] = parsed.column_header(column) if column and "," not in column else column
+        finding["shown_value"] = shown_observed(found)  # numbers as the report shows them, computed ones named
+        finding["shown_prior"] = shown_value(found, found.prior_value)
     document.update(status=status, original_name=original_name, form_period=period,
                     error_count=sum(1 for f in report.findings if f.severity == ERROR))
     document["markable"] = bool(parsed.readable and report.findings)

@@ -155,6 +155,7 @@ def _findings_for(rule: Rule, frame: pd.DataFrame, positions: list[int], parsed:
     fields = sorted({f for t in templates for f in _template_fields(t)} & set(frame.columns))
     observed_col = rule.observed if rule.observed in frame.columns else None
     prior_col = rule.meta.get("prior") if rule.meta.get("prior") in frame.columns else None
+    observed_name = rule.meta.get("observed_zh") if observed_col and observed_col != column else None
     file_scope = rule.meta.get("scope") == "file"
     if file_scope:
         positions = positions[:1]
@@ -172,7 +173,7 @@ def _findings_for(rule: Rule, frame: pd.DataFrame, positions: list[int], parsed:
             rule.rule_id, rule.severity,
             _FORMATTER.vformat(templates[0], (), row_values), _FORMATTER.vformat(templates[1], (), row_values),
             source_row=None if file_scope else int(source_row), credit_code=None if file_scope else code,
-            column_name=column, observed_value=shown, prior_value=display_value(prior)))
+            column_name=column, observed_value=shown, prior_value=display_value(prior), observed_name=observed_name))
     return out
 
 
