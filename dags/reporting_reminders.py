@@ -42,16 +42,15 @@ def reporting_reminders():
         from airflow.sdk import Variable
 
         from energystat import warehouse
-        from energystat.monitoring import channels, reminders
-        from energystat.orchestration.glue import alert_urls
+        from energystat.monitoring import reminders
+        from energystat.orchestration.glue import alert_urls, reporter_urls
 
         today = pendulum.instance(logical_date).in_timezone("Asia/Shanghai").date()
         days = Variable.get("energystat_reminder_days_before", default=None)
-        own = Variable.get(channels.REPORTER_URLS_VARIABLE, default=None)
         sent = reminders.send_reminders(
             warehouse.warehouse_dsn(), today,
             notice_days=int(days) if days else None,
-            reporter_urls=channels.parse_reporter_urls(own) if own else None,
+            reporter_urls=reporter_urls(),
             governance_urls=alert_urls(),
         )
         for r in sent:

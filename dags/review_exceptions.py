@@ -20,7 +20,7 @@ from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Param, dag, task
 
 from energystat.contract.review import OPTIONS, reminder_days
-from energystat.orchestration.glue import Tag, alert_urls, default_args
+from energystat.orchestration.glue import Tag, alert_urls, default_args, reporter_urls
 
 
 def _remind(context) -> None:
@@ -75,6 +75,7 @@ def review_exceptions():
     def apply_decisions(pending: list[dict], answers: list[dict]) -> list[dict]:
         from energystat import warehouse
         from energystat.ingest import alert, review
+        from energystat.monitoring import channels
 
         results, refused = [], []
         for item, answer in zip(pending, answers, strict=True):  # one refused answer never blocks the others
@@ -87,7 +88,9 @@ def review_exceptions():
             except review.ReviewError as exc:
                 refused.append(f"upload {item['upload_id']}: {exc}")
                 continue
-            alert.send(*review.decision_message(result), alert_urls())
+            # the reporter hears the decision on its own channel (governance when it has none)
+            alert.send(*review.decision_message(result),
+                       channels.urls_for(result["reporter_code"] or "", reporter_urls(), alert_urls()))
             results.append(result)
         if refused:  # e.g. no comment: the upload stays pending and the next run asks again
             raise RuntimeError("; ".join(refused))

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import psycopg
@@ -20,6 +21,7 @@ from energystat.ingest import run as ingest
 from energystat.monitoring import channels, outbox, reminders
 from energystat.synth import generate
 
+REMINDERS_DAG = "reporting_reminders"
 LATE = ("450300", "451000")  # reporters without an accepted 2023-12 monthly file
 NO_TASKS = "450500"  # reporter without the 2023-Q4 task progress
 
@@ -118,28 +120,28 @@ def _dags_test(day: str, env: dict[str, str]) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=900)
 
 
-@pytest.mark.xdist_group("airflow")
-def test_the_dag_on_a_fake_clock_sends_exactly_the_expected_reminders(tmp_path: Path, warehouse_dsn: str) -> None:
-    landing = tmp_path / "landing"
+FAKE_DAYS = ("2024-01-06", "2024-01-07", "2024-01-07", "2024-01-11")  # before, on the notice day twice, after
+
+
+def _province_with_late_reporters(landing: Path, dsn: str) -> None:
     generate(landing, institutions=45, years=[2022, 2023], seed=16, fmt="csv")
     for code in LATE:
         for path in landing.glob(f"{code}/2023-12/*能源资源消费月报*"):
             path.unlink()
     shutil.rmtree(landing / NO_TASKS / "2023-12")  # neither form for 2023-12
-    summary = ingest.ingest(landing, dsn=warehouse_dsn, alert_urls=[])
+    summary = ingest.ingest(landing, dsn=dsn, alert_urls=[])
     assert summary.count("rejected") == 0, summary.describe()
 
-    received: dict[str, list[dict]] = {}
-    with webhook_server() as (port, posts):
-        env = {"ENERGYSTAT_WAREHOUSE_DSN": warehouse_dsn, "ENERGYSTAT_ALERT_URLS": webhook_url(port),
-               "ENERGYSTAT_REMINDER_DAYS_BEFORE": "3",
-               "ENERGYSTAT_REPORTER_ALERT_URLS": json.dumps({LATE[0]: [f"json://127.0.0.1:{port}/r{LATE[0]}"]})}
-        for day in ("2024-01-06", "2024-01-07", "2024-01-07", "2024-01-11"):
-            before = len(posts)
-            run = _dags_test(day, env)
-            assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
-            received.setdefault(day, []).extend(posts[before:])
 
+def _reminder_env(dsn: str, port: int) -> dict[str, str]:
+    return {"ENERGYSTAT_WAREHOUSE_DSN": dsn, "ENERGYSTAT_ALERT_URLS": webhook_url(port),
+            "ENERGYSTAT_REMINDER_DAYS_BEFORE": "3",
+            "ENERGYSTAT_REPORTER_ALERT_URLS": json.dumps({LATE[0]: [f"json://127.0.0.1:{port}/r{LATE[0]}"]})}
+
+
+def _assert_the_expected_reminders(received: dict[str, list[dict]], dsn: str) -> None:
+    """Nothing before the notice day; on it, one reminder per late reporter, through its own channel where it has
+    one, and nothing more from a second run that day; a day after the deadline, one per still-late file."""
     def seen(day: str) -> set[tuple[str, str]]:
         return {(p["path"], p["json"]["title"]) for p in received[day]}
 
@@ -151,7 +153,58 @@ def test_the_dag_on_a_fake_clock_sends_exactly_the_expected_reminders(tmp_path: 
     assert all("将于 3 天后截止" in t for _, t in seen("2024-01-07"))
     # the 11th: the three monthly files are a day late; NO_TASKS's task progress is not yet due (the 15th)
     assert len(received["2024-01-11"]) == 3 and all("已逾期 1 天" in t for _, t in seen("2024-01-11"))
-    with psycopg.connect(warehouse_dsn) as conn:
+    with psycopg.connect(dsn) as conn:
         rows = conn.execute("select sent_on::text, message_kind, count(*) from ops.reminders_sent"
-                            " group by 1, 2 order by 1").fetchall()
+                            " where sent_on < '2025-01-01' group by 1, 2 order by 1").fetchall()
     assert rows == [("2024-01-07", "deadline_before", 3), ("2024-01-11", "deadline_overdue", 3)]
+
+
+@pytest.mark.xdist_group("airflow")
+def test_the_dag_on_a_fake_clock_sends_exactly_the_expected_reminders(tmp_path: Path, warehouse_dsn: str) -> None:
+    """`airflow dags test` at each fake day (the in-process path; the scheduler's is the stack test below)."""
+    _province_with_late_reporters(tmp_path / "landing", warehouse_dsn)
+    received: dict[str, list[dict]] = {}
+    with webhook_server() as (port, posts):
+        for day in FAKE_DAYS:
+            before = len(posts)
+            run = _dags_test(day, _reminder_env(warehouse_dsn, port))
+            assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+            received.setdefault(day, []).extend(posts[before:])
+    _assert_the_expected_reminders(received, warehouse_dsn)
+
+
+@pytest.mark.stack
+@pytest.mark.airflow
+@pytest.mark.xdist_group("airflow")
+def test_the_scheduler_on_a_fake_clock_sends_exactly_the_expected_reminders(
+        tmp_path: Path, server_dsn: str, template_dsn: str) -> None:
+    """The same days as runs the real scheduler executes (api-server, scheduler, dag-processor, triggerer,
+    LocalExecutor), each triggered through the REST API at its logical date and awaited before the next."""
+    from airflow_harness import airflow_metadata_db, copy_database
+
+    from energystat.orchestration import stack
+
+    dsn = copy_database(template_dsn, "es_remind")
+    _province_with_late_reporters(tmp_path / "landing", dsn)
+    received: dict[str, list[dict]] = {}
+    with webhook_server() as (port, posts):
+        running = stack.start(stack.LOCAL, migrate=False, ENERGYSTAT_AIRFLOW_DB_DSN=airflow_metadata_db(
+            server_dsn, "af_remind"), AIRFLOW_HOME=str(tmp_path / "airflow"), **_reminder_env(dsn, port))
+        try:
+            client = running.client()
+            client.wait_for_dags([REMINDERS_DAG])
+            # Unpausing makes the scheduler run today's interval: run it first, so that it is not a surprise
+            # in the middle (its reminders are about today's periods, not the fake days').
+            today = client.run_once(REMINDERS_DAG)
+            assert client.wait_for_run(REMINDERS_DAG, today["dag_run_id"])["state"] == "success"
+            for n, day in enumerate(FAKE_DAYS):
+                before = len(posts)
+                run = client.trigger(REMINDERS_DAG, logical_date=f"{day}T{8 + n:02d}:00:00+08:00")
+                finished = client.wait_for_run(REMINDERS_DAG, run["dag_run_id"])
+                assert finished["state"] == "success", finished
+                time.sleep(1)  # the webhook server has answered; its list is complete
+                received.setdefault(day, []).extend(posts[before:])
+            client.set_paused(REMINDERS_DAG, True)
+        finally:
+            running.stop()
+    _assert_the_expected_reminders(received, dsn)

@@ -5,6 +5,7 @@ overridden and the reviewer's name recorded, the returned one changes nothing, a
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -16,6 +17,7 @@ import pandas as pd
 import psycopg
 import pytest
 from airflow_harness import airflow_metadata_db, copy_database
+from alert_servers import webhook_server, webhook_url
 
 from energystat import config, dbt_runner, warehouse
 from energystat.ingest import review
@@ -79,43 +81,50 @@ def test_reviews_answered_through_airflow_rest_as_a_named_user(
     dsn = copy_database(template_dsn, "es_review")
     metadata = airflow_metadata_db(server_dsn, "af_review")
     os.environ["ENERGYSTAT_QUARANTINE_DIR"] = str(workdir / "quarantine")
-    running = None
-    try:
-        assert ingest.ingest(landing, dsn, alert_urls=[]).count("rejected") == 0
-        approved_frame = _tenfold(landing, "2023-07")
-        _tenfold(landing, "2023-08")
-        outcomes = ingest.ingest(landing, dsn, alert_urls=[]).outcomes
-        assert [o.status for o in outcomes] == ["held", "held"]  # every error reviewable (M012)
-        pending = review.pending_reviews(dsn)
-        assert [p.period for p in pending] == ["2023-07", "2023-08"]
-        before = _monthly_sum(dsn)
+    with webhook_server() as (port, posts):
+        running = None
+        try:
+            assert ingest.ingest(landing, dsn, alert_urls=[]).count("rejected") == 0
+            approved_frame = _tenfold(landing, "2023-07")
+            _tenfold(landing, "2023-08")
+            outcomes = ingest.ingest(landing, dsn, alert_urls=[]).outcomes
+            assert [o.status for o in outcomes] == ["held", "held"]  # every error reviewable (M012)
+            pending = review.pending_reviews(dsn)
+            assert [p.period for p in pending] == ["2023-07", "2023-08"]
+            before = _monthly_sum(dsn)
 
-        running = stack.start(
-            stack.LOCAL, migrate=False,
-            ENERGYSTAT_WAREHOUSE_DSN=dsn, ENERGYSTAT_AIRFLOW_DB_DSN=metadata,
-            AIRFLOW_HOME=str(workdir / "airflow"), ENERGYSTAT_LANDING_DIR=str(landing),
-            ENERGYSTAT_QUARANTINE_DIR=str(workdir / "quarantine"),
-            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"admin:admin,{REVIEWER}:admin",
-        )
-        admin = running.client()
-        admin.wait_for_dags([DAG])
-        run = admin.run_once(DAG)
-        waiting = _awaiting(admin, run["dag_run_id"], 2)
-        details = admin.hitl_details(DAG, run["dag_run_id"], "review_upload", waiting[0]["map_index"])
-        assert "南宁市" in details["body"] and "2023-07" in details["body"] and "新住院楼" in details["body"]
+            running = stack.start(
+                stack.LOCAL, migrate=False,
+                ENERGYSTAT_WAREHOUSE_DSN=dsn, ENERGYSTAT_AIRFLOW_DB_DSN=metadata,
+                AIRFLOW_HOME=str(workdir / "airflow"), ENERGYSTAT_LANDING_DIR=str(landing),
+                ENERGYSTAT_QUARANTINE_DIR=str(workdir / "quarantine"),
+                AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"admin:admin,{REVIEWER}:admin",
+                ENERGYSTAT_ALERT_URLS=webhook_url(port),
+                ENERGYSTAT_REPORTER_ALERT_URLS=json.dumps({REPORTER: [f"json://127.0.0.1:{port}/r{REPORTER}"]}),
+            )
+            admin = running.client()
+            admin.wait_for_dags([DAG])
+            run = admin.run_once(DAG)
+            waiting = _awaiting(admin, run["dag_run_id"], 2)
+            details = admin.hitl_details(DAG, run["dag_run_id"], "review_upload", waiting[0]["map_index"])
+            assert "南宁市" in details["body"] and "2023-07" in details["body"] and "新住院楼" in details["body"]
 
-        reviewer = AirflowClient.from_passwords_file(
-            running.base_url, environment.passwords_file(workdir / "airflow"), REVIEWER)
-        reviewer.answer_hitl(DAG, run["dag_run_id"], "review_upload", 0, ["同意入库"],
-                             {"comment": "新楼启用属实，同意入库"})
-        reviewer.answer_hitl(DAG, run["dag_run_id"], "review_upload", 1, ["退回"],
-                             {"comment": "请附电表读数后重新报送"})
-        finished = admin.wait_for_run(DAG, run["dag_run_id"], timeout=900)
-        assert finished["state"] == "success"
-        admin.set_paused(DAG, True)
-    finally:
-        if running is not None:
-            running.stop()
+            reviewer = AirflowClient.from_passwords_file(
+                running.base_url, environment.passwords_file(workdir / "airflow"), REVIEWER)
+            reviewer.answer_hitl(DAG, run["dag_run_id"], "review_upload", 0, ["同意入库"],
+                                 {"comment": "新楼启用属实，同意入库"})
+            reviewer.answer_hitl(DAG, run["dag_run_id"], "review_upload", 1, ["退回"],
+                                 {"comment": "请附电表读数后重新报送"})
+            finished = admin.wait_for_run(DAG, run["dag_run_id"], timeout=900)
+            assert finished["state"] == "success"
+            admin.set_paused(DAG, True)
+        finally:
+            if running is not None:
+                running.stop()
+    # the reporter heard both decisions on its own channel, not on the governance one
+    decided = [p["json"]["title"] for p in posts if p["path"] == f"/r{REPORTER}"]
+    assert sorted(t.split("】")[0] for t in decided) == ["【审核结果：同意入库", "【审核结果：退回"], decided
+    assert not [p for p in posts if p["path"] != f"/r{REPORTER}" and "审核结果" in p["json"]["title"]]
 
     approved, returned = (o.upload_id for o in outcomes)
     with psycopg.connect(dsn) as conn:

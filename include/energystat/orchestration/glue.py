@@ -40,6 +40,17 @@ def alert_urls() -> list[str]:
     return alerts.parse_urls(text) if text else alerts.configured_urls()
 
 
+def reporter_urls() -> dict[str, list[str]]:
+    """Each reporter's own Apprise URLs: the Airflow Variable `energystat_reporter_alert_urls`, else the env
+    (`ENERGYSTAT_REPORTER_ALERT_URLS`); a reporter without any is told through `alert_urls()` (governance)."""
+    from airflow.sdk import Variable
+
+    from energystat.monitoring import channels
+
+    text = Variable.get(channels.REPORTER_URLS_VARIABLE, default=None)
+    return channels.parse_reporter_urls(text) if text else channels.configured_reporter_urls()
+
+
 class TaskFailureAlert(BaseNotifier):
     """on_failure_callback: tells governance/engineering staff (in Chinese) which task failed and why."""
 
