@@ -59,16 +59,8 @@ def build_world(root: Path, dsn: str) -> World:
     faulty = held / "南宁市12月 \"最终\"版 $(rm -rf ~); ..\\..\\x.xlsx".replace("\\", "_")
     book.save(faulty)
     world = World(root, landing, root / "quarantine", root / "portal", dsn, clean, faulty)
-    saved = {k: os.environ.get(k) for k in world.env()}
-    os.environ.update(world.env())
-    try:
+    with environment(world.env()):
         ingest(landing, dsn, alert_urls=[])
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     accounts.add_user(dsn, "450100", "city", "450100", PASSWORDS["450100"], "南宁市统计员")
     accounts.add_user(dsn, "450200", "city", "450200", PASSWORDS["450200"], "柳州市统计员")
     accounts.add_user(dsn, "gov", "governance", None, PASSWORDS["gov"], "自治区治理人员")
@@ -79,10 +71,17 @@ def build_world(root: Path, dsn: str) -> World:
 def world_in_environment(root: Path, dsn: str) -> Iterator[World]:
     """`build_world`, with its settings in os.environ for the portal's code while the block runs (then restored)."""
     world = build_world(root, dsn)
-    saved = {k: os.environ.get(k) for k in world.env()}
-    os.environ.update(world.env())
-    try:
+    with environment(world.env()):
         yield world
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """os.environ with `values` set while the block runs, then as it was."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
     finally:
         for key, value in saved.items():
             if value is None:

@@ -85,6 +85,18 @@ def _times_ten(text: str) -> str:
     return str(float(text) * 10)
 
 
+
+def _status_and_live_july(dsn: str, upload_id: int, aggregate: str) -> tuple[str, object]:
+    """The upload's status, and `aggregate` over the reporter's live July 2023 rows (what the marts will read)."""
+    with psycopg.connect(dsn) as conn:
+        status = conn.execute("select status from ops.upload_log where upload_id = %s", (upload_id,)).fetchone()[0]
+        live = conn.execute(
+            f"select {aggregate} from raw.monthly_statistics m join ops.upload_log u using (upload_id)"
+            " where u.status in ('accepted', 'accepted_with_warnings') and m.reporter_code = %s"
+            " and m.period_month = '2023-07-01'", (REPORTER,)).fetchone()[0]
+    return status, live
+
+
 def test_an_explained_tenfold_month_is_reviewed_and_approved_into_the_warehouse(landing: Path, dsn: str) -> None:
     bad, frame = _correction(landing, "电力(千瓦时)", _times_ten, EXPLANATION)
     outcome, = ingest.ingest(landing, dsn, alert_urls=[]).outcomes  # the sidecar is not an upload
@@ -101,13 +113,8 @@ def test_an_explained_tenfold_month_is_reviewed_and_approved_into_the_warehouse(
         review.approve(dsn, outcome.upload_id, "张审核", "  ")
     decision = review.approve(dsn, outcome.upload_id, "张审核", "新楼启用属实，同意入库", via="airflow")
     assert decision["rows_loaded"] == len(frame)
+    status, live_kwh = _status_and_live_july(dsn, outcome.upload_id, "sum(m.electricity_kwh)")
     with psycopg.connect(dsn) as conn:
-        status = conn.execute("select status from ops.upload_log where upload_id = %s",
-                              (outcome.upload_id,)).fetchone()[0]
-        live_kwh = conn.execute(
-            "select sum(m.electricity_kwh) from raw.monthly_statistics m join ops.upload_log u using (upload_id)"
-            " where u.status in ('accepted', 'accepted_with_warnings') and m.reporter_code = %s"
-            " and m.period_month = '2023-07-01'", (REPORTER,)).fetchone()[0]
         superseded = conn.execute("select count(*) from ops.upload_log where superseded_by = %s",
                                   (outcome.upload_id,)).fetchone()[0]
         marks = conn.execute("select count(*), count(overridden_by) from ops.dq_findings where upload_id = %s"
@@ -218,11 +225,5 @@ def test_a_correction_removing_many_institutions_is_held_then_loaded_when_approv
 
     decision = review.approve(dsn, outcome.upload_id, "张审核", "撤并属实，同意入库")
     assert decision["rows_loaded"] == len(kept)
-    with psycopg.connect(dsn) as conn:
-        status = conn.execute("select status from ops.upload_log where upload_id = %s",
-                              (outcome.upload_id,)).fetchone()[0]
-        live = conn.execute(
-            "select count(*) from raw.monthly_statistics m join ops.upload_log u using (upload_id)"
-            " where u.status in ('accepted', 'accepted_with_warnings') and m.reporter_code = %s"
-            " and m.period_month = '2023-07-01'", (REPORTER,)).fetchone()[0]
+    status, live = _status_and_live_july(dsn, outcome.upload_id, "count(*)")
     assert status == "accepted_with_warnings" and live == len(kept)
