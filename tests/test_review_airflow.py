@@ -12,6 +12,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 import psycopg
@@ -30,6 +31,7 @@ pytestmark = [pytest.mark.airflow, pytest.mark.stack, pytest.mark.xdist_group("a
 
 REPORTER = "450100"
 REVIEWER = "zhang_reviewer"
+CHROMIUM = os.environ.get("ENERGYSTAT_CHROMIUM", "/usr/bin/chromium")
 DAG = "review_exceptions"
 
 
@@ -71,6 +73,31 @@ def _awaiting(client: AirflowClient, run_id: str, count: int, timeout: float = 9
         time.sleep(3)
 
 
+def _screenshot_review_task(base_url: str, token: str, run_id: str, workdir: Path) -> None:
+    """The first review task's Required Action page in Airflow's UI, as the reviewer sees it, in Debian's
+    chromium (docs/img/airflow_review_task.png when ENERGYSTAT_SCREENSHOT_DIR=docs/img): it must show the
+    Chinese body and the three options. Skipped without chromium (the REST answers below are the test)."""
+    if not Path(CHROMIUM).exists():
+        return
+    from playwright.sync_api import sync_playwright
+
+    out = Path(os.environ.get("ENERGYSTAT_SCREENSHOT_DIR") or workdir) / "airflow_review_task.png"
+    path = f"/dags/{DAG}/runs/{quote(run_id)}/tasks/review_upload/mapped/0/required_actions"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN",
+                                      timezone_id="Asia/Shanghai")
+        context.add_cookies([{"name": "_token", "value": token, "url": base_url}])
+        page = context.new_page()
+        page.goto(base_url + path, wait_until="networkidle", timeout=180_000)
+        page.get_by_text("新住院楼").first.wait_for(timeout=180_000)
+        for option in ("同意入库", "退回", "要求补充说明"):
+            assert page.get_by_text(option).count() >= 1, option
+        page.wait_for_timeout(2000)
+        page.screenshot(path=str(out), full_page=True)
+        browser.close()
+
+
 def test_reviews_answered_through_airflow_rest_as_a_named_user(
         server_dsn: str, template_dsn: str, workdir: Path) -> None:
     landing = workdir / "landing"
@@ -108,9 +135,10 @@ def test_reviews_answered_through_airflow_rest_as_a_named_user(
             waiting = _awaiting(admin, run["dag_run_id"], 2)
             details = admin.hitl_details(DAG, run["dag_run_id"], "review_upload", waiting[0]["map_index"])
             assert "南宁市" in details["body"] and "2023-07" in details["body"] and "新住院楼" in details["body"]
-
             reviewer = AirflowClient.from_passwords_file(
                 running.base_url, environment.passwords_file(workdir / "airflow"), REVIEWER)
+            _screenshot_review_task(running.base_url, reviewer.token(), run["dag_run_id"], workdir)
+
             reviewer.answer_hitl(DAG, run["dag_run_id"], "review_upload", 0, ["同意入库"],
                                  {"comment": "新楼启用属实，同意入库"})
             reviewer.answer_hitl(DAG, run["dag_run_id"], "review_upload", 1, ["退回"],
