@@ -18,7 +18,14 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from energystat import config
-from energystat.orchestration.glue import HEAVY_QUEUE, RAW_ASSETS, Tag, alert_urls, default_args
+from energystat.orchestration.glue import (
+    HEAVY_QUEUE,
+    HELD_UPLOADS_ASSET,
+    RAW_ASSETS,
+    Tag,
+    alert_urls,
+    default_args,
+)
 
 
 @dag(
@@ -86,12 +93,25 @@ def ingest_monthly_uploads():
             raise AirflowSkipException("no new data loaded")
         return updated
 
+    @task(outlets=[HELD_UPLOADS_ASSET])
+    def publish_held_uploads(registry: list[dict], batches: list[list[dict]]) -> list[str]:
+        """Emit the held-uploads Asset when this run held a file, so that review_exceptions asks at once."""
+        from airflow.exceptions import AirflowSkipException
+
+        from energystat.ingest import run as ingest_run
+
+        held = ingest_run.held_uploads(registry + [o for batch in batches for o in batch])
+        if not held:
+            raise AirflowSkipException("nothing held for review")
+        return held
+
     plan = discover_uploads()
     registry = load_registry(plan)
     loaded = validate_and_load.expand(batch=upload_batches(plan))
     registry >> loaded
     alert_governance(registry, loaded)
     publish_raw_assets(loaded)
+    publish_held_uploads(registry, loaded)
 
 
 ingest_monthly_uploads()

@@ -8,7 +8,8 @@ findings marked overridden) / 退回 (becomes `rejected`) / 要求补充说明. 
 row of `ops.review_decisions` (insert-only). A review unanswered for `ENERGYSTAT_REVIEW_REMINDER_DAYS` (default 3)
 alerts the governance channel and asks again.
 
-Runs every 30 minutes and by hand; one run at a time. The work lives in `energystat.ingest.review`.
+Runs when an ingestion run held a file (Asset `ops/upload_log`), every 30 minutes (explanations added
+later) and by hand; one run at a time. The work lives in `energystat.ingest.review`.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from datetime import timedelta
 
 import pendulum
 from airflow.providers.standard.operators.hitl import HITLOperator
-from airflow.sdk import Param, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from energystat.contract.review import OPTIONS, reminder_days
-from energystat.orchestration.glue import Tag, alert_urls, default_args, reporter_urls
+from energystat.orchestration.glue import HELD_UPLOADS_ASSET, Tag, alert_urls, default_args, reporter_urls
 
 
 def _remind(context) -> None:
@@ -33,7 +34,9 @@ def _remind(context) -> None:
 
 @dag(
     dag_id="review_exceptions",
-    schedule="*/30 * * * *",
+    # at once when an ingestion run held a file, and every 30 minutes for explanations added later
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("*/30 * * * *", timezone="Asia/Shanghai"),
+                                 assets=HELD_UPLOADS_ASSET),
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,

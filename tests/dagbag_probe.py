@@ -17,6 +17,16 @@ airflow_env.apply()
 
 from airflow.dag_processing.dagbag import DagBag  # noqa: E402  (after the environment)
 
+
+def _uris(condition) -> set[str]:  # noqa: ANN001
+    """The Asset URIs in a schedule's condition (an Asset, or AssetAny/AssetAll of them)."""
+    if condition is None:
+        return set()
+    if hasattr(condition, "objects"):
+        return set().union(*(_uris(o) for o in condition.objects))
+    return {condition.uri}
+
+
 heavy_before = {m for m in ("great_expectations", "dbt", "pandas") if m in sys.modules}
 started = time.perf_counter()
 bag = DagBag(str(config.DAGS_DIR))
@@ -34,6 +44,8 @@ for dag_id, dag in bag.dags.items():
         "schedule": str(getattr(dag.timetable, "description", "")),
         "timezone": str(dag.timezone),
         "task_count": len(dag.tasks),
+        "waits_for": sorted(_uris(getattr(dag.timetable, "asset_condition", None))),
+        "emits": sorted({o.uri for t in dag.tasks for o in t.outlets if hasattr(o, "uri")}),
     }
 Path(sys.argv[1]).write_text(json.dumps({
     "import_errors": {k: str(v) for k, v in bag.import_errors.items()},

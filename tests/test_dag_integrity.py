@@ -65,6 +65,16 @@ def test_tags_come_from_the_one_list(dagbag: dict) -> None:
         assert len(dag["tags"]) >= 2, f"{dag_id}: needs a stage tag besides {tags.Tag.PROJECT.value}"
 
 
+def test_every_asset_a_dag_waits_for_is_emitted_by_a_task(dagbag: dict) -> None:
+    """The data-aware chain: ingestion → build_marts (raw tables) → annual_circular (marts), ingestion →
+    review_exceptions (held uploads). A misspelt URI would leave a DAG waiting forever."""
+    emitted = {uri for dag in dagbag["dags"].values() for uri in dag["emits"]}
+    for dag_id, dag in dagbag["dags"].items():
+        assert set(dag["waits_for"]) <= emitted, f"{dag_id} waits for {set(dag['waits_for']) - emitted}"
+    assert "postgres://warehouse:5432/energystat/ops/upload_log" in dagbag["dags"]["review_exceptions"]["waits_for"]
+    assert "postgres://warehouse:5432/energystat/ops/upload_log" in dagbag["dags"]["ingest_monthly_uploads"]["emits"]
+
+
 def test_dag_files_take_their_airflow_glue_from_one_module() -> None:
     """default_args, notifier and Assets come from energystat.orchestration.glue, not from plugins/ or copies."""
     for path in DAG_FILES:

@@ -11,5 +11,8 @@ RAW_TASK_PROGRESS = "postgres://warehouse:5432/energystat/raw/task_progress"
 #: Emitted by build_marts when every model and test passed (the circular waits for it).
 MARTS_BUILT = "postgres://warehouse:5432/energystat/marts/mart_target_attainment"
 
+#: Emitted by the ingestion when a run held an upload for review (review_exceptions runs on it).
+HELD_UPLOADS = "postgres://warehouse:5432/energystat/ops/upload_log"
+
 #: The raw table Asset each upload kind updates.
 BY_KIND = {MONTHLY: RAW_MONTHLY_STATISTICS, TASK_PROGRESS: RAW_TASK_PROGRESS}

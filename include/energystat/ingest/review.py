@@ -12,6 +12,7 @@ Every decision is a row of ops.review_decisions (insert-only). No Airflow import
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -25,6 +26,7 @@ from energystat.contract.uploads import EXPLANATION_SUFFIX, HELD, MONTHLY, REJEC
 from energystat.ingest.landing import LandingFile
 from energystat.ingest.load import load_reviewed
 from energystat.ingest.parse import parse_upload
+from energystat.ingest.validate.results import clerk_number
 from energystat.reference import reporter_name
 
 log = logging.getLogger(__name__)
@@ -131,6 +133,15 @@ def _is_raw_column(conn: psycopg.Connection, column: str) -> bool:
         " and table_name = 'monthly_statistics' and column_name = %s", (column,)).fetchone() is not None
 
 
+def _number(value: str | None) -> str:
+    """A finding's value as the reports show numbers (1,247,327.7), anything else as stored."""
+    try:
+        number = float(value) if value is not None else math.nan
+    except ValueError:
+        return value or ""
+    return clerk_number(number) if math.isfinite(number) else value or ""
+
+
 def describe(review: PendingReview, report_base_url: str = "") -> str:
     """The review in Chinese Markdown: reporter, period, each finding with row, value and last year's value, the
     explanation, and the report links (the HITL task's body, and the reviewer alert)."""
@@ -140,8 +151,8 @@ def describe(review: PendingReview, report_base_url: str = "") -> str:
              "**需审核的问题**：", "",
              "| 行 | 统一社会信用代码 | 规则 | 本期值 | 去年同期值 | 说明 |", "|---|---|---|---|---|---|"]
     for f in review.findings:
-        lines.append(f"| {f.source_row or '全文件'} | {f.credit_code or ''} | {f.rule_id} | {f.observed_value or ''}"
-                     f" | {f.last_year_value or '无'} | {f.message_zh} |")
+        lines.append(f"| {f.source_row or '全文件'} | {f.credit_code or ''} | {f.rule_id} | {_number(f.observed_value)}"
+                     f" | {_number(f.last_year_value) or '无'} | {f.message_zh} |")
     lines += ["", f"**报送单位的说明**：{review.explanation}", ""]
     if review.report_path:
         link = f"{report_base_url.rstrip('/')}/{Path(review.report_path).name}" if report_base_url else review.report_path

@@ -28,7 +28,7 @@ import psycopg
 
 from energystat import assets, config, roles, warehouse
 from energystat.contract.findings import LANDING_ENTRY, UNREADABLE
-from energystat.contract.uploads import FORM_KINDS, LIVE_STATUSES, REGISTRY, REJECTED, RUN_STATUSES
+from energystat.contract.uploads import FORM_KINDS, HELD, LIVE_STATUSES, REGISTRY, REJECTED, RUN_STATUSES
 from energystat.ingest import alert, load, report, review
 from energystat.ingest.boundary import display_name
 from energystat.ingest.landing import (
@@ -358,6 +358,11 @@ def loaded_assets(outcomes: list[OutcomeDict]) -> list[str]:
     """Asset URIs whose raw table received data in this run."""
     kinds = {o["kind"] for o in outcomes if o["status"] in LIVE_STATUSES}
     return sorted(assets.BY_KIND[k] for k in kinds if k in assets.BY_KIND)
+
+
+def held_uploads(outcomes: list[OutcomeDict]) -> list[str]:
+    """The files of this run held for review (rejected on reviewable rules only)."""
+    return [o["rel_path"] for o in outcomes if o["status"] == HELD]
 
 
 def summarize(outcomes: list[OutcomeDict]) -> dict[str, int]:

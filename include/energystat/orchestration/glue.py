@@ -17,7 +17,8 @@ from energystat import assets
 from energystat.ingest import alert as alerts
 from energystat.orchestration.tags import Tag
 
-__all__ = ["HEAVY_QUEUE", "MARTS_ASSET", "RAW_ASSETS", "Tag", "TaskFailureAlert", "alert_urls", "default_args"]
+__all__ = ["HEAVY_QUEUE", "HELD_UPLOADS_ASSET", "MARTS_ASSET", "RAW_ASSETS", "Tag", "TaskFailureAlert", "alert_urls", "default_args",
+           "reporter_urls"]
 
 ALERT_URLS_VARIABLE = "energystat_alert_urls"
 
@@ -31,6 +32,7 @@ DEFAULT_QUEUE = "default"
 RAW_ASSETS = [Asset(assets.RAW_MONTHLY_STATISTICS), Asset(assets.RAW_TASK_PROGRESS)]
 #: Emitted by `build_marts` when every model and test passed.
 MARTS_ASSET = Asset(assets.MARTS_BUILT)
+HELD_UPLOADS_ASSET = Asset(assets.HELD_UPLOADS)
 
 
 def alert_urls() -> list[str]:
