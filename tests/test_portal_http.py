@@ -233,8 +233,8 @@ def test_verdict_is_the_check_commands_verdict(app, world: World, tmp_path: Path
         assert "检查结论：<span class=\"verdict v-accepted\">通过</span>" in clean_page
         assert "未发现问题" in clean_page
         assert "v-rejected" in faulty_page
-        row = re.search(r'<tr class="sev-error"><td>3</td><td>电力\(千瓦时\)</td><td>-1200</td>'
-                        r'<td>(M\d+)</td><td>错误</td><td>([^<]+)</td>', faulty_page)
+        row = re.search(r'<tr class="sev-error"><td>3</td><td>电力\(千瓦时\)</td><td class="num">-1,200</td>'
+                        r'<td class="num"></td><td>(M\d+)</td><td>错误</td><td>([^<]+)</td>', faulty_page)
         assert row, faulty_page[-3000:]
         marked = client.get(f"/r/450100/checks/{faulty}/marked.xlsx")
         assert marked.status_code == 200 and marked.content[:2] == b"PK"
@@ -246,8 +246,8 @@ def test_verdict_is_the_check_commands_verdict(app, world: World, tmp_path: Path
     report = validate(parsed, load_context(world.dsn, "450100", HELD_PERIOD))
     expected = {(f.source_row, parsed.column_header(f.column_name) if f.column_name else "", f.rule_id, f.message_zh)
                 for f in report.findings}
-    shown = set(re.findall(r'<tr class="sev-\w+"><td>(\d+|整个文件)</td><td>([^<]*)</td><td>[^<]*</td>'
-                           r'<td>(\w+)</td><td>[^<]*</td><td>([^<]+)</td>', faulty_page))
+    shown = set(re.findall(r'<tr class="sev-\w+"><td>(\d+|整个文件)</td><td>([^<]*)</td><td class="num">[^<]*</td>'
+                           r'<td class="num">[^<]*</td><td>(\w+)</td><td>[^<]*</td><td>([^<]+)</td>', faulty_page))
     assert {(str(r), c or "", rid, m) for r, c, rid, m in expected} == shown
     assert (row[1], row[2]) in {(f.rule_id, f.message_zh) for f in report.findings}
     with psycopg.connect(world.dsn) as conn:

@@ -15,6 +15,7 @@ from airflow.sdk import Asset, BaseNotifier
 
 from energystat import assets
 from energystat.ingest import alert as alerts
+from energystat.monitoring import channels
 from energystat.orchestration.tags import Tag
 
 __all__ = ["HEAVY_QUEUE", "HELD_UPLOADS_ASSET", "MARTS_ASSET", "RAW_ASSETS", "Tag", "TaskFailureAlert", "alert_urls", "default_args",
@@ -46,8 +47,6 @@ def reporter_urls() -> dict[str, list[str]]:
     """Each reporter's own Apprise URLs: the Airflow Variable `energystat_reporter_alert_urls`, else the env
     (`ENERGYSTAT_REPORTER_ALERT_URLS`); a reporter without any is told through `alert_urls()` (governance)."""
     from airflow.sdk import Variable
-
-    from energystat.monitoring import channels
 
     text = Variable.get(channels.REPORTER_URLS_VARIABLE, default=None)
     return channels.parse_reporter_urls(text) if text else channels.configured_reporter_urls()
