@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from energystat.synth.xlsx import column_letter
+
 _CONTENT_TYPES = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
     '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
@@ -33,15 +35,6 @@ _ROOT_RELS = (
 )
 _NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 _R_NS = 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"'
-
-
-def _column_letter(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
 
 
 def _cell(ref: str, value: Any) -> str:
@@ -71,7 +64,7 @@ def _sheet_xml(rows: Iterable[Sequence[Any]] | dict[int, dict[int, Any]], dimens
     numbered = (sorted(rows.items()) if isinstance(rows, dict)
                 else ((r, dict(enumerate(row))) for r, row in enumerate(rows, start=1)))
     for r, row in numbered:
-        cells = "".join(_cell(f"{_column_letter(c)}{r}", v) for c, v in sorted(row.items()))
+        cells = "".join(_cell(f"{column_letter(c)}{r}", v) for c, v in sorted(row.items()))
         yield f'<row r="{r}">{cells}</row>'
     yield "</sheetData></worksheet>"
 
