@@ -54,10 +54,11 @@ SHARE_COLUMNS = frozenset({"reporter_completeness"})
 
 
 def report_json(parsed: ParsedUpload, report: ValidationReport) -> dict[str, Any]:
-    """The JSON result: status, counts, units used, per-rule outcome and every finding."""
+    """The JSON result: status (as the upload log records it: `held` for a rejection every error of which is
+    reviewable), counts, units used, per-rule outcome and every finding."""
     return {
         "file": parsed.path.name, "kind": parsed.kind, "reporter_code": parsed.reporter_code, "period": parsed.period,
-        "status": report.status, "rows": report.rows, "error_count": report.error_count,
+        "status": report.logged_status, "rows": report.rows, "error_count": report.error_count,
         "warning_count": report.warning_count, "units_used": parsed.units_used, "rule_summary": report.rule_summary,
         "rules": [
             {"id": o.rule_id, "severity": o.severity, "passed": None if o.skipped else o.passed,
@@ -138,8 +139,9 @@ UNREADABLE_STATUS = "unreadable"
 
 
 def check_result(path: Path, report: ValidationReport) -> dict[str, Any]:
-    """The `--json` document: status, file, rows and one entry per rule."""
-    status = UNREADABLE_STATUS if report.unreadable else report.status
+    """The `--json` document: status (`unreadable`, else as the upload log would record it: accepted,
+    accepted_with_warnings, rejected or held), file, rows and one entry per rule."""
+    status = UNREADABLE_STATUS if report.unreadable else report.logged_status
     rules = []
     for outcome in report.outcomes.values():
         entry = {
