@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -134,6 +135,23 @@ def test_landing_names_are_the_form_names_the_ingestion_recognises() -> None:
     assert uploads.form_period("2024-06", "task_progress") == "2024-Q2"
     with pytest.raises(uploads.UploadProblem):
         uploads.folder_period("../2024-01")
+
+
+def _in_list(sql: str, before: str) -> tuple[str, ...]:
+    """The quoted values of the first `in (…)` list after `before`."""
+    match = re.search(re.escape(before) + r".*?\bin\s*\(([^)]*)\)", sql, re.S)
+    assert match, f"no `in (...)` after {before!r}"
+    return tuple(re.findall(r"'([^']*)'", match[1]))
+
+
+def test_the_verdicts_are_the_ingestions_statuses_and_the_table_takes_exactly_them() -> None:
+    from energystat.contract.uploads import ACCEPTED, ACCEPTED_WITH_WARNINGS, HELD, REJECTED
+    from energystat.ingest.report import UNREADABLE_STATUS
+
+    assert set(uploads.VERDICT_ZH) == {ACCEPTED, ACCEPTED_WITH_WARNINGS, REJECTED, HELD, UNREADABLE_STATUS}
+    sql = next((PACKAGE / "migrations").glob("V008__*.sql")).read_text(encoding="utf-8")
+    assert _in_list(sql, "add constraint portal_submissions_verdict_check") == tuple(uploads.VERDICT_ZH)
+    assert _in_list(sql, "add constraint portal_submissions_explained_check") == uploads.NEEDS_EXPLANATION
 
 
 def test_a_held_verdict_is_stored_and_submitted_only_with_its_explanation_after_upgrading(server_dsn: str) -> None:
