@@ -54,6 +54,47 @@ def test_check_exit_codes_and_json(tmp_path, monkeypatch, capsys):
     assert [r["id"] for r in document["rules"] if r["passed"] is False] == ["P001"]
 
 
+def test_check_of_a_correction_removing_many_institutions_says_held_for_review(
+        tmp_path, warehouse_dsn, monkeypatch, capsys):
+    """With the warehouse holding the live month, a correction that drops most of its institutions fails only
+    the correction guard (M017, reviewable): `check` says what ingestion will log — held, exit 3 — not rejected."""
+    import shutil
+
+    import pandas as pd
+
+    from energystat import cli
+    from energystat.ingest.run import ingest
+    from energystat.synth import generate
+
+    province = tmp_path / "province"
+    generate(province, institutions=60, years=[2023], seed=7, fmt="csv")
+    for folder in province.iterdir():
+        if folder.is_dir() and folder.name != "450100":
+            shutil.rmtree(folder)
+    monkeypatch.setenv("ENERGYSTAT_QUARANTINE_DIR", str(tmp_path / "quarantine"))
+    original = next(province.glob("450100/2023-03/*能源资源消费月报*.csv"))
+    frame = pd.read_csv(original, dtype=str, encoding="utf-8-sig")
+    assert len(frame) >= 4
+    assert ingest(province, warehouse_dsn, alert_urls=[]).count("rejected") == 0  # the live month
+
+    correction = tmp_path / "check" / "450100" / "2023-03" / original.name
+    correction.parent.mkdir(parents=True)
+    frame.iloc[: len(frame) // 2].to_csv(correction, index=False, encoding="utf-8")
+    assert cli.main(["check", str(correction), "--json"]) == 3
+    document = json.loads(capsys.readouterr().out)
+    assert document["status"] == "held"
+    failed = {r["id"] for r in document["rules"] if r["passed"] is False and r["severity"] == "error"}
+    assert failed == {"M017"}
+    assert cli.main(["check", str(correction)]) == 3
+    table = capsys.readouterr().out
+    assert "结论 status: 暂缓入库，待审核 held for review" in table and "说明" in table
+
+    frame.loc[0, "电力(千瓦时)"] = "-5"  # and a non-reviewable error besides: rejected, as before
+    frame.iloc[: len(frame) // 2].to_csv(correction, index=False, encoding="utf-8")
+    assert cli.main(["check", str(correction), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["status"] == "rejected"
+
+
 def test_rules_prints_the_rulebook():
     result = _energystat("rules")
     assert result.returncode == 0, result.stderr

@@ -232,7 +232,7 @@ def test_verdict_is_the_check_commands_verdict(app, world: World, tmp_path: Path
         faulty_page = client.get(f"/r/450100/checks/{faulty}").text
         assert "检查结论：<span class=\"verdict v-accepted\">通过</span>" in clean_page
         assert "未发现问题" in clean_page
-        assert "v-rejected" in faulty_page
+        assert "<span class=\"verdict v-rejected\">不通过</span>" in faulty_page  # an ordinary error: rejected
         row = re.search(r'<tr class="sev-error"><td>3</td><td>电力\(千瓦时\)</td><td class="num">-1,200</td>'
                         r'<td class="num"></td><td>(M\d+)</td><td>错误</td><td>([^<]+)</td>', faulty_page)
         assert row, faulty_page[-3000:]
@@ -300,6 +300,63 @@ def test_hostile_file_name_never_leaves_its_folder(app, world: World) -> None:  
     everything = [p for p in world.root.rglob("*")] + [p for p in Path("/tmp").glob("evil*")]
     assert not [p for p in everything if "evil" in p.name or "pwned" in p.name]
     assert not Path("pwned").exists()
+    landed.unlink()  # keep the month for the other tests
+
+
+def test_a_correction_removing_many_institutions_is_held_and_submitted_only_with_its_explanation(
+        app, world: World, tmp_path: Path) -> None:  # noqa: ANN001
+    """A new version of a live month that drops half its institutions fails only the correction guard (M017,
+    reviewable): the verdict is what ingestion will log — held, 待审核, not 不通过 — and it is submitted only with
+    a 说明 for the reviewer; then it lands like any other file."""
+    import openpyxl
+
+    from energystat.contract import forms
+    from energystat.ingest.parse import parse_upload
+    from energystat.ingest.validate import validate
+    from energystat.ingest.validate.context import load_context
+
+    live = next((world.landing / "450100" / "2023-11").glob("*能源资源消费月报*.xlsx"))
+    book = openpyxl.load_workbook(live)
+    sheet = book[forms.MONTHLY_SHEET]
+    rows = sheet.max_row - 1
+    assert rows >= 4
+    sheet.delete_rows(2 + rows // 2, rows - rows // 2)  # keep the first half of the institutions
+    correction = tmp_path / "450100" / "2023-11" / "南宁市11月更正.xlsx"
+    correction.parent.mkdir(parents=True)
+    book.save(correction)
+    # what ingestion will log for it: the same parse, rules and live batch
+    report = validate(parse_upload(correction, reporter_code="450100", period="2023-11"),
+                      load_context(world.dsn, "450100", "2023-11"))
+    assert report.logged_status == "held" and {f.rule_id for f in report.findings if f.severity == "error"} == {
+        "M017"}
+
+    explanation = "部分单位已于2023年10月撤并入市机关事务管理局，名单已核实，删除属实。"
+    with _client(app) as client:
+        login(client, "450100")
+        check = upload(client, "450100", "2023-11", correction)
+        page = client.get(f"/r/450100/checks/{check}").text
+        assert ("检查结论：<span class=\"verdict v-held\">待审核：须填写说明，提交后由数据治理人员审核</span>"
+                in page)
+        assert "不通过" not in page and "暂不入库" in page and "附说明提交审核" in page and "M017" in page
+        response = client.post(f"/r/450100/checks/{check}/submit",
+                               data={"csrf_token": csrf_of(client, f"/r/450100/checks/{check}"), "explanation": " "})
+        assert response.status_code == 400 and "须填写说明" in response.text  # the reviewer needs the 说明
+        with psycopg.connect(world.dsn) as conn:
+            assert conn.execute("select verdict, submitted_at from ops.portal_submissions where submission_id = %s",
+                                (check,)).fetchone() == ("held", None)
+        response = client.post(f"/r/450100/checks/{check}/submit",
+                               data={"csrf_token": csrf_of(client, f"/r/450100/checks/{check}"),
+                                     "explanation": explanation})
+        assert response.status_code == 303
+        page = client.get(f"/r/450100/checks/{check}").text
+        assert f"说明：{explanation}" in page
+    with psycopg.connect(world.dsn) as conn:
+        landing_path, given = conn.execute(
+            "select landing_path, explanation from ops.portal_submissions where submission_id = %s", (check,)
+        ).fetchone()
+    assert given == explanation  # where the review loop reads it (review.pending_reviews)
+    landed = world.landing / landing_path
+    assert landing_path.startswith("450100/2023-11/") and landed.read_bytes() == correction.read_bytes()
     landed.unlink()  # keep the month for the other tests
 
 

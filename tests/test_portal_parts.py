@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -133,6 +135,56 @@ def test_landing_names_are_the_form_names_the_ingestion_recognises() -> None:
     assert uploads.form_period("2024-06", "task_progress") == "2024-Q2"
     with pytest.raises(uploads.UploadProblem):
         uploads.folder_period("../2024-01")
+
+
+def _in_list(sql: str, before: str) -> tuple[str, ...]:
+    """The quoted values of the first `in (…)` list after `before`."""
+    match = re.search(re.escape(before) + r".*?\bin\s*\(([^)]*)\)", sql, re.S)
+    assert match, f"no `in (...)` after {before!r}"
+    return tuple(re.findall(r"'([^']*)'", match[1]))
+
+
+def test_the_verdicts_are_the_ingestions_statuses_and_the_table_takes_exactly_them() -> None:
+    from energystat.contract.uploads import ACCEPTED, ACCEPTED_WITH_WARNINGS, HELD, REJECTED
+    from energystat.ingest.report import UNREADABLE_STATUS
+
+    assert set(uploads.VERDICT_ZH) == {ACCEPTED, ACCEPTED_WITH_WARNINGS, REJECTED, HELD, UNREADABLE_STATUS}
+    sql = next((PACKAGE / "migrations").glob("V008__*.sql")).read_text(encoding="utf-8")
+    assert _in_list(sql, "add constraint portal_submissions_verdict_check") == tuple(uploads.VERDICT_ZH)
+    assert _in_list(sql, "add constraint portal_submissions_explained_check") == uploads.NEEDS_EXPLANATION
+
+
+def test_a_held_verdict_is_stored_and_submitted_only_with_its_explanation_after_upgrading(server_dsn: str) -> None:
+    """A warehouse as it was before V008, with submissions already in it, takes the `held` verdict after migrating,
+    and refuses a held submission without its 说明 as it refuses a rejected one."""
+    from energystat import migrate, warehouse
+    from energystat.portal import accounts
+
+    dsn = warehouse.with_database(server_dsn, f"es_held_verdict_{os.getpid()}")
+    warehouse.drop_database(dsn)
+    warehouse.ensure_database(dsn)
+    insert = ("insert into ops.portal_submissions (reporter_code, period, kind, checked_by, original_name,"
+              " detected_type, sha256, size_bytes, verdict, submitted_by, submitted_at, landing_path, explanation)"
+              " values ('450100', '2024-03', 'monthly', 'clerk', 'f.xlsx', 'xlsx', repeat('a', 64), 1, %s, %s, %s,"
+              " %s, %s)")
+    try:
+        migrate.migrate(dsn, until="V007__held_uploads")
+        accounts.add_user(dsn, "clerk", "city", "450100", "a-long-password")
+        with psycopg.connect(dsn) as conn:
+            conn.execute(insert, ("rejected", "clerk", "2024-04-01", "450100/2024-03/a.xlsx", "已核实"))
+            with pytest.raises(psycopg.errors.CheckViolation), conn.transaction():
+                conn.execute(insert, ("held", None, None, None, None))
+        assert migrate.migrate(dsn) == ["V008__portal_held_verdict"]
+        with psycopg.connect(dsn) as conn:
+            conn.execute(insert, ("held", None, None, None, None))
+            conn.execute(insert, ("held", "clerk", "2024-04-02", "450100/2024-03/b.xlsx", "两家单位已撤并"))
+            for verdict in ("held", "rejected", "unreadable"):
+                with pytest.raises(psycopg.errors.CheckViolation), conn.transaction():
+                    conn.execute(insert, (verdict, "clerk", "2024-04-03", f"450100/2024-03/{verdict}.xlsx", " "))
+            conn.execute(insert, ("accepted", "clerk", "2024-04-04", "450100/2024-03/c.xlsx", None))
+            assert conn.execute("select count(*) from ops.portal_submissions").fetchone() == (4,)
+    finally:
+        warehouse.drop_database(dsn)
 
 
 def test_portal_role_reads_and_writes_only_what_the_portal_needs(warehouse_dsn: str) -> None:

@@ -1,6 +1,8 @@
 """`energystat check FILE`: the pre-check a city statistician runs before uploading (same parse and rules, no load).
 
-Exit codes: 0 accepted (warnings allowed), 1 rejected, 2 unreadable.
+Exit codes: 0 accepted (warnings allowed), 1 rejected, 2 unreadable, 3 held for review (every error is one a
+governance reviewer may override, e.g. a correction removing many institutions: the upload would load nothing
+until a reviewer approves it, and needs a 说明 explaining why — not the same as 1, which must be fixed).
 """
 
 from __future__ import annotations
@@ -26,14 +28,18 @@ _STATUS_TEXT = {
     "accepted": "通过 accepted",
     "accepted_with_warnings": "通过（有警告）accepted with warnings",
     "rejected": "不通过 rejected",
+    "held": "暂缓入库，待审核 held for review",
     "unreadable": "无法读取 unreadable",
 }
-_EXIT_CODES = {"accepted": 0, "accepted_with_warnings": 0, "rejected": 1, "unreadable": 2}
+_EXIT_CODES = {"accepted": 0, "accepted_with_warnings": 0, "rejected": 1, "unreadable": 2, "held": 3}
 
 
 def _print_table(result: dict[str, Any], report: ValidationReport) -> None:
     print(f"文件 file: {result['file']}    数据行 rows: {result['rows']}")
     print(f"结论 status: {_STATUS_TEXT[result['status']]}")
+    if result["status"] == "held":
+        print("  上报时须附说明（例如单位撤并、数据属实的原因）；数据治理人员审核同意后方可入库，审核前不入库。")
+        print("  upload it with a 说明 (why, e.g. institutions closed); nothing is loaded until a reviewer approves.")
     print()
     print(f"{'规则':<6}{'级别':<10}{'结果':<12}说明 / description")
     for rule in result["rules"]:

@@ -219,7 +219,7 @@ def log_rejection(f: LandingFile, conn: psycopg.Connection, parsed: ParsedUpload
     reviewable (the review loop decides), else `rejected`; `note` adds to the reason (e.g. that the report could
     not be written)."""
     reason = rejection_reason(report) + (f"; {note}" if note else "")
-    status = rejection_status(x.rule_id for x in report.findings if x.severity == ERROR)
+    status = report.logged_status
     with conn.transaction():
         lock_slot(conn, f)
         if already_logged(conn, f):

@@ -32,7 +32,6 @@ from energystat.contract.uploads import (
     HELD,
     MONTHLY,
     REJECTED,
-    rejection_status,
 )
 from energystat.ingest.boundary import short_stem
 from energystat.ingest.parse import ParsedUpload, normalise_text
@@ -55,10 +54,11 @@ SHARE_COLUMNS = frozenset({"reporter_completeness"})
 
 
 def report_json(parsed: ParsedUpload, report: ValidationReport) -> dict[str, Any]:
-    """The JSON result: status, counts, units used, per-rule outcome and every finding."""
+    """The JSON result: status (as the upload log records it: `held` for a rejection every error of which is
+    reviewable), counts, units used, per-rule outcome and every finding."""
     return {
         "file": parsed.path.name, "kind": parsed.kind, "reporter_code": parsed.reporter_code, "period": parsed.period,
-        "status": report.status, "rows": report.rows, "error_count": report.error_count,
+        "status": report.logged_status, "rows": report.rows, "error_count": report.error_count,
         "warning_count": report.warning_count, "units_used": parsed.units_used, "rule_summary": report.rule_summary,
         "rules": [
             {"id": o.rule_id, "severity": o.severity, "passed": None if o.skipped else o.passed,
@@ -139,8 +139,9 @@ UNREADABLE_STATUS = "unreadable"
 
 
 def check_result(path: Path, report: ValidationReport) -> dict[str, Any]:
-    """The `--json` document: status, file, rows and one entry per rule."""
-    status = UNREADABLE_STATUS if report.unreadable else report.status
+    """The `--json` document: status (`unreadable`, else as the upload log would record it: accepted,
+    accepted_with_warnings, rejected or held), file, rows and one entry per rule."""
+    status = UNREADABLE_STATUS if report.unreadable else report.logged_status
     rules = []
     for outcome in report.outcomes.values():
         entry = {
@@ -219,12 +220,9 @@ def render_html(parsed: ParsedUpload, report: ValidationReport) -> str:
     """The report page in Chinese (with English in small print), styles inline. Autoescaped: every value
     from the upload is shown as text."""
     units = "、".join(f"{parsed.column_header(c)}：{u}" for c, u in parsed.units_used.items()) or "—"
-    # the status the upload log records: a rejection whose every error is reviewable is held for review
-    logged = (rejection_status(f.rule_id for f in report.findings if f.severity == ERROR)
-              if report.status == REJECTED else report.status)
     return _TEMPLATES.get_template("upload_report.html.j2").render(
         parsed=parsed, report=report, file_name=parsed.path.name, units=units, status_zh=STATUS_ZH,
-        logged_status=logged, severity_zh=SEVERITY_ZH, reason_header=REASON_HEADER, prior_header=PRIOR_HEADER,
+        logged_status=report.logged_status, severity_zh=SEVERITY_ZH, reason_header=REASON_HEADER, prior_header=PRIOR_HEADER,
         shown=shown_value, shown_observed=shown_observed, column_label=lambda c: _column_label(parsed, c),
         rule_ids=list(rule_descriptions(parsed.kind or MONTHLY)), reporter=reporter_label(parsed.reporter_code),
         institutions=institution_names(parsed), action_zh=ACTION_ZH, resubmit=resubmission(parsed),

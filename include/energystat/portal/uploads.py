@@ -39,8 +39,12 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls (and other OLE compound files)
 #: GX is not known to be thread-safe: one validation at a time in this process (each takes well under a second).
 _VALIDATE_LOCK = threading.Lock()
+#: The verdicts of a check (ops.portal_submissions.verdict): the status ingestion would log
+#: (ValidationReport.logged_status: `held` when every error is reviewable), or `unreadable`.
 VERDICT_ZH = {"accepted": "通过", "accepted_with_warnings": "通过（有警告）", "rejected": "不通过",
-              "unreadable": "无法读取"}
+              "held": "待审核：须填写说明，提交后由数据治理人员审核", "unreadable": "无法读取"}
+#: Verdicts submitted only with a 说明 (a held file waits for a governance reviewer, who reads it).
+NEEDS_EXPLANATION = ("rejected", "held", "unreadable")
 
 
 class UploadProblem(ValueError):
@@ -100,7 +104,7 @@ def landing_name(reporter: str, period: str, kind: str, submission_id: int, file
 @dataclass
 class Verdict:
     submission_id: int
-    status: str  # accepted | accepted_with_warnings | rejected | unreadable
+    status: str  # accepted | accepted_with_warnings | rejected | held | unreadable (VERDICT_ZH)
     rows: int
     error_count: int
     warning_count: int
@@ -171,7 +175,7 @@ def create_check(dsn: str, work_dir: Path, *, user: str, reporter: str, period: 
     stored.write_bytes(data)
     timings: dict[str, float] = {}
     parsed, report = check_file(stored, reporter, folder, dsn, timings)
-    status = "unreadable" if report.unreadable else report.status
+    status = "unreadable" if report.unreadable else report.logged_status  # held: ingestion would hold it too
     if parsed.readable and parsed.kind and parsed.kind != kind:
         status = "rejected"
         report.findings.insert(0, _wrong_form_finding(kind, parsed.kind))
@@ -250,7 +254,9 @@ def submit(dsn: str, work_dir: Path, landing_root: Path, row: dict[str, Any], *,
     if row["submitted_at"] is not None:
         raise UploadProblem("该文件已提交，请勿重复提交。")
     explanation = (explanation or "").strip()
-    if row["verdict"] in ("rejected", "unreadable") and not explanation:
+    if row["verdict"] == "held" and not explanation:
+        raise UploadProblem("待审核的文件须填写说明后才能提交：说明将交数据治理人员审核，审核同意前不入库。")
+    if row["verdict"] in NEEDS_EXPLANATION and not explanation:
         raise UploadProblem("检查未通过的文件须填写说明后才能提交。")
     source = checked_file(work_dir, row)
     if source is None:

@@ -23,7 +23,7 @@ from energystat.contract.findings import (
     Finding,
 )
 from energystat.contract.forms import CONSUMPTION_COLUMNS
-from energystat.contract.uploads import ACCEPTED, ACCEPTED_WITH_WARNINGS, MONTHLY, REJECTED
+from energystat.contract.uploads import ACCEPTED, ACCEPTED_WITH_WARNINGS, MONTHLY, REJECTED, rejection_status
 from energystat.ingest.guard import holds, summarize
 from energystat.ingest.parse import ParsedUpload
 from energystat.ingest.validate.context import ValidationContext, valid_period
@@ -60,7 +60,7 @@ class RuleOutcome:
 class ValidationReport:
     """The validation of one upload: what the report stage writes, the load stage stores and `check` prints."""
 
-    status: str  # accepted | accepted_with_warnings | rejected
+    status: str  # accepted | accepted_with_warnings | rejected (what the log records: logged_status)
     kind: str | None
     rows: int
     findings: list[Finding]
@@ -79,6 +79,14 @@ class ValidationReport:
     def rule_summary(self) -> dict[str, dict[str, Any]]:
         """{rule_id: {severity, failed}} of the rules with findings (the shape of ops.upload_log.rule_summary)."""
         return {r: {"severity": o.severity, "failed": o.failed} for r, o in self.outcomes.items() if o.failed}
+
+    @property
+    def logged_status(self) -> str:
+        """The status the upload log records for this file: a rejection whose every error is reviewable is `held`
+        (contract.uploads.rejection_status: loads nothing, a reviewer decides), anything else its `status`."""
+        if self.status != REJECTED:
+            return self.status
+        return rejection_status(f.rule_id for f in self.findings if f.severity == ERROR)
 
     @property
     def error_count(self) -> int:
