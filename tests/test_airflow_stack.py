@@ -80,13 +80,23 @@ def local_run(server_dsn: str, template_dsn: str, province: tuple[Path, Path],
         warehouse.drop_database(metadata)
 
 
-def test_ingestion_and_marts_run_green_through_the_scheduler(local_run) -> None:
-    run, _, _ = local_run
+#: Tasks that skip by design on a clean province: nothing was held, so no review is asked for.
+SKIPPED_WHEN_NOTHING_HELD = {"publish_held_uploads"}
+
+
+def assert_every_task_green(run: PipelineRun) -> None:
     assert run.ingest_run["state"] == "success" and run.marts_run["state"] == "success"
-    assert run.marts_run["run_type"] == "asset_triggered"
     for dag_id, tis in run.task_instances.items():
         states = {f"{ti['task_id']}[{ti['map_index']}]": ti["state"] for ti in tis}
-        assert states and set(states.values()) == {"success"}, f"{dag_id}: {states}"
+        expected = {name: "skipped" if name.split("[")[0] in SKIPPED_WHEN_NOTHING_HELD else "success"
+                    for name in states}
+        assert states and states == expected, f"{dag_id}: {states}"
+
+
+def test_ingestion_and_marts_run_green_through_the_scheduler(local_run) -> None:
+    run, _, _ = local_run
+    assert_every_task_green(run)
+    assert run.marts_run["run_type"] == "asset_triggered"
     mapped = [ti for ti in run.task_instances["ingest_monthly_uploads"] if ti["task_id"] == "validate_and_load"]
     assert len(mapped) >= 2, "the uploads were not spread over parallel batches"
     assert len(run.task_instances["build_marts"]) > 20  # every dbt model and test is a task
@@ -185,13 +195,11 @@ def cluster_run(local_run, province: tuple[Path, Path], workdir: Path) -> Iterat
 
 def test_cluster_runs_every_task_green_on_both_workers(cluster_run) -> None:
     run, _ = cluster_run
-    assert run.ingest_run["state"] == "success" and run.marts_run["state"] == "success"
+    assert_every_task_green(run)
     hosts: dict[str, int] = {}
-    for dag_id, tis in run.task_instances.items():
-        states = {f"{ti['task_id']}[{ti['map_index']}]": ti["state"] for ti in tis}
-        assert set(states.values()) == {"success"}, f"{dag_id}: {states}"
+    for tis in run.task_instances.values():
         for ti in tis:
-            if ti["operator"] != "EmptyOperator":  # empty tasks never reach a worker
+            if ti["operator"] != "EmptyOperator" and ti["state"] == "success":  # empty tasks never reach a worker
                 hosts[ti["hostname"].split("@")[0]] = hosts.get(ti["hostname"].split("@")[0], 0) + 1
     assert set(hosts) == {"worker1", "worker2"}, hosts
     heavy = [ti for ti in run.task_instances["ingest_monthly_uploads"] if ti["task_id"] == "validate_and_load"]

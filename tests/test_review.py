@@ -218,7 +218,10 @@ def test_a_correction_removing_many_institutions_is_held_then_loaded_when_approv
     outcome, = ingest.ingest(landing, dsn, alert_urls=[]).outcomes
     assert outcome.status == "held" and "M017" in (outcome.reason or ""), outcome.reason
     assert _checksums(dsn) == before  # held: nothing loaded, the live month as it was
-    assert "待审核" in Path(outcome.report_path or "").read_text(encoding="utf-8")  # the report says held
+    report = Path(outcome.report_path or "").read_text(encoding="utf-8")
+    # the report says held, and what to do: correct and resubmit, or explain in the portal or a sidecar file
+    assert "待审核" in report and "如何重新上报" not in report
+    assert f"{correction.name}.说明.txt" in report and "无误则附说明，由数据治理人员审核" in report
     with psycopg.connect(dsn) as conn:
         assert conn.execute("select status, rows_loaded from ops.upload_log where upload_id = %s",
                             (outcome.upload_id,)).fetchone() == ("held", 0)

@@ -24,11 +24,12 @@ from typing import Any
 import jinja2
 
 from energystat import config, reference
-from energystat.contract.findings import ERROR, WARNING, Finding
+from energystat.contract.findings import ERROR, REVIEWABLE_RULES, WARNING, Finding
 from energystat.contract.forms import MONTHLY_FORM, TASK_FORM
 from energystat.contract.uploads import (
     ACCEPTED,
     ACCEPTED_WITH_WARNINGS,
+    EXPLANATION_SUFFIX,
     HELD,
     MONTHLY,
     REJECTED,
@@ -181,6 +182,15 @@ _TEMPLATES = jinja2.Environment(
 
 #: What the clerk does about a finding, by severity.
 ACTION_ZH = {ERROR: "改正后重新上报", WARNING: "核实；数据无误时在报送说明中写明原因"}
+#: A reviewable error (REVIEWABLE_RULES) may be right: a reviewer approves it on the reporter's 说明.
+REVIEWABLE_ACTION_ZH = "核实：有误则改正后重新上报；无误则附说明，由数据治理人员审核"
+
+
+def action_zh(finding: Finding) -> str:
+    """What the reporter does about one finding (the report's and the marked workbook's 处理 column)."""
+    if finding.severity == ERROR and finding.rule_id in REVIEWABLE_RULES:
+        return REVIEWABLE_ACTION_ZH
+    return ACTION_ZH[finding.severity]
 
 
 def reporter_label(code: str | None) -> str:
@@ -225,7 +235,8 @@ def render_html(parsed: ParsedUpload, report: ValidationReport) -> str:
         logged_status=report.logged_status, severity_zh=SEVERITY_ZH, reason_header=REASON_HEADER, prior_header=PRIOR_HEADER,
         shown=shown_value, shown_observed=shown_observed, column_label=lambda c: _column_label(parsed, c),
         rule_ids=list(rule_descriptions(parsed.kind or MONTHLY)), reporter=reporter_label(parsed.reporter_code),
-        institutions=institution_names(parsed), action_zh=ACTION_ZH, resubmit=resubmission(parsed),
+        institutions=institution_names(parsed), action_zh=action_zh, resubmit=resubmission(parsed),
+        explanation_suffix=EXPLANATION_SUFFIX,
         generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
 
 
@@ -297,7 +308,7 @@ def write_marked_workbook(parsed: ParsedUpload, findings: list[Finding], path: P
         code, name = names.get(f.source_row or -1, (f.credit_code or "", ""))
         values = [f.source_row or "整个文件", f.credit_code or code, name, _column_label(parsed, f.column_name),
                   shown_observed(f), shown_value(f, f.prior_value), f.rule_id, SEVERITY_ZH[f.severity],
-                  f.message_zh, ACTION_ZH[f.severity]]
+                  f.message_zh, action_zh(f)]
         for column, value in enumerate(values, start=1):
             set_text_cell(summary.cell(row=row_number, column=column), value)
     for row in summary.iter_rows(min_row=2):
