@@ -109,7 +109,7 @@ def run_pipeline(client: AirflowClient, timeout: float = 1800) -> PipelineRun:
     before = {dag_id: {r["dag_run_id"] for r in client.dag_runs(dag_id)} for dag_id in dag_ids}
     started = time.perf_counter()
     ingest, marts = client.run_ingestion_and_marts(timeout=timeout, note="integration test")
-    assert ingest["state"] == "success", f"ingestion {ingest['state']}: {client.task_instances('ingest_monthly_uploads', ingest['dag_run_id'])}"
+    assert ingest["state"] == "success", failure_report(client, "ingest_monthly_uploads", ingest)
     seconds = time.perf_counter() - started
     for dag_id in ("ingest_monthly_uploads", "build_marts"):
         client.set_paused(dag_id, True)
@@ -121,6 +121,30 @@ def run_pipeline(client: AirflowClient, timeout: float = 1800) -> PipelineRun:
     new_runs = {dag_id: [r["dag_run_id"] for r in client.dag_runs(dag_id) if r["dag_run_id"] not in before[dag_id]]
                 for dag_id in dag_ids}
     return PipelineRun(ingest, marts, tis, logs, seconds, new_runs)
+
+
+def failure_report(client: AirflowClient, dag_id: str, run: dict) -> str:
+    """The failed tasks of a run with the end of each one's log: what an engineer opens first."""
+    lines = [f"{dag_id} {run['state']}:"]
+    for ti in client.task_instances(dag_id, run["dag_run_id"]):
+        if ti["state"] in ("failed", "up_for_retry"):
+            log = client.task_log(dag_id, run["dag_run_id"], ti["task_id"], ti["try_number"], ti["map_index"])
+            lines.append(f"--- {ti['task_id']}[{ti['map_index']}] try {ti['try_number']} on {ti['hostname']}:\n"
+                         f"{log[-3000:]}")
+        elif ti["state"] != "success":
+            lines.append(f"--- {ti['task_id']}[{ti['map_index']}]: {ti['state']}")
+    return "\n".join(lines)
+
+
+def marts_difference(left: dict[str, list[tuple]], right: dict[str, list[tuple]]) -> str:
+    """The tables whose rows differ, with a few rows found on one side only ("" when equal)."""
+    out = []
+    for name in sorted(set(left) | set(right)):
+        a, b = set(left.get(name, [])), set(right.get(name, []))
+        if a != b or len(left.get(name, [])) != len(right.get(name, [])):
+            out.append(f"{name}: {len(a - b)} rows only left, {len(b - a)} only right;"
+                       f" left {sorted(a - b, key=repr)[:2]}; right {sorted(b - a, key=repr)[:2]}")
+    return "\n".join(out)
 
 
 def marts_snapshot(dsn: str) -> dict[str, list[tuple]]:

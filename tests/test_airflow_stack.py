@@ -20,6 +20,7 @@ from airflow_harness import (
     airflow_metadata_db,
     copy_database,
     in_process_marts,
+    marts_difference,
     marts_snapshot,
     run_pipeline,
 )
@@ -128,7 +129,8 @@ def test_marts_equal_the_in_process_path(local_run, template_dsn: str, province:
     scheduled = marts_snapshot(dsn)
     other = copy_database(template_dsn, "es_inproc")
     try:
-        assert in_process_marts(other, province[1], workdir) == scheduled
+        in_process = in_process_marts(other, province[1], workdir)
+        assert in_process == scheduled, marts_difference(in_process, scheduled)
     finally:
         warehouse.drop_database(other)
     assert scheduled["mart_target_attainment"], "the marts are empty: nothing to compare"
@@ -208,7 +210,8 @@ def test_cluster_runs_every_task_green_on_both_workers(cluster_run) -> None:
 
 
 def test_cluster_marts_equal_the_local_executor_run(cluster_run, local_run) -> None:
-    assert marts_snapshot(cluster_run[1]) == marts_snapshot(local_run[1])
+    cluster, local = marts_snapshot(cluster_run[1]), marts_snapshot(local_run[1])
+    assert cluster == local, marts_difference(cluster, local)
 
 
 def test_cluster_uses_the_compose_celery_settings(local_run) -> None:
