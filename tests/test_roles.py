@@ -34,6 +34,7 @@ ALLOWED, REFUSED = True, False
 MATRIX: list[tuple[str, dict[str, bool]]] = [
     ("select count(*) from raw.monthly_statistics", {"loader": ALLOWED, "transformer": ALLOWED, "portal": ALLOWED}),
     ("select count(*) from raw.institution_registry", {"loader": ALLOWED, "transformer": ALLOWED, "portal": ALLOWED}),
+    ("select count(*) from raw.task_progress", {"loader": ALLOWED, "transformer": ALLOWED, "portal": ALLOWED}),
     ("select count(*) from ops.upload_log", {"loader": ALLOWED, "transformer": ALLOWED, "portal": ALLOWED}),
     ("select count(*) from ops.dq_findings", {"loader": ALLOWED, "transformer": ALLOWED, "portal": ALLOWED}),
     ("select count(*) from ops.schema_migrations", {}),
