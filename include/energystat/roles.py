@@ -132,10 +132,14 @@ def _with_user(dsn: str, user: str, password: str | None, passfile_path: Path | 
     return urlunsplit(parts._replace(netloc=f"{credentials}@{host}", query=urlencode(query, safe="/")))
 
 
-def role_dsn(role: str, base_dsn: str) -> str:
-    """The DSN `role` connects with, on the server and database of `base_dsn` (the owner's warehouse DSN).
+def role_dsn(role: str, base_dsn: str, *, generate: bool = True) -> str:
+    """The DSN `role` connects with, on the server and database of `base_dsn` (the warehouse DSN: the owner's, or
+    one naming only the server and database where the owner's credentials are not given, as on docker compose's
+    workers).
 
     `role` is `OWNER` (returns `base_dsn`) or one of `APP_ROLES`' values; see the module docstring for the order.
+    `generate=False` leaves a missing password file unwritten (a DSN only rendered, never used to connect here:
+    a DAG parsed by Airflow's DAG processor).
     """
     if role == OWNER:
         return base_dsn
@@ -146,7 +150,8 @@ def role_dsn(role: str, base_dsn: str) -> str:
         return current.role_dsns[role]
     if role in current.role_passwords:
         return _with_user(base_dsn, role, current.role_passwords[role], None)
-    generated_passwords()  # make sure the file exists before libpq looks for it
+    if generate:
+        generated_passwords()  # make sure the file exists before libpq looks for it
     return _with_user(base_dsn, role, None, passfile())
 
 
