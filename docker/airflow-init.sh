@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # One-shot set-up of the docker compose stack (service `airflow-init`); safe to run again on every `up`.
 # Runs as root only to hand the volumes to the Airflow user, then re-runs itself as that user.
+# The only service holding the owner's credentials (ENERGYSTAT_WAREHOUSE_DSN as the server's superuser): given
+# arguments, it runs `energystat <arguments>` with them instead of the set-up, for what needs the owner, e.g.
+#   docker compose run --rm airflow-init portal user add --reporter 450100 --role city
 set -euo pipefail
 
 airflow_uid="${AIRFLOW_UID:-50000}"
@@ -21,6 +24,19 @@ if [[ "$(id -u)" == 0 && "$airflow_uid" != 0 ]]; then
     "$airflow_uid" "$0" "$@"
 fi
 
+if (( $# > 0 )); then
+  exec energystat "$@"
+fi
+
+echo "== Airflow's metadata database, owned by its own role (the services connect as it, not as the superuser)"
+python - <<'PY'
+import os
+from energystat.orchestration import metadata_db
+
+changes = metadata_db.ensure_owner(os.environ["ENERGYSTAT_WAREHOUSE_DSN"], os.environ["ENERGYSTAT_AIRFLOW_DB_DSN"])
+print("\n".join(changes) or "already so")
+PY
+
 echo "== Airflow metadata database (airflow db migrate)"
 airflow db migrate
 
@@ -37,22 +53,8 @@ path.write_text(json.dumps(passwords) + "\n")
 path.chmod(0o660)
 PY
 
-echo "== Warehouse schemas (energystat warehouse migrate)"
+echo "== Warehouse schemas and the roles' passwords (energystat warehouse migrate, as the owner)"
 energystat warehouse migrate
-
-if [[ -n "${ENERGYSTAT_ANALYST_PASSWORD:-}" ]]; then
-  echo "== Password of the read-only analyst role"
-  python - <<'PY'
-import os
-import psycopg
-from psycopg import sql
-from energystat import warehouse
-
-with psycopg.connect(os.environ["ENERGYSTAT_WAREHOUSE_DSN"], autocommit=True) as conn:
-    conn.execute(sql.SQL("alter role {} password {}").format(
-        sql.Identifier(warehouse.ANALYST_ROLE), sql.Literal(os.environ["ENERGYSTAT_ANALYST_PASSWORD"])))
-PY
-fi
 
 echo "== dbt manifest for the Cosmos DAG (energystat marts parse)"
 energystat marts parse

@@ -8,7 +8,9 @@ production start.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import os
 import re
 import subprocess
 import tomllib
@@ -21,8 +23,9 @@ import pytest
 import yaml
 from psycopg.conninfo import conninfo_to_dict
 
-from energystat import config, dbt_runner, warehouse
+from energystat import config, dbt_runner, roles, warehouse
 from energystat.orchestration import environment as airflow_env
+from energystat.orchestration import metadata_db
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yaml"
@@ -41,13 +44,24 @@ AIRFLOW_COMMANDS = {
 }
 AIRFLOW_SERVICES = [*AIRFLOW_COMMANDS, "airflow-init"]
 REQUIRED_SERVICES = {"postgres", "redis", *AIRFLOW_SERVICES}
+#: The services that hold the server's superuser password (the warehouse's owner): the server itself and the
+#: one-shot set-up. Every other service runs for good and must not (a compromised task would own the warehouse).
+OWNER_SERVICES = {"postgres", "airflow-init"}
+#: The warehouse roles whose passwords each service gets (energystat.roles); a service not listed gets none.
+ROLE_PASSWORDS_OF = {
+    "airflow-init": set(roles.APP_ROLES.values()),  # `warehouse migrate` sets them all on the server
+    "airflow-worker": {roles.LOADER, roles.TRANSFORMER},  # the tasks' roles
+    "portal": {roles.PORTAL},
+}
 #: Variables compose must refuse to start without (no secret has a default).
 REQUIRED_SECRETS = {
     "POSTGRES_PASSWORD",
+    "AIRFLOW_DB_PASSWORD",
     "AIRFLOW_ADMIN_PASSWORD",
     "AIRFLOW_FERNET_KEY",
     "AIRFLOW_JWT_SECRET",
     "AIRFLOW_API_SECRET_KEY",
+    *(roles.password_env(role) for role in roles.APP_ROLES.values()),
 }
 #: Container variables read by the official image's entrypoint or the OS, not by energystat.
 IMAGE_RUNTIME_VARS = {"TZ", "DUMB_INIT_SETSID"}
@@ -228,14 +242,16 @@ def test_all_airflow_services_share_the_celery_executor_and_one_metadata_db(
 ) -> None:
     for name, env in airflow_env_of.items():
         assert env.get("AIRFLOW__CORE__EXECUTOR") == "CeleryExecutor", name
-        for key in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CELERY__BROKER_URL",
-                    "AIRFLOW__CELERY__RESULT_BACKEND", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY",
-                    config.WAREHOUSE_DSN_ENV, dbt_runner.AIRFLOW_CONN_ENV):
+        shared = ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CELERY__BROKER_URL", "AIRFLOW__CELERY__RESULT_BACKEND",
+                  "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY", "ENERGYSTAT_AIRFLOW_DB_DSN"]
+        if name not in OWNER_SERVICES:  # airflow-init reaches the same warehouse as its owner (see below)
+            shared += [config.WAREHOUSE_DSN_ENV, dbt_runner.AIRFLOW_CONN_ENV]
+        for key in shared:
             assert env.get(key) == common_env.get(key), f"{name}: {key} differs from the api server's"
 
 
 def test_metadata_db_uri_points_at_the_airflow_database(
-    common_env: dict[str, str], services: dict[str, dict[str, Any]]
+    common_env: dict[str, str], services: dict[str, dict[str, Any]], dot_env: dict[str, str]
 ) -> None:
     from sqlalchemy.engine import make_url
 
@@ -244,7 +260,8 @@ def test_metadata_db_uri_points_at_the_airflow_database(
     assert (url.drivername, url.host, url.port, url.database) == (
         "postgresql+psycopg2", "postgres", 5432, warehouse.AIRFLOW_DB
     )
-    assert (url.username, url.password) == (pg["POSTGRES_USER"], pg["POSTGRES_PASSWORD"])
+    # Its own role (airflow-init makes it the database's owner), never the server's superuser.
+    assert url.username != pg["POSTGRES_USER"] and url.password == dot_env["AIRFLOW_DB_PASSWORD"]
     # Celery keeps task results in the same database (`db+` prefix, as in Airflow's compose file).
     backend = common_env["AIRFLOW__CELERY__RESULT_BACKEND"]
     assert backend.startswith("db+")
@@ -266,13 +283,19 @@ def test_warehouse_dsn_is_a_libpq_uri_on_the_energystat_database(
     assert params["host"] == "postgres"
     assert params.get("port", "5432") == "5432"
     assert params["dbname"] == warehouse.WAREHOUSE_DB != warehouse.AIRFLOW_DB
-    assert (params["user"], params["password"]) == (pg["POSTGRES_USER"], pg["POSTGRES_PASSWORD"])
+    assert "user" not in params and "password" not in params  # the server and database only: roles bring theirs
     # Airflow's `warehouse` connection and dbt's profile reach the same database.
     conn_uri = common_env[dbt_runner.AIRFLOW_CONN_ENV]
     assert urlsplit(conn_uri).scheme in ("postgresql", "postgres")
     assert conninfo_to_dict(conn_uri) == params
     dbt = dbt_runner.dbt_env(dsn)
     assert (dbt["ENERGYSTAT_DBT_HOST"], dbt["ENERGYSTAT_DBT_DBNAME"]) == ("postgres", warehouse.WAREHOUSE_DB)
+    # The one-shot set-up reaches the same database as its owner, the server's superuser.
+    init = service_env(services, "airflow-init")
+    for key in (config.WAREHOUSE_DSN_ENV, dbt_runner.AIRFLOW_CONN_ENV):
+        owner = conninfo_to_dict(init[key])
+        assert (owner["user"], owner["password"]) == (pg["POSTGRES_USER"], pg["POSTGRES_PASSWORD"]), key
+        assert {k: v for k, v in owner.items() if k not in ("user", "password")} == params, key
 
 
 def test_celery_settings_come_from_the_one_file_the_local_cluster_reads(
@@ -328,6 +351,102 @@ def test_postgres_init_creates_every_database_the_dsns_name(
     assert named <= existing, f"databases no init script creates: {sorted(named - existing)}"
 
 
+# --- least privilege: who holds which database password -------------------------------------------------
+
+
+def roles_given(env: Mapping[str, str]) -> set[str]:
+    """The warehouse roles a container can connect as: those whose password or DSN it is given."""
+    return {role for role in roles.APP_ROLES.values() if roles.password_env(role) in env or roles.dsn_env(role) in env}
+
+
+def test_only_the_server_and_the_one_shot_set_up_hold_the_owners_password(
+    raw_compose: dict[str, Any], services: dict[str, dict[str, Any]], dot_env: dict[str, str]
+) -> None:
+    """The warehouse's owner is the server's superuser: a long-running service holding its password (in any
+    variable, in any DSN) would hand a compromised task the whole server."""
+    owner, secret = service_env(services, "postgres")["POSTGRES_USER"], dot_env["POSTGRES_PASSWORD"]
+    for name in services:
+        env = service_env(services, name)
+        holding = sorted(key for key, value in env.items() if secret in value)
+        if name in OWNER_SERVICES:
+            assert holding, f"{name} needs the owner's password"
+            continue
+        assert holding == [], f"{name} holds the owner's password in {holding}"
+        as_owner = sorted(key for key, value in env.items() if re.match(r"^(db\+)?postgres(ql)?(\+\w+)?://", value)
+                          and urlsplit(value.removeprefix("db+")).username == owner)
+        assert as_owner == [], f"{name} connects as the owner ({owner}) with {as_owner}"
+        # As written too, before interpolation: no use of the variable at all, whatever its value.
+        written = {v for text in walk_strings(raw_compose["services"][name]) for v in variables_used(text)}
+        assert "POSTGRES_PASSWORD" not in written, name
+
+
+def test_each_service_gets_the_role_passwords_of_its_jobs_and_no_other(
+    services: dict[str, dict[str, Any]], dot_env: dict[str, str]
+) -> None:
+    for name in services:
+        env = service_env(services, name)
+        given = roles_given(env)
+        assert given == ROLE_PASSWORDS_OF.get(name, set()), f"{name}: roles {sorted(given)}"
+        for role in given:
+            assert env[roles.password_env(role)] == dot_env[roles.password_env(role)], (name, role)
+        others = {dot_env[roles.password_env(role)] for role in set(roles.APP_ROLES.values()) - given}
+        assert not [key for key, value in env.items() if any(other in value for other in others)], name
+    for role in roles.APP_ROLES.values():  # each is required and documented (test_every_compose_variable_…)
+        assert roles.password_env(role) in REQUIRED_SECRETS
+
+
+def _as_container(monkeypatch: pytest.MonkeyPatch, env: Mapping[str, str]) -> None:
+    """This process's environment as the container's: its variables, and none of energystat's from here."""
+    for key in list(os.environ):
+        if key.startswith(("ENERGYSTAT_", "AIRFLOW_CONN_", "PG")):
+            monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+
+def test_the_worker_environment_gives_each_task_its_role_on_the_warehouse(
+    services: dict[str, dict[str, Any]], dot_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """energystat's one lookup order (energystat.roles), run on the worker's environment: the loader's and the
+    transformer's DSNs on the `postgres` service's warehouse, with the passwords of .env; dbt gets the latter."""
+    _as_container(monkeypatch, service_env(services, "airflow-worker"))
+    base = warehouse.warehouse_dsn()  # a configured server: nothing embedded starts
+    assert not warehouse.is_embedded()
+    for role in (roles.LOADER, roles.TRANSFORMER):
+        params = conninfo_to_dict(roles.role_dsn(role, base))
+        assert (params["user"], params["password"], params["host"], params["dbname"]) == (
+            role, dot_env[roles.password_env(role)], "postgres", warehouse.WAREHOUSE_DB)
+    profile = dbt_runner.env_for_profile()
+    assert (profile["ENERGYSTAT_DBT_USER"], profile["ENERGYSTAT_DBT_PASSWORD"]) == (
+        roles.TRANSFORMER, dot_env[roles.password_env(roles.TRANSFORMER)])
+
+
+def test_the_portal_has_its_role_and_none_of_airflows_secrets(
+    services: dict[str, dict[str, Any]], dot_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = service_env(services, "portal")
+    for secret in ("AIRFLOW_DB_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"):
+        assert not [key for key, value in env.items() if dot_env[secret] in value], f"the portal holds {secret}"
+    _as_container(monkeypatch, env)
+    assert config.portal_settings().dsn is None  # so energystat.portal.app.portal_dsn uses the role's DSN
+    params = conninfo_to_dict(roles.role_dsn(roles.PORTAL, warehouse.warehouse_dsn()))
+    assert (params["user"], params["password"], params["host"], params["dbname"]) == (
+        roles.PORTAL, dot_env[roles.password_env(roles.PORTAL)], "postgres", warehouse.WAREHOUSE_DB)
+
+
+def test_a_mistyped_role_password_is_caught(
+    raw_compose: dict[str, Any], dot_env: dict[str, str], project_text: str
+) -> None:
+    """The worker given ENERGYSTAT_LOADER_PASWORD would fall back to a pgpass of generated passwords the server
+    does not know: ingestion would fail at night. Both checks above see it."""
+    broken = copy.deepcopy(raw_compose)
+    worker = broken["services"]["airflow-worker"]["environment"]
+    worker["ENERGYSTAT_LOADER_PASWORD"] = worker.pop("ENERGYSTAT_LOADER_PASSWORD")
+    services = interpolate_tree(broken, dot_env)["services"]
+    assert roles_given(service_env(services, "airflow-worker")) == {roles.TRANSFORMER}
+    assert unread_names(services, project_text) == {("airflow-worker", "ENERGYSTAT_LOADER_PASWORD")}
+
+
 # --- variables -------------------------------------------------------------------------------------------
 
 
@@ -361,12 +480,9 @@ def test_compose_refuses_to_start_without_the_secrets(
                     assert match.group(2) == ":?", f"{match.group(0)} must be ${{{match.group(1)}:?...}}"
 
 
-def test_container_variables_are_ones_the_project_reads(
-    services: dict[str, dict[str, Any]], project_text: str
-) -> None:
-    """A typo such as ENERGYSTAT_WAREHOUSE_DNS sets a variable nobody reads: the platform would silently
-    fall back to its defaults. Every name passed to a container must occur in energystat's sources."""
-    unread = {
+def unread_names(services: Mapping[str, Any], project_text: str) -> set[tuple[str, str]]:
+    """(service, variable) pairs passed to a container that energystat's sources never name."""
+    return {
         (service, name)
         for service in services
         for name in service_env(services, service)
@@ -374,7 +490,14 @@ def test_container_variables_are_ones_the_project_reads(
         and name not in IMAGE_RUNTIME_VARS
         and not re.search(rf"\b{re.escape(name)}\b", project_text)
     }
-    assert sorted(unread) == []
+
+
+def test_container_variables_are_ones_the_project_reads(
+    services: dict[str, dict[str, Any]], project_text: str
+) -> None:
+    """A typo such as ENERGYSTAT_WAREHOUSE_DNS sets a variable nobody reads: the platform would silently
+    fall back to its defaults. Every name passed to a container must occur in energystat's sources."""
+    assert sorted(unread_names(services, project_text)) == []
 
 
 def test_the_settings_energystat_needs_are_set(common_env: dict[str, str]) -> None:
@@ -494,12 +617,17 @@ def test_dockerfile_installs_the_lock_file(common_env: dict[str, str]) -> None:
 def test_airflow_init_runs_the_set_up_script(services: dict[str, dict[str, Any]]) -> None:
     init = services["airflow-init"]
     script_in_image = f"/opt/airflow/{AIRFLOW_INIT_SCRIPT.relative_to(ROOT).as_posix()}"
-    assert script_in_image in init["command"]
+    # The script is the entrypoint: `docker compose run --rm airflow-init <arguments>` passes them to it.
+    assert init["entrypoint"] == ["/bin/bash", script_in_image] and not init.get("command")
     assert re.search(rf"(?m)^COPY\s.*\s{re.escape(script_in_image)}$", DOCKERFILE.read_text(encoding="utf-8"))
     subprocess.run(["bash", "-n", str(AIRFLOW_INIT_SCRIPT)], check=True)
 
     script = AIRFLOW_INIT_SCRIPT.read_text(encoding="utf-8")
     assert re.search(r"(?m)^airflow db migrate$", script)
+    # The metadata database gets its own owner before Airflow's migrations run as that owner.
+    assert hasattr(metadata_db, "ensure_owner")
+    assert script.index("metadata_db.ensure_owner(") < script.index("\nairflow db migrate\n")
+    assert re.search(r'(?m)^if \(\( \$# > 0 \)\); then\n\s+exec energystat "\$@"\nfi$', script)
     # Variables the script needs without a default are all given to the service.
     env = service_env(services, "airflow-init")
     # $NAME, ${NAME} and os.environ["NAME"]; ${NAME:-default} has a default and is optional.

@@ -3,12 +3,19 @@ secrets every Airflow component shares are generated once and kept private."""
 
 from __future__ import annotations
 
+import secrets
 import stat
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from energystat.orchestration import environment
+import psycopg
+import pytest
+from psycopg import sql
+
+from energystat import roles, warehouse
+from energystat.orchestration import environment, metadata_db
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,3 +126,47 @@ def test_airflow_env_masks_secrets_unless_asked_to_show_them(tmp_path: Path, war
     assert all(s and s not in masked for s in secrets)
     assert "export AIRFLOW__CORE__FERNET_KEY='***'" in masked or "export AIRFLOW__CORE__FERNET_KEY=***" in masked
     assert all(s in shown for s in secrets)
+
+
+# --- Airflow's metadata database, owned by its own role (docker compose's airflow-init) ------------------------
+
+
+def test_the_metadata_database_is_handed_to_its_own_role_which_reaches_nothing_else(
+        server_dsn: str, warehouse_dsn: str) -> None:
+    """A stack whose metadata tables the superuser created (before this role existed): after ensure_owner, the role
+    of ENERGYSTAT_AIRFLOW_DB_DSN owns the database and its tables (Airflow's migrations and Celery's result tables
+    need DDL there), is no superuser, and reads nothing of the warehouse; a second run changes nothing."""
+    tag = secrets.token_hex(3)
+    role, secret, database = f"es_meta_{tag}", secrets.token_urlsafe(16), f"es_meta_{tag}"
+    superuser_dsn = warehouse.with_database(server_dsn, database)
+    parts = urlsplit(superuser_dsn)
+    metadata_dsn = (f"{parts.scheme}://{role}:{secret}@{parts.netloc.rsplit('@', 1)[-1]}{parts.path}"
+                    + (f"?{parts.query}" if parts.query else ""))
+    warehouse.ensure_database(superuser_dsn)
+    try:
+        with psycopg.connect(superuser_dsn) as conn:  # what `airflow db migrate` as the superuser left behind
+            conn.execute("create table dag_run (id serial primary key, state text)")
+            conn.execute("create view running as select id from dag_run where state = 'running'")
+            conn.execute("create sequence standalone_seq")
+        changed = metadata_db.ensure_owner(superuser_dsn, metadata_dsn)
+        assert f"created role {role}" in changed and "public.dag_run -> " + role in changed
+        assert metadata_db.ensure_owner(superuser_dsn, metadata_dsn) == []
+        with psycopg.connect(metadata_dsn) as conn:
+            assert conn.execute("select rolsuper, rolcreaterole, rolcreatedb from pg_roles where rolname ="
+                                " current_user").fetchone() == (False, False, False)
+            conn.execute("insert into dag_run (state) values ('running')")
+            conn.execute("alter table dag_run add column note text")  # an Airflow migration
+            conn.execute("create table celery_taskmeta (id int)")  # Celery's result backend, on first use
+            assert conn.execute("select count(*) from running").fetchone() == (1,)
+            assert conn.execute("select nextval('standalone_seq')").fetchone() == (1,)
+        in_warehouse = warehouse.with_database(metadata_dsn, warehouse.database_of(warehouse_dsn))
+        with psycopg.connect(in_warehouse) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select count(*) from raw.monthly_statistics")
+        with pytest.raises(metadata_db.NotAnOwnRole, match="superuser"):
+            metadata_db.ensure_owner(superuser_dsn, warehouse.with_database(
+                f"{parts.scheme}://{roles.dsn_user(server_dsn) or 'postgres'}:x@{parts.netloc.rsplit('@', 1)[-1]}"
+                f"{parts.path}" + (f"?{parts.query}" if parts.query else ""), database))
+    finally:
+        warehouse.drop_database(superuser_dsn)
+        with psycopg.connect(warehouse.with_database(server_dsn, "postgres"), autocommit=True) as conn:
+            conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(role)))

@@ -174,7 +174,7 @@ def test_a_held_verdict_is_stored_and_submitted_only_with_its_explanation_after_
             conn.execute(insert, ("rejected", "clerk", "2024-04-01", "450100/2024-03/a.xlsx", "已核实"))
             with pytest.raises(psycopg.errors.CheckViolation), conn.transaction():
                 conn.execute(insert, ("held", None, None, None, None))
-        assert migrate.migrate(dsn) == ["V008__portal_held_verdict"]
+        assert migrate.migrate(dsn, until="V008__portal_held_verdict") == ["V008__portal_held_verdict"]
         with psycopg.connect(dsn) as conn:
             conn.execute(insert, ("held", None, None, None, None))
             conn.execute(insert, ("held", "clerk", "2024-04-02", "450100/2024-03/b.xlsx", "两家单位已撤并"))
@@ -194,14 +194,57 @@ def test_portal_role_reads_and_writes_only_what_the_portal_needs(warehouse_dsn: 
     with psycopg.connect(role_dsn, autocommit=True) as conn:
         for sql in ("select count(*) from raw.monthly_statistics", "select count(*) from ops.upload_log",
                     "select count(*) from ops.dq_findings", "select count(*) from raw.institution_registry",
-                    "select count(*) from ops.portal_submissions"):
+                    "select count(*) from raw.task_progress", "select count(*) from ops.portal_submissions"):
             conn.execute(sql)
         for sql in ("delete from raw.monthly_statistics", "insert into ops.upload_log (path) values ('x')",
-                    "select count(*) from raw.task_progress", "delete from ops.portal_users",
+                    "delete from raw.task_progress", "delete from ops.portal_users",
                     "insert into ops.portal_users (username, role, password_hash) values ('x', 'governance', 'x')",
                     "update ops.upload_log set status = 'accepted'"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(sql)
+
+
+def test_the_portal_checks_a_file_as_its_own_role_and_no_other(warehouse_dsn: str, tmp_path: Path) -> None:
+    """The history rules and the correction guard read the registry and the folder's live batch (for a task-progress
+    form, raw.task_progress: V009) as the portal's role: it holds no other role's password on docker compose."""
+    from fixtures_uploads import task_row, write_task_xlsx
+    from portal_world import portal_role_dsn
+    from psycopg import sql
+
+    from energystat import roles, warehouse
+    from energystat.contract import forms
+
+    database = sql.Identifier(warehouse.database_of(warehouse_dsn))
+    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:  # only the portal's role may connect
+        conn.execute(sql.SQL("revoke connect on database {} from public").format(database))
+        for role in roles.APP_ROLES.values():
+            conn.execute(sql.SQL("revoke connect on database {} from {}").format(database, sql.Identifier(role)))
+        conn.execute(sql.SQL("grant connect on database {} to {}").format(database, sql.Identifier(roles.PORTAL)))
+    path = write_task_xlsx(tmp_path / "450100" / "2024-03" / forms.task_file_name("450100", 2024, 1), [task_row()])
+    parsed, report = uploads.check_file(path, "450100", "2024-03", portal_role_dsn(warehouse_dsn))  # no refusal
+    assert parsed.readable and parsed.kind == "task_progress" and report is not None
+
+
+def test_a_portal_without_the_owners_credentials_connects_as_its_role(
+        warehouse_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docker compose's portal: the warehouse DSN names no user, ENERGYSTAT_PORTAL_PASSWORD is its only secret."""
+    import dataclasses
+    from urllib.parse import urlsplit
+
+    from energystat import config, roles
+    from energystat.portal import app as portal_app
+
+    parts = urlsplit(warehouse_dsn)
+    monkeypatch.setenv("ENERGYSTAT_WAREHOUSE_DSN", f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}{parts.path}"
+                                                   + (f"?{parts.query}" if parts.query else ""))
+    monkeypatch.delenv("ENERGYSTAT_PORTAL_DSN", raising=False)
+    monkeypatch.setenv(roles.password_env(roles.PORTAL), roles.password(roles.PORTAL))
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-pgpass"))
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    settings = dataclasses.replace(config.portal_settings(), dsn=None, work_dir=tmp_path)
+    dsn = portal_app.portal_dsn(settings)
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("select current_user").fetchone() == (roles.PORTAL,)
 
 
 def test_nothing_outside_the_portal_imports_it_and_it_starts_without_gx_or_airflow() -> None:

@@ -34,6 +34,7 @@ ALLOWED, REFUSED = True, False
 MATRIX: list[tuple[str, dict[str, bool]]] = [
     ("select count(*) from raw.monthly_statistics", {"loader": ALLOWED, "transformer": ALLOWED, "portal": ALLOWED}),
     ("select count(*) from raw.institution_registry", {"loader": ALLOWED, "transformer": ALLOWED, "portal": ALLOWED}),
+    ("select count(*) from raw.task_progress", {"loader": ALLOWED, "transformer": ALLOWED, "portal": ALLOWED}),
     ("select count(*) from ops.upload_log", {"loader": ALLOWED, "transformer": ALLOWED, "portal": ALLOWED}),
     ("select count(*) from ops.dq_findings", {"loader": ALLOWED, "transformer": ALLOWED, "portal": ALLOWED}),
     ("select count(*) from ops.schema_migrations", {}),
@@ -235,6 +236,23 @@ def test_generated_passwords_are_private_and_never_committed() -> None:
     assert len(set(roles.generated_passwords().values())) == len(roles.APP_ROLES)
     ignored = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "-q", str(ROOT / ".energystat/secrets/pgpass")])
     assert ignored.returncode == 0, "the state folder must be git-ignored"
+
+
+def test_parsing_the_build_marts_dag_writes_no_password_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Airflow's DAG processor renders the dbt profile (Cosmos) but never connects: on docker compose it holds no
+    role's password, and must not write a password file of new ones into the shared state volume."""
+    from energystat import dbt_runner
+
+    for role in roles.APP_ROLES.values():
+        monkeypatch.delenv(roles.dsn_env(role), raising=False)
+        monkeypatch.delenv(roles.password_env(role), raising=False)
+    monkeypatch.setenv("ENERGYSTAT_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("ENERGYSTAT_WAREHOUSE_DSN", "postgresql://postgres:5432/energystat")
+    profile = dbt_runner.env_for_profile()
+    assert (profile["ENERGYSTAT_DBT_USER"], profile["ENERGYSTAT_DBT_PASSWORD"]) == (roles.TRANSFORMER, "")
+    assert profile["PGPASSFILE"] == str(roles.passfile()) and not roles.passfile().exists()
+    monkeypatch.setenv(roles.password_env(roles.TRANSFORMER), "Transformer-Secret-5")  # the worker's environment
+    assert dbt_runner.env_for_profile()["ENERGYSTAT_DBT_PASSWORD"] == "Transformer-Secret-5"
 
 
 # --- secrets never printed ------------------------------------------------------------------------------------

@@ -127,8 +127,11 @@ def build(dsn: str | None = None, select: Sequence[str] = ()) -> Any:
 
 
 def env_for_profile(dsn: str | None = None) -> Mapping[str, str]:
-    """The profile's env vars for the configured warehouse, as the transformer (what Cosmos operators receive)."""
-    return dbt_env(roles.role_dsn(roles.TRANSFORMER, dsn or configured_dsn()))
+    """The profile's env vars for the configured warehouse, as the transformer (what Cosmos operators receive).
+
+    Called when a DAG file is parsed, also by the DAG processor, which never connects: it needs no role's password
+    and writes no password file (a task's worker parses the file again with its own environment)."""
+    return dbt_env(roles.role_dsn(roles.TRANSFORMER, dsn or configured_dsn(), generate=False))
 
 
 def finish_watcher_polls_when_the_build_succeeded() -> None:

@@ -21,6 +21,21 @@ log = logging.getLogger(__name__)
 _LOCK_KEY = 0x656E6572  # arbitrary, constant: "ener"
 
 
+class OwnerRequired(RuntimeError):
+    """Migrating needs the warehouse's owner, and the DSN it was given did not connect as one (no credentials,
+    wrong ones, an application role's, or no server there)."""
+
+
+def _owner_required(dsn: str, exc: psycopg.Error) -> OwnerRequired:
+    user = roles.dsn_user(dsn)
+    who = f"as {user}" if user else "naming no user"
+    detail = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+    return OwnerRequired(
+        f"migrating connects as the warehouse's owner (ENERGYSTAT_WAREHOUSE_DSN with the owner's credentials; in "
+        f"docker compose only the airflow-init service has them), and {roles.masked(dsn)} ({who}) could not: "
+        f"{detail}")
+
+
 def migration_files() -> list[tuple[str, str]]:
     """(version, sql) pairs in order."""
     folder = resources.files("energystat") / "migrations"
@@ -30,16 +45,23 @@ def migration_files() -> list[tuple[str, str]]:
 
 def migrate(dsn: str, until: str | None = None) -> list[str]:
     """Apply pending migrations to the warehouse at `dsn` (up to and including version `until`, if given);
-    returns the versions applied now."""
+    returns the versions applied now. Raises OwnerRequired when `dsn` does not connect as the owner."""
     applied_now: list[str] = []
-    with psycopg.connect(dsn) as conn:
-        conn.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-        conn.execute("create schema if not exists ops")
-        conn.execute(
-            "create table if not exists ops.schema_migrations ("
-            " version text primary key, checksum text not null, applied_at timestamptz not null default now())"
-        )
-        done = dict(conn.execute("select version, checksum from ops.schema_migrations").fetchall())
+    try:
+        conn = psycopg.connect(dsn)
+    except psycopg.OperationalError as exc:  # e.g. a worker of the compose stack: no owner's credentials there
+        raise _owner_required(dsn, exc) from exc
+    with conn:
+        try:
+            conn.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            conn.execute("create schema if not exists ops")
+            conn.execute(
+                "create table if not exists ops.schema_migrations ("
+                " version text primary key, checksum text not null, applied_at timestamptz not null default now())"
+            )
+            done = dict(conn.execute("select version, checksum from ops.schema_migrations").fetchall())
+        except psycopg.errors.InsufficientPrivilege as exc:  # connected, but as an application role
+            raise _owner_required(dsn, exc) from exc
         for version, text in migration_files():
             if until is not None and version > until:
                 break

@@ -132,10 +132,14 @@ def _with_user(dsn: str, user: str, password: str | None, passfile_path: Path | 
     return urlunsplit(parts._replace(netloc=f"{credentials}@{host}", query=urlencode(query, safe="/")))
 
 
-def role_dsn(role: str, base_dsn: str) -> str:
-    """The DSN `role` connects with, on the server and database of `base_dsn` (the owner's warehouse DSN).
+def role_dsn(role: str, base_dsn: str, *, generate: bool = True) -> str:
+    """The DSN `role` connects with, on the server and database of `base_dsn` (the warehouse DSN: the owner's, or
+    one naming only the server and database where the owner's credentials are not given, as on docker compose's
+    workers).
 
     `role` is `OWNER` (returns `base_dsn`) or one of `APP_ROLES`' values; see the module docstring for the order.
+    `generate=False` leaves a missing password file unwritten (a DSN only rendered, never used to connect here:
+    a DAG parsed by Airflow's DAG processor).
     """
     if role == OWNER:
         return base_dsn
@@ -146,7 +150,8 @@ def role_dsn(role: str, base_dsn: str) -> str:
         return current.role_dsns[role]
     if role in current.role_passwords:
         return _with_user(base_dsn, role, current.role_passwords[role], None)
-    generated_passwords()  # make sure the file exists before libpq looks for it
+    if generate:
+        generated_passwords()  # make sure the file exists before libpq looks for it
     return _with_user(base_dsn, role, None, passfile())
 
 
@@ -213,14 +218,31 @@ def _stored_verifier(conn: psycopg.Connection, role: str) -> str | None:
     return row[0] if row else None
 
 
-def sync_passwords(owner_dsn: str) -> list[str]:
-    """Set the password of each application role the platform manages (not given by a DSN) on the server of
-    `owner_dsn`, where it differs; returns the roles changed.
+def set_password(conn: psycopg.Connection, role: str, secret: str) -> bool:
+    """Give `role` the password `secret` on the server of `conn` (an autocommit connection of a role allowed to),
+    unless it has it already; True when it was changed.
 
     The password travels as a SCRAM verifier computed here, so the plaintext never reaches the server (nor its
     statement log). Concurrent callers (test workers, two containers) may update the same role at once; the
     loser's "tuple concurrently updated" is retried.
     """
+    for attempt in range(5):
+        if _verifier_matches(_stored_verifier(conn, role), secret):
+            return False
+        verifier = conn.pgconn.encrypt_password(secret.encode(), role.encode(), b"scram-sha-256")
+        try:
+            conn.execute(sql.SQL("alter role {} password {}").format(
+                sql.Identifier(role), sql.Literal(verifier.decode())))
+        except psycopg.errors.InternalError_:  # tuple concurrently updated: check again
+            time.sleep(0.1 * (attempt + 1))
+            continue
+        return True
+    return False
+
+
+def sync_passwords(owner_dsn: str) -> list[str]:
+    """Set the password of each application role the platform manages (not given by a DSN) on the server of
+    `owner_dsn`, where it differs (`set_password`); returns the roles changed."""
     changed: list[str] = []
     with psycopg.connect(owner_dsn, autocommit=True) as conn:
         existing = {row[0] for row in conn.execute(
@@ -229,22 +251,12 @@ def sync_passwords(owner_dsn: str) -> list[str]:
             secret = password(role)
             if secret is None or role not in existing:
                 continue
-            for attempt in range(5):
-                if _verifier_matches(_stored_verifier(conn, role), secret):
-                    break
-                verifier = conn.pgconn.encrypt_password(secret.encode(), role.encode(), b"scram-sha-256")
-                try:
-                    conn.execute(sql.SQL("alter role {} password {}").format(
-                        sql.Identifier(role), sql.Literal(verifier.decode())))
-                except psycopg.errors.InternalError_:  # tuple concurrently updated: check again
-                    time.sleep(0.1 * (attempt + 1))
-                    continue
-                except psycopg.errors.InsufficientPrivilege:
-                    log.warning("cannot set the password of role %s: give it %s or set it on the server",
-                                role, dsn_env(role))
-                    break
-                changed.append(role)
-                break
+            try:
+                if set_password(conn, role, secret):
+                    changed.append(role)
+            except psycopg.errors.InsufficientPrivilege:
+                log.warning("cannot set the password of role %s: give it %s or set it on the server",
+                            role, dsn_env(role))
     if changed:
         log.info("set the password of %s", ", ".join(changed))
     return changed

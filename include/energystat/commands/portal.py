@@ -35,8 +35,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings = config.portal_settings()
     settings = dataclasses.replace(settings, host=args.host or settings.host,
                                    port=settings.port if args.port is None else args.port)
-    if settings.dsn is None:  # the embedded default: make sure the warehouse runs and is migrated
-        migrate.migrate(warehouse.warehouse_dsn())
+    if settings.dsn is None and warehouse.is_embedded():  # the laptop default: make sure it runs and is migrated
+        migrate.migrate(warehouse.warehouse_dsn())  # (a server's portal has no owner's credentials: see portal_dsn)
     print(f"报送门户 portal: http://{'localhost' if settings.host in ('127.0.0.1', '0.0.0.0') else settings.host}"
           f":{settings.port}  (Ctrl-C to stop)", flush=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",

@@ -6,7 +6,8 @@
       -> 退回 return: the upload becomes `rejected`, the comment recorded
       -> 要求补充说明 more requested: pending again once a newer explanation arrives
 
-Every decision is a row of ops.review_decisions (insert-only). No Airflow import: the DAG's tasks call these.
+Every decision is a row of ops.review_decisions (insert-only), written as the loader; pending reviews are read as
+the transformer (energystat.roles). No Airflow import: the DAG's tasks call these.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import psycopg
 
+from energystat import roles, warehouse
 from energystat.contract.findings import ERROR, REVIEWABLE_RULES
 from energystat.contract.review import APPROVE, DECISIONS, OPTIONS, REQUEST_MORE, RETURN
 from energystat.contract.uploads import EXPLANATION_SUFFIX, HELD, MONTHLY, REJECTED
@@ -99,7 +101,8 @@ def pending_reviews(dsn: str, upload_id: int | None = None) -> list[PendingRevie
     """The uploads waiting for a reviewer, oldest first, each with its error findings and last year's values."""
     only = "and u.upload_id = %(upload_id)s" if upload_id is not None else ""
     params = {"held": HELD, "error": ERROR, "reviewable": sorted(REVIEWABLE_RULES), "upload_id": upload_id}
-    with psycopg.connect(dsn) as conn:
+    # Read-only, over ops (the portal's submissions too, which the loader may not read) and raw: the transformer.
+    with warehouse.connect(dsn, role=roles.TRANSFORMER) as conn:
         reviews = [PendingReview(*row) for row in conn.execute(_PENDING_SQL.format(only=only), params).fetchall()]
         for review in reviews:
             review.findings = _findings(conn, review)
@@ -175,7 +178,7 @@ def decide(dsn: str, upload_id: int, option: str, reviewer: str, comment: str, v
         raise ReviewError(f"upload {upload_id} is not waiting for a review")
     review = pending[0]
     decision = DECISIONS[option]
-    with psycopg.connect(dsn) as conn, conn.transaction():
+    with warehouse.connect(dsn, role=roles.LOADER) as conn, conn.transaction():  # rows of ops and raw: the loader's
         overridden = len(review.findings) if decision == "approved" else 0
         decision_id = conn.execute(
             "insert into ops.review_decisions (upload_id, reviewer, decision, comment, findings_overridden, via)"
@@ -243,7 +246,7 @@ def record_explanation(conn: psycopg.Connection, upload_id: int, text: str, sour
 def explain(dsn: str, file: str, text: str) -> int:
     """`energystat explain FILE --text …`: attach a 说明 to the latest upload of that file (landing path or name);
     returns its upload id."""
-    with psycopg.connect(dsn) as conn:
+    with warehouse.connect(dsn, role=roles.LOADER) as conn:
         row = conn.execute(
             "select upload_id from ops.upload_log where path = %s or file_name = %s"
             " order by upload_id desc limit 1", (file, Path(file).name)).fetchone()

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 
 import psycopg
 
+from energystat import roles
+
 log = logging.getLogger(__name__)
 
 _NAMESPACE = "energystat-ingest:"
@@ -28,7 +30,8 @@ def lock_key(landing: str) -> str:
 def landing_lock(dsn: str, landing: str, wait_seconds: float = 0.0) -> Iterator[bool]:
     """Yield True while this process holds the landing tree's run lock, False if another run kept it for
     `wait_seconds` (the caller then does nothing and says so)."""
-    conn = psycopg.connect(dsn, autocommit=True, application_name="energystat ingest lock")
+    # as the loader, like the run it guards (advisory locks belong to the database, whichever role takes them)
+    conn = psycopg.connect(roles.role_dsn(roles.LOADER, dsn), autocommit=True, application_name="energystat ingest lock")
     try:
         deadline = time.monotonic() + max(0.0, wait_seconds)
         while True:

@@ -4,8 +4,8 @@ laid out with the annual circular's document model and drawn by its Word and HTM
     from energystat.monitoring.bulletin import publish_bulletin
     publish_bulletin(2023, 7, "out/")     # {"docx": …/bulletin_2023-07.docx, "html": …/bulletin_2023-07.html}
 
-Every number is read from the marts (mart_ytd_attainment, mart_year_end_projection, mart_reporting_timeliness);
-this module orders and formats them.
+Every number is read from the marts (mart_ytd_attainment, mart_year_end_projection, mart_reporting_timeliness),
+as the transformer, like the circular (energystat.roles); this module orders and formats them.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from psycopg.rows import dict_row
 
-from energystat import warehouse
+from energystat import roles, warehouse
 from energystat.circular import fmt
 from energystat.circular.blocks import break_lines
 from energystat.circular.document import Block, Cell, CircularDocument
@@ -91,7 +90,7 @@ class BulletinData:
 
 
 def load_bulletin_data(dsn: str, year: int, month: int) -> BulletinData:
-    with psycopg.connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
+    with warehouse.connect(dsn, role=roles.TRANSFORMER) as conn, conn.cursor(row_factory=dict_row) as cur:
         params = {"year": year, "month": month, "region": REGION, "monthly": MONTHLY}
         rows = [{k: float(v) if hasattr(v, "as_integer_ratio") and not isinstance(v, bool | int) else v
                  for k, v in r.items()} for r in cur.execute(YTD_SQL, params).fetchall()]
@@ -206,7 +205,7 @@ def publish_bulletin(year: int, month: int, out_dir: Path | str, dsn: str | None
 
 def latest_complete_month(dsn: str) -> tuple[int, int] | None:
     """(year, month) of the latest month-end whose months every reporter has reported, or None."""
-    with psycopg.connect(dsn) as conn:
+    with warehouse.connect(dsn, role=roles.TRANSFORMER) as conn:
         row = conn.execute("select year, through_month from marts.mart_ytd_attainment"
                            " where reporter_code = %s and is_complete"
                            " order by year desc, through_month desc limit 1", (REGION,)).fetchone()

@@ -3,7 +3,8 @@
 One message per reporter (to its own channels, else governance) listing the indicators whose year-end
 projection is at risk or off track, with the year-to-date figure, the projection and the target; and a
 province summary to the governance channel once every reporter's month is in. Each is sent once per reporter
-and month (ops.reminders_sent), read from mart_year_end_projection.
+and month (ops.reminders_sent), read from mart_year_end_projection. The marts are read as the transformer (who
+builds them), the record written as the loader (who writes the rows of `ops`): energystat.roles.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.rows import dict_row
 
-from energystat import reference
+from energystat import reference, roles, warehouse
 from energystat.contract.uploads import MONTHLY, WHOLE_REGION
 from energystat.monitoring import channels
 from energystat.monitoring.outbox import SENT, UNDELIVERED, Message, UndeliveredError, send_once
@@ -156,8 +157,14 @@ def send_early_warnings(dsn: str, today: dt.date, reporter_urls: Mapping[str, Se
     own = channels.configured_reporter_urls() if reporter_urls is None else reporter_urls
     sent = WarningsSent(reporters=[], summary_period=None)
     undelivered: list[Message] = []
-    with psycopg.connect(dsn) as conn:
-        latest = latest_complete(conn)
+    with warehouse.connect(dsn, role=roles.TRANSFORMER) as marts:  # the projections: marts, as the circular reads them
+        latest = latest_complete(marts)
+        region = latest.get(WHOLE_REGION)
+        reporters = []
+        if region:
+            with marts.cursor(row_factory=dict_row) as cur:
+                reporters = cur.execute(AT_MONTH_SQL, (region[0].year, region[0].through_month, WHOLE_REGION)).fetchall()
+    with warehouse.connect(dsn, role=roles.LOADER) as conn:  # what was sent: ops.reminders_sent, rows of ops
         for code, projections in latest.items():
             message = reporter_warning(projections, today) if code != WHOLE_REGION else None
             if message is None:
@@ -167,10 +174,7 @@ def send_early_warnings(dsn: str, today: dt.date, reporter_urls: Mapping[str, Se
                 sent.reporters.append(code)
             elif outcome == UNDELIVERED:
                 undelivered.append(message)
-        region = latest.get(WHOLE_REGION)
         if region:
-            with conn.cursor(row_factory=dict_row) as cur:
-                reporters = cur.execute(AT_MONTH_SQL, (region[0].year, region[0].through_month, WHOLE_REGION)).fetchall()
             summary = province_summary(region, reporters, today)
             outcome = send_once(conn, summary, governance_urls)
             if outcome == SENT:

@@ -3,7 +3,8 @@
 The deadline is the platform's one rule (seed ref_reporting_deadlines, read by `reference.reporting_deadline`,
 the same seed the timeliness mart reads). Periods owed start at the first period in the upload log, as in
 int_expected_uploads. "Accepted" counts any upload ever accepted (also one since superseded), as the
-timeliness mart's first accepted upload does.
+timeliness mart's first accepted upload does. It reads and writes rows of `ops` only: the loader's job
+(energystat.roles).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from energystat import reference
+from energystat import reference, roles, warehouse
 from energystat.contract.uploads import LIVE_STATUSES, MONTHLY, SUPERSEDED, TASK_PROGRESS
 from energystat.monitoring import channels
 from energystat.monitoring.outbox import SENT, UNDELIVERED, Message, UndeliveredError, send_once
@@ -129,7 +130,7 @@ def send_reminders(dsn: str, today: dt.date, notice_days: int | None = None,
     notice = days_before() if notice_days is None else notice_days
     own = channels.configured_reporter_urls() if reporter_urls is None else reporter_urls
     sent, undelivered = [], []
-    with psycopg.connect(dsn) as conn:
+    with warehouse.connect(dsn, role=roles.LOADER) as conn:  # reads ops.upload_log, writes ops.reminders_sent
         for reminder in due_reminders(conn, today, notice):
             urls = channels.urls_for(reminder.reporter_code, own, governance_urls)
             outcome = send_once(conn, reminder_message(reminder), urls)

@@ -504,12 +504,16 @@ def portal_dsn(settings: PortalSettings) -> str:
     """The DSN the portal connects with: `settings.dsn` (ENERGYSTAT_PORTAL_DSN) when given, else the least-privilege
     `energystat_portal` role's (energystat.roles: its password from ENERGYSTAT_PORTAL_PASSWORD or the state
     folder's pgpass) on the warehouse. Only where that role does not exist (a warehouse not migrated by this
-    version) does it fall back to the warehouse's own DSN, and it says so."""
+    version) does it fall back to the warehouse's own DSN, and it says so. Whether it exists is asked with the
+    warehouse's DSN; a portal given no owner's credentials (docker compose's) cannot ask, and uses the role."""
     if settings.dsn:
         return settings.dsn
     base = warehouse.warehouse_dsn()
-    with psycopg.connect(base, autocommit=True) as conn:
-        exists = conn.execute("select 1 from pg_roles where rolname = %s", (roles.PORTAL,)).fetchone() is not None
+    try:
+        with psycopg.connect(base, autocommit=True) as conn:
+            exists = conn.execute("select 1 from pg_roles where rolname = %s", (roles.PORTAL,)).fetchone() is not None
+    except psycopg.OperationalError:
+        exists = True  # the warehouse's DSN holds no credentials here: only the role's password was given
     if exists:
         dsn = roles.role_dsn(roles.PORTAL, base)
         log.info("portal connects as the %s role: %s", roles.PORTAL, roles.masked(dsn))

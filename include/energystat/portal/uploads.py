@@ -125,7 +125,8 @@ def check_file(path: Path, reporter: str, period: str, dsn: str | None,
     elif dsn is None:
         context = context_without_warehouse(reporter, period, "no warehouse")
     else:
-        context = load_context(dsn, reporter, period)
+        with psycopg.connect(dsn) as conn:  # the portal's own connection: its role reads what the history rules need
+            context = load_context(conn, reporter, period)
     timings["context_s"] = time.perf_counter() - started - timings["parse_s"]
     with _VALIDATE_LOCK:
         validating = time.perf_counter()
