@@ -148,16 +148,20 @@ def marts_difference(left: dict[str, list[tuple]], right: dict[str, list[tuple]]
 
 
 def marts_snapshot(dsn: str) -> dict[str, list[tuple]]:
-    """Every row of every table and view of schema `marts`, sorted (for comparing two builds)."""
+    """Every row of every table and view of schema `marts`, sorted (for comparing two builds). Upload ids are left
+    out: they number uploads in the order they were logged, which parallel batches make differ from run to run."""
     import psycopg
     from psycopg import sql
 
     with psycopg.connect(dsn) as conn:
-        names = [r[0] for r in conn.execute(
-            "select table_name from information_schema.tables where table_schema = 'marts' order by 1")]
-        return {name: sorted(conn.execute(sql.SQL("select * from marts.{}").format(sql.Identifier(name))).fetchall(),
-                             key=repr)
-                for name in names}
+        columns: dict[str, list[str]] = {}
+        for table, column in conn.execute(
+                "select table_name, column_name from information_schema.columns where table_schema = 'marts'"
+                " and column_name !~ '(^|_)upload_id$' order by table_name, ordinal_position"):
+            columns.setdefault(table, []).append(column)
+        return {table: sorted(conn.execute(sql.SQL("select {} from marts.{}").format(
+                    sql.SQL(", ").join(map(sql.Identifier, names)), sql.Identifier(table))).fetchall(), key=repr)
+                for table, names in columns.items()}
 
 
 def in_process_marts(dsn: str, landing: Path, tmp: Path) -> dict[str, list[tuple]]:

@@ -59,6 +59,28 @@ def test_native_abort_of_the_reader_is_the_files_rejection_not_the_processs(tmp_
     assert os.getpid() > 0  # still here
 
 
+def _bounded_sum_then_report(conn) -> None:
+    try:
+        conn.send(("ok", bounded.run_bounded(sum, [1, 2, 3], limits=LIMITS)))
+    except BaseException as exc:  # noqa: BLE001 - the test wants to see whatever happened
+        conn.send(("error", repr(exc)))
+
+
+def test_bounded_reader_runs_inside_a_daemonic_process_like_a_celery_worker() -> None:
+    """Celery's prefork pool runs Airflow tasks in daemonic processes, where multiprocessing refuses children;
+    the bounded reader must still start its child there (it joins or kills it itself)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    worker = context.Process(target=_bounded_sum_then_report, args=(sender,), daemon=True)
+    worker.start()
+    assert receiver.poll(60), "the daemonic process did not answer"
+    assert receiver.recv() == ("ok", 6)
+    worker.join(timeout=30)
+    assert not multiprocessing.current_process()._config.get("daemon")
+
+
 def test_workbook_scan_reads_declared_size_and_formulas_without_value(tmp_path: Path) -> None:
     path = raw_xlsx(tmp_path / "f.xlsx", {MONTHLY_SHEET: [["a", "b"], [1, Formula("A2*2")], [2, Formula("A3*2", 4)]],
                                           "说明": [["notes"]]},

@@ -90,6 +90,21 @@ def _megabytes(n: int) -> str:
     return f"{n / (1 << 20):,.0f} MB"
 
 
+def _start_even_from_a_daemon(child: multiprocessing.process.BaseProcess) -> None:
+    """Start the reader child, also from a daemonic process: Celery's prefork pool runs Airflow tasks in one, and
+    multiprocessing refuses children there ("daemonic processes are not allowed to have children") lest they
+    outlive it. This child cannot: `run_bounded` joins or kills it before returning."""
+    config = multiprocessing.current_process()._config  # its own flag: no public setter on a running process
+    if not config.get("daemon"):
+        child.start()
+        return
+    config["daemon"] = False
+    try:
+        child.start()
+    finally:
+        config["daemon"] = True
+
+
 def run_bounded(func: Callable[..., T], *args: Any, limits: ReaderLimits, label: str = "", **kwargs: Any) -> T:
     """`func(*args, **kwargs)` in a forked child under `limits`; its result, or `ReaderFailed` with the reason.
 
@@ -104,7 +119,7 @@ def run_bounded(func: Callable[..., T], *args: Any, limits: ReaderLimits, label:
     child = context.Process(target=_child, args=(sender, func, args, kwargs, limits.memory_bytes), daemon=True,
                             name=f"energystat-reader {label}"[:60])
     started = time.monotonic()
-    child.start()
+    _start_even_from_a_daemon(child)
     sender.close()
     payload: bytes | None = None
     try:
