@@ -19,12 +19,14 @@ install: $(BIN)/energystat
 demo: install
 	$(BIN)/energystat demo --institutions $(DEMO_INSTITUTIONS)
 
-## The test suite (embedded PostgreSQL unless ENERGYSTAT_WAREHOUSE_DSN is set).
+## The test suite (embedded PostgreSQL unless ENERGYSTAT_WAREHOUSE_DSN is set), with the pipeline through the real
+## Airflow stack: LocalExecutor, and CeleryExecutor with two workers when Redis and PostgreSQL answer on 127.0.0.1
+## (skipped with a message otherwise; ENERGYSTAT_REQUIRE_CLUSTER=1, set by CI, makes that skip a failure).
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
 
-## The tests that run the whole Airflow stack as processes (LocalExecutor; CeleryExecutor with two workers on
-## 127.0.0.1's Redis and PostgreSQL; the review loop answered over REST; build_marts in watcher mode).
+## The slow scenarios on the whole Airflow stack, not in `make test`: the reminders on a fake clock, the review
+## loop answered over REST, build_marts in watcher mode with a failing dbt test.
 test-stack: install
 	ENERGYSTAT_STACK_TESTS=1 $(BIN)/python -m pytest -q -m stack $(PYTEST_ARGS)
 

@@ -81,8 +81,9 @@ def module_warehouse_dsn(server_dsn: str, template_dsn: str) -> Iterator[str]:
     warehouse.drop_database(dsn)
 
 
-#: The tests that start Airflow's whole stack as processes (scheduler, api-server, workers) and drive it over REST
-#: take tens of minutes on 2 cores; they run with `make test-stack` (ENERGYSTAT_STACK_TESTS=1), not in `make test`.
+#: Tests marked `stack` start Airflow's whole stack as processes for a slow scenario of their own (the reminders on a
+#: fake clock, the review answered over REST) and run with `make test-stack` (ENERGYSTAT_STACK_TESTS=1). The
+#: pipeline through the real stack (tests/test_airflow_stack.py) is not marked: it runs in `make test`.
 STACK_TESTS_ENV = "ENERGYSTAT_STACK_TESTS"
 
 
