@@ -23,7 +23,7 @@ demo: install
 ## Airflow stack: LocalExecutor, and CeleryExecutor with two workers when Redis and PostgreSQL answer on 127.0.0.1
 ## (skipped with a message otherwise; ENERGYSTAT_REQUIRE_CLUSTER=1, set by CI, makes that skip a failure).
 test: install
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q $(PYTEST_ARGS)
 
 ## The slow scenarios on the whole Airflow stack, not in `make test`: the reminders on a fake clock, the review
 ## loop answered over REST, build_marts in watcher mode with a failing dbt test.

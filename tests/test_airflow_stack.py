@@ -29,9 +29,9 @@ from energystat import config, dbt_runner, migrate, warehouse
 from energystat.orchestration import environment, stack
 from energystat.synth import generate
 
-# In the default suite (`make test`): the real path is what users run. A group of its own: the stacks use their
-# own metadata databases, so they need not wait for the other Airflow tests' shared one.
-pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("stack")]
+# In the default suite (`make test`): the real path is what users run. (`--dist loadfile` keeps this module's
+# tests on one worker, so its two stacks start once.)
+pytestmark = [pytest.mark.airflow]
 
 INSTITUTIONS = 60
 YEARS = [2022, 2023]

@@ -14,11 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from energystat import config
-
-pytestmark = pytest.mark.xdist_group("bench")
 
 
 def test_quick_bench_runs_and_reports(tmp_path: Path, server_dsn: str) -> None:

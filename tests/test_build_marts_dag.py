@@ -14,7 +14,7 @@ from energystat import dbt_runner
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("airflow")]
+pytestmark = [pytest.mark.airflow]
 
 
 @pytest.fixture(scope="module")

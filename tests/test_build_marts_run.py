@@ -15,7 +15,7 @@ from energystat import warehouse
 from energystat.ingest.run import ingest
 from energystat.synth import generate
 
-pytestmark = [pytest.mark.airflow, pytest.mark.stack, pytest.mark.xdist_group("airflow")]
+pytestmark = [pytest.mark.airflow, pytest.mark.stack]
 
 PRODUCER = "dbt.dbt_producer_watcher"
 

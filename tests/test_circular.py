@@ -29,7 +29,6 @@ from energystat.circular.settings import CircularSettings, load_settings
 from energystat.ingest import run as ingest
 
 # Every test of this module shares one warehouse whose state moves forward: keep them on one xdist worker.
-pytestmark = pytest.mark.xdist_group("circular")
 
 YEAR = 2023
 INSTITUTIONS = 150

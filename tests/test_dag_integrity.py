@@ -16,7 +16,6 @@ from energystat.orchestration import tags
 ROOT = Path(__file__).resolve().parents[1]
 DAG_FILES = sorted(p for p in (ROOT / "dags").glob("*.py") if not p.name.startswith("_"))
 
-pytestmark = pytest.mark.xdist_group("airflow")
 
 
 @pytest.fixture(scope="module")

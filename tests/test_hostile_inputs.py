@@ -36,8 +36,6 @@ from energystat import config, warehouse
 from energystat.contract.forms import MONTHLY_SHEET, REGISTRY_FILE
 from energystat.synth import generate
 
-pytestmark = pytest.mark.xdist_group("hostile")
-
 R1, R2 = "450100", "450200"  # the two reporters kept (the registry keeps every reporter's institutions)
 CJK = re.compile(r"[\u4e00-\u9fff]")
 RUN_TIMEOUT_S = 600

@@ -20,8 +20,6 @@ from energystat import warehouse
 from energystat.ingest import run as ingest
 from energystat.synth import generate
 
-pytestmark = pytest.mark.xdist_group("ingest")
-
 RAW_AND_MART_TABLES = ("raw.monthly_statistics", "raw.task_progress", "raw.institution_registry")
 
 

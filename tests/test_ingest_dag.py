@@ -7,14 +7,11 @@ import shutil
 from pathlib import Path
 
 import psycopg
-import pytest
 from airflow_harness import dags_test
 from alert_servers import webhook_server, webhook_url
 
 from energystat import assets, warehouse
 from energystat.synth import generate
-
-pytestmark = pytest.mark.xdist_group("airflow")
 
 
 def _last_publish(server_dsn: str) -> tuple[str, int]:

@@ -19,8 +19,6 @@ from portal_world import HELD_PERIOD, PASSWORDS, World, running_portal, world_in
 
 from energystat import config
 
-pytestmark = pytest.mark.xdist_group("portal")
-
 CHROMIUM = os.environ.get("ENERGYSTAT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]

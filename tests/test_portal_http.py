@@ -18,8 +18,6 @@ from energystat import config
 from energystat.config import PortalSettings
 from energystat.portal import accounts
 
-pytestmark = pytest.mark.xdist_group("portal")
-
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, module_warehouse_dsn: str) -> Iterator[World]:

@@ -159,7 +159,6 @@ def _assert_the_expected_reminders(received: dict[str, list[dict]], dsn: str) ->
     assert rows == [("2024-01-07", "deadline_before", 3), ("2024-01-11", "deadline_overdue", 3)]
 
 
-@pytest.mark.xdist_group("airflow")
 def test_the_dag_on_a_fake_clock_sends_exactly_the_expected_reminders(tmp_path: Path, warehouse_dsn: str) -> None:
     """`airflow dags test` at each fake day (the in-process path; the scheduler's is the stack test below)."""
     _province_with_late_reporters(tmp_path / "landing", warehouse_dsn)
@@ -175,7 +174,6 @@ def test_the_dag_on_a_fake_clock_sends_exactly_the_expected_reminders(tmp_path: 
 
 @pytest.mark.stack
 @pytest.mark.airflow
-@pytest.mark.xdist_group("airflow")
 def test_the_scheduler_on_a_fake_clock_sends_exactly_the_expected_reminders(
         tmp_path: Path, server_dsn: str, template_dsn: str) -> None:
     """The same days as runs the real scheduler executes (api-server, scheduler, dag-processor, triggerer,

@@ -23,8 +23,6 @@ from energystat.ingest import run as ingest
 from energystat.ingest.validate.results import clerk_number
 from energystat.synth import generate
 
-pytestmark = pytest.mark.xdist_group("review")
-
 RAW_TABLES = ("raw.monthly_statistics", "raw.task_progress", "raw.institution_registry")
 REPORTER = "450100"
 EXPLANATION = "本单位新住院楼于2023年7月启用，用电量大幅增加，数据属实。"

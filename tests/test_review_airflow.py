@@ -27,7 +27,7 @@ from energystat.orchestration import environment, stack
 from energystat.orchestration.rest import AirflowClient
 from energystat.synth import generate
 
-pytestmark = [pytest.mark.airflow, pytest.mark.stack, pytest.mark.xdist_group("airflow")]
+pytestmark = [pytest.mark.airflow, pytest.mark.stack]
 
 REPORTER = "450100"
 REVIEWER = "zhang_reviewer"

@@ -229,7 +229,6 @@ def test_bulletin_command_writes_the_july_ranking_risks_and_late_reporters(
         assert name in text.split("四、数据报送情况")[1]
 
 
-@pytest.mark.xdist_group("airflow")
 def test_monthly_progress_dag_repeats_no_warning_and_writes_the_latest_bulletin(
         built: str, tmp_path: Path) -> None:  # noqa: F811
     with psycopg.connect(built) as conn:
