@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -759,16 +760,25 @@ def _live_data(dsn: str) -> dict[tuple, tuple[int, str]]:
     return {(r, p, k): (n, d) for r, p, k, n, d in rows}
 
 
-def _wait_for_copy(dsn: str, timeout: float = 240) -> bool:
-    """True once a COPY into raw runs on the database (polled from another connection)."""
-    deadline = time.monotonic() + timeout
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            if conn.execute("select count(*) from pg_stat_activity where datname = current_database()"
-                            " and query ilike 'copy raw.%%'").fetchone()[0]:
-                return True
-            time.sleep(0.02)
-    return False
+@contextmanager
+def copy_held(dsn: str, timeout: float = 240) -> Iterator[None]:
+    """Hold the monthly and task tables in SHARE mode (reads go on, writes wait) and return once a `COPY raw.…`
+    is waiting on them: the run is then mid-COPY for as long as the block lasts (a small file's COPY takes
+    milliseconds, too short to catch by polling). Released on exit; a connection the fault killed is fine."""
+    holder = psycopg.connect(dsn)
+    try:
+        holder.execute("lock table raw.monthly_statistics, raw.task_progress in share mode")
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(dsn, autocommit=True) as watcher:
+            while not watcher.execute(
+                    "select count(*) from pg_stat_activity where datname = current_database()"
+                    " and query ilike 'copy raw.%%' and wait_event_type = 'Lock'").fetchone()[0]:
+                assert time.monotonic() < deadline, "no COPY reached the raw tables"
+                time.sleep(0.05)
+        yield
+    finally:
+        with suppress(psycopg.Error):
+            holder.close()
 
 
 PERIODS = tuple(f"2023-{m:02d}" for m in range(1, 13))
@@ -788,8 +798,8 @@ def test_sigkill_mid_copy_then_rerun_equals_a_clean_run(night: Night, province: 
     run = subprocess.Popen(command, env=cli_env(night.dsn, night.quarantine), stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        assert _wait_for_copy(night.dsn), "no COPY seen"
-        os.killpg(run.pid, signal.SIGKILL)
+        with copy_held(night.dsn):
+            os.killpg(run.pid, signal.SIGKILL)
     finally:
         run.wait(timeout=60)
     night.ingest()
@@ -805,9 +815,8 @@ def test_warehouse_restarted_mid_run_then_rerun_loads_once(province: Path, basel
     landing = state / "landing"
     shutil.copytree(province, landing)
     env = {k: v for k, v in os.environ.items() if k != "ENERGYSTAT_WAREHOUSE_DSN"}
-    # one file per validation run: loads interleave with seconds of validation, so the restart lands mid-run
     env.update(ENERGYSTAT_STATE_DIR=str(state), ENERGYSTAT_QUARANTINE_DIR=str(state / "quarantine"),
-               ENERGYSTAT_ALERT_URLS="", ENERGYSTAT_VALIDATE_CHUNK_ROWS="1")
+               ENERGYSTAT_ALERT_URLS="")
     dsn = f"postgresql://postgres:@/{config.WAREHOUSE_DB}?host={state / 'pgdata'}"
     try:
         started = energystat("warehouse", "start", env=env)
@@ -816,10 +825,10 @@ def test_warehouse_restarted_mid_run_then_rerun_loads_once(province: Path, basel
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
         try:
-            assert _wait_for_copy(dsn), "no COPY seen"
-            for step in ("stop", "start"):
-                restarted = energystat("warehouse", step, env=env)
-                assert restarted.returncode == 0, restarted.stderr[-2000:]
+            with copy_held(dsn):  # the registry is in; the first monthly COPY waits: the restart lands mid-COPY
+                for step in ("stop", "start"):
+                    restarted = energystat("warehouse", step, env=env)
+                    assert restarted.returncode == 0, restarted.stderr[-2000:]
             stdout, stderr = run.communicate(timeout=RUN_TIMEOUT_S)
         finally:
             if run.poll() is None:
