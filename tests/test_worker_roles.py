@@ -146,6 +146,13 @@ def test_the_review_loop_reads_and_records_on_the_role_passwords(built: str) -> 
 
 def test_what_needs_the_owner_fails_and_says_so(worker: str) -> None:
     dsn = warehouse.warehouse_dsn()
+    try:
+        psycopg.connect(dsn, connect_timeout=10).close()
+    except psycopg.OperationalError:
+        pass  # refused without a password, as docker compose's server and the embedded one refuse it
+    else:
+        pytest.skip("this server lets in a connection that gives no password (trust authentication, as CI's"
+                    " 127.0.0.1:5432): refusals cannot be shown here; `make test` shows them on the embedded server")
     with pytest.raises(migrate.OwnerRequired, match="migrating connects as the warehouse's owner") as refused:
         migrate.migrate(dsn)
     assert "airflow-init" in str(refused.value)
