@@ -51,6 +51,9 @@ def snapshot(out: Path, institutions: int) -> dict[str, Any]:
                 " order by 1, 2 nulls first, 3, 5 nulls first, 6 nulls first, 7 nulls first").fetchall()
             raw = {t: conn.execute(f"select count(*) from raw.{t}").fetchone()[0]
                    for t in ("monthly_statistics", "task_progress", "institution_registry")}
+            # every raw value as PostgreSQL stores it (numeric keeps the text's scale)
+            raw_md5 = {t: conn.execute(f"select md5(string_agg(t::text, E'\\n' order by t::text)) from raw.{t} t"
+                                       ).fetchone()[0] for t in ("monthly_statistics", "task_progress")}
             marts: dict[str, list[list[str | None]]] = {}
             tables = [r[0] for r in conn.execute("select table_name from information_schema.tables"
                                                  " where table_schema = 'marts' order by 1").fetchall()]
@@ -60,7 +63,7 @@ def snapshot(out: Path, institutions: int) -> dict[str, Any]:
     finally:
         warehouse.drop_database(dsn)
     data = {"institutions": institutions, "uploads": [list(r) for r in uploads],
-            "findings": [list(r) for r in findings], "raw_rows": raw, "marts": marts}
+            "findings": [list(r) for r in findings], "raw_rows": raw, "raw_md5": raw_md5, "marts": marts}
     out.write_text(json.dumps(data, ensure_ascii=False, indent=0, default=str) + "\n", encoding="utf-8")
     print(f"{out}: {len(uploads)} uploads, {len(findings)} findings, raw {raw}, "
           f"{len(marts)} mart tables, {sum(len(v) for v in marts.values())} mart rows")
@@ -70,7 +73,7 @@ def snapshot(out: Path, institutions: int) -> dict[str, Any]:
 def compare(before: Path, after: Path) -> int:
     a, b = (json.loads(p.read_text(encoding="utf-8")) for p in (before, after))
     problems = []
-    for key in ("uploads", "findings", "raw_rows"):
+    for key in ("uploads", "findings", "raw_rows", "raw_md5"):
         if a[key] != b[key]:
             extra = [x for x in b[key] if x not in a[key]] if isinstance(a[key], list) else b[key]
             missing = [x for x in a[key] if x not in b[key]] if isinstance(a[key], list) else a[key]

@@ -77,7 +77,9 @@ def summarise(figures: dict[str, Any]) -> dict[str, Any]:
     """The ratios and targets of issue 8 from the stage figures."""
     ingest = figures.get("ingest_year", {})
     steps = ingest.get("steps_s", {})
-    parse_load_monthly = (steps.get("parse_monthly") or 0) + (steps.get("load_monthly") or 0)
+    # Readers parse ahead of the run (in their own processes): the parse that costs the run is its wait for them.
+    parse_monthly = steps.get("parse_wait_monthly", steps.get("parse_monthly"))
+    parse_load_monthly = (parse_monthly or 0) + (steps.get("load_monthly") or 0)
     baseline = figures.get("baseline", {})
     monthly_rows = ingest.get("rows_by_kind", {}).get("monthly")
     # The baseline may run on a subset of files: compare per row.
@@ -132,7 +134,7 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     ingest = f.get("ingest_year", {})
     steps = ingest.get("steps_s", {})
-    for label, key in (("ingest: parse", "parse"), ("ingest: validate (GX suites)", "validate"),
+    for label, key in (("ingest: parse (run waiting for its readers)", "parse"), ("ingest: validate (GX suites)", "validate"),
                        ("ingest: load (COPY)", "load")):
         seconds = sum(v for k, v in steps.items() if k == key or k.startswith(key + "_"))
         rows.append((label, f"{ingest.get('rows', 0):,}", f"{seconds:.2f}",

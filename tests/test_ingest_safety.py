@@ -11,35 +11,21 @@ from pathlib import Path
 
 import pytest
 from hostile_files import Formula, raw_xlsx
+from reader_functions import allocate_gigabytes, open_calamine, raise_unreadable
 
 from energystat.contract.forms import MONTHLY_SHEET
 from energystat.ingest import boundary, bounded, guard, registry_check, run_lock, workbook_scan
-from energystat.ingest.parse import UnreadableFile
 
 LIMITS = bounded.ReaderLimits(memory_bytes=512 << 20, seconds=5)
-
-
-def _raise_unreadable() -> None:
-    raise UnreadableFile("坏文件", "bad file")
-
-
-def _allocate_gigabytes() -> bytearray:
-    return bytearray(4 << 30)
-
-
-def _open_calamine(path: str) -> list:
-    from python_calamine import CalamineWorkbook
-
-    return CalamineWorkbook.from_path(path).get_sheet_by_index(0).to_python()
 
 
 def test_bounded_reader_returns_results_and_turns_every_failure_into_a_reason(tmp_path: Path) -> None:
     assert bounded.run_bounded(sum, [1, 2, 3], limits=LIMITS) == 6
     with pytest.raises(bounded.ReaderFailed) as caught:
-        bounded.run_bounded(_raise_unreadable, limits=LIMITS)
+        bounded.run_bounded(raise_unreadable, limits=LIMITS)
     assert (caught.value.zh, caught.value.en, caught.value.unexpected) == ("坏文件", "bad file", False)
     with pytest.raises(bounded.ReaderFailed) as caught:
-        bounded.run_bounded(_allocate_gigabytes, limits=LIMITS)
+        bounded.run_bounded(allocate_gigabytes, limits=LIMITS)
     assert "内存" in caught.value.zh and "memory" in caught.value.en
     started = time.monotonic()
     with pytest.raises(bounded.ReaderFailed) as caught:
@@ -54,7 +40,7 @@ def test_native_abort_of_the_reader_is_the_files_rejection_not_the_processs(tmp_
     """python-calamine asked for a sheet used to A1:XFD1048576 allocates 512 GB and aborts (exit 134)."""
     bomb = raw_xlsx(tmp_path / "bomb.xlsx", {MONTHLY_SHEET: {1: {0: "统一社会信用代码"}, 1048576: {16383: 1}}})
     with pytest.raises(bounded.ReaderFailed) as caught:
-        bounded.run_bounded(_open_calamine, str(bomb), limits=LIMITS)
+        bounded.run_bounded(open_calamine, str(bomb), limits=LIMITS)
     assert "内存" in caught.value.zh and not caught.value.unexpected
     assert os.getpid() > 0  # still here
 

@@ -84,6 +84,8 @@ class Settings:
     #: Address space one file's reader may add, and its seconds (it runs in its own process).
     reader_memory_bytes: int = DEFAULT_READER_MEMORY_MB << 20
     reader_timeout_s: float = DEFAULT_READER_TIMEOUT_S
+    #: Files read at once, each by its own reader process, while the run validates and loads earlier ones.
+    parse_ahead: int = 2
     #: The correction guard: a new version removing more of the live batch's institutions, or changing a month
     #: total by this factor either way, is held for review (M017 / T009 / R002).
     correction_max_removed_share: float = DEFAULT_CORRECTION_MAX_REMOVED_SHARE
@@ -158,6 +160,7 @@ def settings() -> Settings:
         max_columns=int(env.get("ENERGYSTAT_MAX_COLUMNS") or DEFAULT_MAX_COLUMNS),
         reader_memory_bytes=int(float(env.get("ENERGYSTAT_READER_MEMORY_MB") or DEFAULT_READER_MEMORY_MB) * (1 << 20)),
         reader_timeout_s=float(env.get("ENERGYSTAT_READER_TIMEOUT_S") or DEFAULT_READER_TIMEOUT_S),
+        parse_ahead=max(1, int(env.get("ENERGYSTAT_PARSE_AHEAD") or os.cpu_count() or 2)),
         correction_max_removed_share=float(env.get("ENERGYSTAT_CORRECTION_MAX_REMOVED_SHARE")
                                            or DEFAULT_CORRECTION_MAX_REMOVED_SHARE),
         correction_max_factor=float(env.get("ENERGYSTAT_CORRECTION_MAX_FACTOR") or DEFAULT_CORRECTION_MAX_FACTOR),

@@ -2,25 +2,30 @@
 
 The readers (python-calamine's Rust code, the csv module, pandas) run on untrusted bytes. A native reader asked to
 allocate 512 GB aborts the whole process (SIGABRT, exit 134), a special file can make a read never end, and a
-large sheet can take gigabytes. `run_bounded` forks a child (cheap: the parent's imports are shared copy-on-write),
-caps its address space with `RLIMIT_AS` and its wall time with a timeout, and turns whatever happens to it into
+large sheet can take gigabytes. `run_bounded` has a child forked (by a small fork server that has the readers'
+modules imported, so a child costs milliseconds whatever the caller holds), caps its address space with `RLIMIT_AS` and its wall time with a timeout, and turns whatever happens to it into
 either the function's result or a `ReaderFailed` with a Chinese and English reason (a P001 finding for the
-clerk). Platforms without `fork` (Windows) run the function in-process, unbounded.
+clerk). `start_bounded` starts one without waiting, so a run can read the next files while it loads this one.
+Platforms without `fork` (Windows) run the function in-process, unbounded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import pickle
 import resource
 import signal
+import sys
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -90,75 +95,162 @@ def _megabytes(n: int) -> str:
     return f"{n / (1 << 20):,.0f} MB"
 
 
-def _start_even_from_a_daemon(child: multiprocessing.process.BaseProcess) -> None:
-    """Start the reader child, also from a daemonic process: Celery's prefork pool runs Airflow tasks in one, and
-    multiprocessing refuses children there ("daemonic processes are not allowed to have children") lest they
-    outlive it. This child cannot: `run_bounded` joins or kills it before returning."""
-    config = multiprocessing.current_process()._config  # its own flag: no public setter on a running process
-    if not config.get("daemon"):
+def _start(child: multiprocessing.process.BaseProcess) -> None:
+    """Start the reader child (see the two context managers)."""
+    with _allowed_in_a_daemon(), _without_main_module():
         child.start()
-        return
+
+
+@contextlib.contextmanager
+def _allowed_in_a_daemon() -> Iterator[None]:
+    """Let a daemonic process start the child: Celery's prefork pool runs Airflow tasks in one, and multiprocessing
+    refuses children there ("daemonic processes are not allowed to have children") lest they outlive it. This
+    child cannot: `BoundedCall.result` joins or kills it."""
+    config = multiprocessing.current_process()._config  # its own flag: no public setter on a running process
+    daemon = config.get("daemon")
     config["daemon"] = False
     try:
-        child.start()
+        yield
     finally:
-        config["daemon"] = True
+        if daemon:
+            config["daemon"] = True
 
 
-def run_bounded(func: Callable[..., T], *args: Any, limits: ReaderLimits, label: str = "", **kwargs: Any) -> T:
-    """`func(*args, **kwargs)` in a forked child under `limits`; its result, or `ReaderFailed` with the reason.
+@contextlib.contextmanager
+def _without_main_module() -> Iterator[None]:
+    """Hide the caller's `__main__` while the fork server or a child starts: multiprocessing would have them
+    re-run it (the `airflow` or `celery` script, pytest…: seconds per file, and side effects). The reader's
+    function lives in an importable module, so nothing needs the caller's main."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
-    An exception the function raises with `zh`/`en` attributes (the parser's UnreadableFile) keeps its message;
-    any other exception, a native abort, the memory limit and the timeout get their own.
-    """
-    global last_usage
+
+def preload_in_readers(*modules: str) -> None:
+    """Modules the reader processes import once, in their fork server (not per file); call before the first read."""
+    _preload.update(modules)
+
+
+_preload: set[str] = set()
+
+
+def _reader_context() -> multiprocessing.context.BaseContext:
+    """Readers fork from a small fork server started on first use, not from the caller: a night's run holds GX
+    and the warehouse's history (a gigabyte or more), and forking that per file cost up to seconds (page tables,
+    copy-on-write faults in both processes). The server imports `preload_in_readers`'s modules once."""
+    context = multiprocessing.get_context("forkserver")
+    global _server_ready
+    if not _server_ready:  # its start-up (imports) must not count in the first file's time limit
+        context.set_forkserver_preload(sorted(_preload))
+        first = context.Process(target=int, daemon=True, name="energystat-reader start-up")
+        _start(first)
+        first.join()
+        _server_ready = True
+    return context
+
+
+_server_ready = False
+
+
+def _forget_the_fork_server() -> None:
+    """After a fork (a Celery pool process forked by a worker that read files before): the parent's fork server is
+    not this process's child, and multiprocessing would fail on it ("No child processes"); use a server of its own."""
+    global _server_ready
+    _server_ready = False
+    fresh = multiprocessing.forkserver.ForkServer()
+    multiprocessing.forkserver._forkserver = fresh
+    for name in ("ensure_running", "get_inherited_fds", "connect_to_new_process", "set_forkserver_preload"):
+        setattr(multiprocessing.forkserver, name, getattr(fresh, name))
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_the_fork_server)
+
+
+@dataclass
+class BoundedCall(Generic[T]):
+    """A bounded call running in its child; `result()` waits for it (several can run side by side)."""
+
+    child: multiprocessing.process.BaseProcess | None
+    receiver: Any
+    limits: ReaderLimits
+    label: str
+    started: float
+    value: Any = None  # the result where no child runs (no fork on this platform)
+
+    def result(self) -> T:
+        """The function's result, or `ReaderFailed` with the reason (the time limit counts from the start)."""
+        global last_usage
+        if self.child is None:
+            return self.value
+        child, receiver, limits = self.child, self.receiver, self.limits
+        payload: bytes | None = None
+        try:
+            if receiver.poll(max(0.0, self.started + limits.seconds - time.monotonic())):
+                try:
+                    payload = receiver.recv_bytes()
+                except (EOFError, OSError):  # the child died before answering
+                    payload = None
+            else:
+                child.kill()
+                child.join()
+                raise ReaderFailed(
+                    f"读取超时：超过 {limits.seconds:g} 秒仍未读完（文件过大或不是普通文件）",
+                    f"reading timed out after {limits.seconds:g} s (file too large, or not a regular file)")
+        finally:
+            receiver.close()
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+            child.join()
+        elapsed = time.monotonic() - self.started
+        if payload is None:
+            code = child.exitcode
+            log.warning("reader of %s died (exit code %s) after %.1f s", self.label, code, elapsed)
+            if code in (-signal.SIGABRT, -signal.SIGSEGV, -signal.SIGKILL, 134):
+                raise ReaderFailed(
+                    f"文件过大或结构异常，读取时超出内存限制（{_megabytes(limits.memory_bytes)}）被中止",
+                    f"the reader was stopped: file too large or malformed, over the memory limit "
+                    f"({_megabytes(limits.memory_bytes)}), exit code {code}")
+            raise ReaderFailed(f"读取文件时读取程序意外退出（退出码 {code}）",
+                               f"the reader exited unexpectedly (exit code {code})", unexpected=True)
+        state, value, peak = pickle.loads(payload)
+        last_usage = ReaderUsage(elapsed, peak)
+        if state == "ok":
+            return value
+        if state == "memory":
+            raise ReaderFailed(f"文件过大，读取时超出内存限制（{_megabytes(limits.memory_bytes)}）",
+                               f"file too large: over the reader's memory limit ({_megabytes(limits.memory_bytes)})")
+        name, message, zh, en = value
+        if zh and en:
+            raise ReaderFailed(zh, en)
+        raise ReaderFailed(f"读取文件时出错：{name}: {message}", f"reader error: {name}: {message}", unexpected=True)
+
+
+def start_bounded(func: Callable[..., T], *args: Any, limits: ReaderLimits, label: str = "",
+                  **kwargs: Any) -> BoundedCall[T]:
+    """Start `func(*args, **kwargs)` in a child under `limits` (`func` and the arguments must pickle: the child is
+    forked by the fork server); `.result()` gives its result or `ReaderFailed`. Platforms without `fork` (Windows)
+    run the function now, in-process, unbounded."""
     if not hasattr(os, "fork"):
-        return func(*args, **kwargs)
-    context = multiprocessing.get_context("fork")
+        return BoundedCall(None, None, limits, label, time.monotonic(), func(*args, **kwargs))
+    context = _reader_context()
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(target=_child, args=(sender, func, args, kwargs, limits.memory_bytes), daemon=True,
                             name=f"energystat-reader {label}"[:60])
     started = time.monotonic()
-    _start_even_from_a_daemon(child)
+    _start(child)
     sender.close()
-    payload: bytes | None = None
-    try:
-        if receiver.poll(limits.seconds):
-            try:
-                payload = receiver.recv_bytes()
-            except (EOFError, OSError):  # the child died before answering
-                payload = None
-        else:
-            child.kill()
-            child.join()
-            raise ReaderFailed(
-                f"读取超时：超过 {limits.seconds:g} 秒仍未读完（文件过大或不是普通文件）",
-                f"reading timed out after {limits.seconds:g} s (file too large, or not a regular file)")
-    finally:
-        receiver.close()
-    child.join(timeout=10)
-    if child.is_alive():
-        child.kill()
-        child.join()
-    elapsed = time.monotonic() - started
-    if payload is None:
-        code = child.exitcode
-        log.warning("reader of %s died (exit code %s) after %.1f s", label, code, elapsed)
-        if code in (-signal.SIGABRT, -signal.SIGSEGV, -signal.SIGKILL, 134):
-            raise ReaderFailed(
-                f"文件过大或结构异常，读取时超出内存限制（{_megabytes(limits.memory_bytes)}）被中止",
-                f"the reader was stopped: file too large or malformed, over the memory limit "
-                f"({_megabytes(limits.memory_bytes)}), exit code {code}")
-        raise ReaderFailed(f"读取文件时读取程序意外退出（退出码 {code}）",
-                           f"the reader exited unexpectedly (exit code {code})", unexpected=True)
-    state, value, peak = pickle.loads(payload)
-    last_usage = ReaderUsage(elapsed, peak)
-    if state == "ok":
-        return value
-    if state == "memory":
-        raise ReaderFailed(f"文件过大，读取时超出内存限制（{_megabytes(limits.memory_bytes)}）",
-                           f"file too large: over the reader's memory limit ({_megabytes(limits.memory_bytes)})")
-    name, message, zh, en = value
-    if zh and en:
-        raise ReaderFailed(zh, en)
-    raise ReaderFailed(f"读取文件时出错：{name}: {message}", f"reader error: {name}: {message}", unexpected=True)
+    return BoundedCall(child, receiver, limits, label, started)
+
+
+def run_bounded(func: Callable[..., T], *args: Any, limits: ReaderLimits, label: str = "", **kwargs: Any) -> T:
+    """`func(*args, **kwargs)` in a child under `limits`; its result, or `ReaderFailed` with the reason.
+
+    An exception the function raises with `zh`/`en` attributes (the parser's UnreadableFile) keeps its message;
+    any other exception, a native abort, the memory limit and the timeout get their own.
+    """
+    return start_bounded(func, *args, limits=limits, label=label, **kwargs).result()

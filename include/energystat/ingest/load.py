@@ -13,7 +13,7 @@ import io
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,6 @@ from energystat.contract.uploads import (
     ACCEPTED_WITH_WARNINGS,
     DUPLICATE,
     LIVE_STATUSES,
-    MONTHLY,
     PROCESSING,
     RAW_COLUMNS,
     RAW_TABLES,
@@ -37,7 +36,7 @@ from energystat.contract.uploads import (
     SUPERSEDED,
     rejection_status,
 )
-from energystat.ingest import registry_check
+from energystat.ingest import copy_format, registry_check
 from energystat.ingest.landing import LandingFile, TooLarge, read_upload
 from energystat.ingest.parse import ParsedUpload
 from energystat.ingest.validate import ValidationReport
@@ -171,7 +170,7 @@ def accept(f: LandingFile, conn: psycopg.Connection, parsed: ParsedUpload, repor
             conn, f, PROCESSING,
             rows_in_file=int(parsed.rows), units_used=dict(parsed.units_used),
         )
-        rows = copy_rows(conn, f, upload_id, parsed.frame)
+        rows = copy_rows(conn, f, upload_id, parsed.frame, parsed.rows_csv)
         previous = supersede_live(conn, f, upload_id)
         insert_findings(conn, upload_id, report.findings)
         conn.execute(
@@ -250,51 +249,18 @@ def rejection_reason(report: ValidationReport) -> str:
     return reason
 
 
-def copy_rows(conn: psycopg.Connection, f: LandingFile, upload_id: int, frame: pd.DataFrame) -> int:
-    """COPY the parsed rows into the raw table of their kind; returns the row count."""
-    columns = RAW_COLUMNS[f.kind]
-    data = frame.reindex(columns=columns)  # a new frame of the raw columns only (the upload's own columns filled)
-    data["upload_id"] = upload_id
-    data["reporter_code"] = f.reporter_code
-    if f.kind == MONTHLY:
-        data["period_month"] = date.fromisoformat(f"{f.period}-01")
-    elif "year" not in frame.columns:
-        data["year"] = frame["period_quarter"].str[:4].astype(int)
-        data["quarter"] = frame["period_quarter"].str[-1].astype(int)
+def copy_rows(conn: psycopg.Connection, f: LandingFile, upload_id: int, frame: pd.DataFrame,
+              rows: list[str] | None = None) -> int:
+    """COPY the parsed rows into the raw table of their kind; returns the row count. `rows` are the frame's rows
+    as CSV (`copy_format.rows_csv`) when a reader process formatted them already."""
+    constants = copy_format.load_constants(f.kind, upload_id, f.reporter_code, f.period)
+    columns = [*constants, *copy_format.row_columns(f.kind)]
+    rows = copy_format.rows_csv(f.kind, frame) if rows is None else rows
     with conn.cursor().copy(
         f"copy {RAW_TABLES[f.kind]} ({', '.join(columns)}) from stdin with (format csv, null '')"
     ) as copy:
-        copy.write(csv_text(data))
-    return len(data)
-
-
-def csv_text(data: pd.DataFrame) -> str:
-    """The frame as CSV rows for `COPY … (format csv, null '')`, the text `DataFrame.to_csv(header=False,
-    index=False, na_rep="")` would give for PostgreSQL, built column by column (to_csv's row writer cost as
-    much as the COPY itself): numbers as to_csv writes them, text quoted, missing values empty (= NULL)."""
-    if not len(data):
-        return ""
-    columns = [_csv_fields(data[c]) for c in data.columns]
-    return "".join(row + "\n" for row in map(",".join, zip(*columns, strict=True)))
-
-
-def _csv_fields(column: pd.Series) -> list[str]:
-    values = column.to_numpy(dtype=object)
-    missing = column.isna().to_numpy()
-    if column.dtype.kind == "f":
-        texts = column.to_numpy().astype(str).astype(object)  # the float text to_csv writes (15000.0, 1e-05)
-        texts[missing] = ""
-        return texts.tolist()
-    first = values[0]
-    if not missing.any() and (values == first).all():  # a constant (upload id, reporter, month): format once
-        return [_csv_field(first)] * len(values)
-    return [_csv_field(v) if not m else "" for v, m in zip(values, missing, strict=True)]
-
-
-def _csv_field(value: object) -> str:
-    if isinstance(value, str):  # quoted: commas, quotes and line breaks in names stay text ("" stays NULL, as in to_csv)
-        return '"' + value.replace('"', '""') + '"' if value else ""
-    return str(value)
+        copy.write(copy_format.with_constants(rows, constants))
+    return len(rows)
 
 
 def insert_findings(conn: psycopg.Connection, upload_id: int, findings: Sequence[Finding]) -> None:

@@ -20,6 +20,7 @@ import unicodedata
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,19 @@ from energystat.contract.forms import (
     ColumnSpec,
 )
 from energystat.contract.uploads import MONTHLY, TASK_PROGRESS
-from energystat.ingest.bounded import ReaderFailed, ReaderLimits, run_bounded
+from energystat.ingest import copy_format
+from energystat.ingest.bounded import (
+    BoundedCall,
+    ReaderFailed,
+    ReaderLimits,
+    preload_in_readers,
+    run_bounded,
+    start_bounded,
+)
 from energystat.ingest.workbook_scan import SheetScan, scan_workbook
 
 log = logging.getLogger(__name__)
+preload_in_readers(__name__)  # the reader children's fork server imports this module (pandas, calamine) once
 
 #: The rows of a file's table, each a list of cell values as read.
 Cells = list[list[Any]]
@@ -82,6 +92,16 @@ class ParsedUpload:
     header_row: int | None = None  # row number of the header in the file
     sheet: str | None = None
     cells: Cells = field(default_factory=list, repr=False)
+    #: Reads `cells` again when the parser left them in its child process (`start_parse`).
+    reread_cells: Callable[[], Cells] | None = field(default=None, repr=False, compare=False)
+    #: The rows as COPY text (`copy_format.rows_csv`), formatted by the reader process, or None.
+    rows_csv: list[str] | None = field(default=None, repr=False, compare=False)
+
+    def table_cells(self) -> Cells:
+        """The rows as read (what the marked workbook copies), read again when the parser's child kept them."""
+        if not self.cells and self.reread_cells is not None:
+            self.cells = self.reread_cells()
+        return self.cells
 
     @property
     def readable(self) -> bool:
@@ -401,23 +421,72 @@ def not_read(path: Path, reporter: str | None, period: str | None, rule_id: str,
                         findings=[Finding(rule_id, ERROR, zh, en)])
 
 
+@dataclass
+class PendingParse:
+    """A file being parsed in its bounded child (`start_parse`); `result()` waits for it."""
+
+    call: BoundedCall[ParsedUpload]
+    path: Path
+    reporter_code: str | None
+    period: str | None
+    kind: str | None
+    data: bytes | None
+    limits: ReadLimits
+    reader_limits: ReaderLimits
+
+    def result(self) -> tuple[ParsedUpload, str | None]:
+        """The ParsedUpload (whatever the bytes did to the reader), and the engineer's error when the cause was
+        not the file (a bug, the machine) — None when it was the file or nothing failed."""
+        try:
+            parsed = self.call.result()
+        except ReaderFailed as exc:
+            if exc.unexpected:
+                log.error("reader of %s failed: %s", self.path, exc.en)
+            parsed = not_read(self.path, self.reporter_code, self.period, UNREADABLE,
+                              exc.zh + ("（平台内部错误，已通知技术人员）" if exc.unexpected else ""),
+                              exc.en + (" (internal error: engineers have been told)" if exc.unexpected else ""),
+                              self.kind)
+            return parsed, exc.en if exc.unexpected else None
+        parsed.reread_cells = partial(_reread_cells, self.path, self.data, self.limits, self.reader_limits)
+        return parsed, None
+
+
+def start_parse(path: Path, reporter_code: str | None = None, period: str | None = None,
+                data: bytes | None = None, kind: str | None = None) -> PendingParse:
+    """Start `parse_upload` in a child process with the settings' memory and time limits (`ingest.bounded`);
+    several can run side by side while the caller validates and loads earlier files."""
+    settings = config.settings()
+    limits = ReadLimits.from_settings()  # read here: the child comes from a fork server started earlier
+    reader_limits = ReaderLimits(settings.reader_memory_bytes, settings.reader_timeout_s)
+    call = start_bounded(_parse_leaving_cells, path, reporter_code, period, data, limits,
+                         limits=reader_limits, label=path.name)
+    return PendingParse(call, path, reporter_code, period, kind, data, limits, reader_limits)
+
+
 def parse_bounded(path: Path, reporter_code: str | None = None, period: str | None = None,
                   data: bytes | None = None, kind: str | None = None) -> tuple[ParsedUpload, str | None]:
-    """`parse_upload` in a child process with the settings' memory and time limits (`ingest.bounded`): whatever
-    the bytes do to the readers, the result is a ParsedUpload. Also returns the engineer's error when the cause
-    was not the file (a bug, the machine) — None when it was the file or nothing failed."""
-    settings = config.settings()
-    limits = ReaderLimits(settings.reader_memory_bytes, settings.reader_timeout_s)
+    """`parse_upload` in a bounded child process, waited for (see `start_parse` and `PendingParse.result`)."""
+    return start_parse(path, reporter_code, period, data, kind).result()
+
+
+def _parse_leaving_cells(path: Path, reporter_code: str | None, period: str | None, data: bytes | None,
+                         limits: ReadLimits) -> ParsedUpload:
+    """`parse_upload` as the reader child runs it: the table's cells stay behind (sending them back cost more than
+    the parse; only a rejected file's report needs them, and `table_cells()` reads them again, bounded too), and
+    the rows come back formatted for COPY too."""
+    parsed = parse_upload(path, reporter_code, period, data=data, limits=limits)
+    parsed.cells = []
+    if parsed.readable and parsed.kind is not None:  # formatted here, beside the next files' reads, not at load
+        parsed.rows_csv = copy_format.rows_csv(parsed.kind, parsed.frame)
+    return parsed
+
+
+def _reread_cells(path: Path, data: bytes | None, limits: ReadLimits, reader_limits: ReaderLimits) -> Cells:
     try:
-        return run_bounded(parse_upload, path, reporter_code, period, data=data,
-                           limits=limits, label=path.name), None
-    except ReaderFailed as exc:
-        if exc.unexpected:
-            log.error("reader of %s failed: %s", path, exc.en)
-        parsed = not_read(path, reporter_code, period, UNREADABLE,
-                          exc.zh + ("（平台内部错误，已通知技术人员）" if exc.unexpected else ""),
-                          exc.en + (" (internal error: engineers have been told)" if exc.unexpected else ""), kind)
-        return parsed, exc.en if exc.unexpected else None
+        return run_bounded(read_cells, path, data, limits, limits=reader_limits, label=path.name)[0]
+    except ReaderFailed as exc:  # it was read a moment ago: the machine's problem; the report lists no cells
+        log.error("re-reading the cells of %s failed: %s", path, exc.en)
+        return []
 
 
 def parse_upload(path: str | Path, reporter_code: str | None = None, period: str | None = None,

@@ -258,7 +258,7 @@ def write_marked_workbook(parsed: ParsedUpload, findings: list[Finding], path: P
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
-    rows = parsed.cells
+    rows = parsed.table_cells()
     header_index = (parsed.header_row or 1) - 1
     header = rows[header_index] if rows else []
     position_of = {raw: i for raw, text in parsed.headers.items()

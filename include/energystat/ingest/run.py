@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import groupby
@@ -42,7 +43,7 @@ from energystat.ingest.landing import (
     read_upload,
 )
 from energystat.ingest.load import Outcome, OutcomeDict
-from energystat.ingest.parse import ParsedUpload, not_read, parse_bounded
+from energystat.ingest.parse import ParsedUpload, PendingParse, not_read, start_parse
 from energystat.ingest.run_lock import landing_lock
 from energystat.ingest.validate import ValidationReport, validate, validate_many
 from energystat.ingest.validate.context import (
@@ -134,34 +135,23 @@ def _refused(f: LandingFile) -> ParsedUpload:
 def _parsed_chunks(files: list[tuple[int, LandingFile]], root: Path, engineer_errors: dict[int, str]) -> Iterator[Chunk]:
     """Consecutive runs of files, parsed, each holding about `validate_chunk_rows` rows (at least one file).
 
-    Each file's bytes are read once, within the size limit, and hashed: the log gets the hash of the bytes parsed
-    (a file replaced since discovery is logged as what was loaded). The parser runs in a bounded child process."""
+    The next `parse_ahead` files are being parsed (each in its bounded reader process) while the caller validates
+    and loads the chunk it was given."""
     settings = config.settings()
+    reading: deque[tuple[int, LandingFile, ParsedUpload | PendingParse]] = deque()
+    todo = iter(files)
     group: list[tuple[int, LandingFile]] = []
     parsed: list[ParsedUpload] = []
-    for index, f in files:
-        kind = f.kind if f.kind in FORM_KINDS else None
-        path = Path(f.rel_path)
-        if f.refusal_zh is not None:
-            result = _refused(f)
-        else:
-            try:
-                data = read_upload(root, f.rel_path, settings.max_file_bytes)
-            except TooLarge as exc:
-                result = not_read(path, f.reporter_code, f.period, UNREADABLE,
-                                  f"文件大于 {exc.limit / (1 << 20):g} MB 的限额", f"file larger than the "
-                                  f"{exc.limit / (1 << 20):g} MB limit", kind)
-            except OSError as exc:
-                result = not_read(path, f.reporter_code, f.period, UNREADABLE, f"无法打开文件：{exc.strerror or exc}",
-                                  f"cannot open the file: {exc}", kind)
-            else:
-                digest = hashlib.sha256(data).hexdigest()
-                if digest != f.sha256:
-                    log.warning("%s changed since discovery: logging the bytes read now", f.rel_path)
-                    f = replace(f, sha256=digest, size_bytes=len(data))
-                result, engineer_error = parse_bounded(path, f.reporter_code, f.period, data, kind)
-                if engineer_error:
-                    engineer_errors[index] = engineer_error
+    while True:
+        while len(reading) < settings.parse_ahead and (item := next(todo, None)) is not None:
+            reading.append(_start_reading(*item, root, settings.max_file_bytes))
+        if not reading:
+            break
+        index, f, result = reading.popleft()
+        if isinstance(result, PendingParse):
+            result, engineer_error = result.result()
+            if engineer_error:
+                engineer_errors[index] = engineer_error
         group.append((index, f))
         parsed.append(result)
         if sum(p.rows for p in parsed) >= settings.validate_chunk_rows:
@@ -169,6 +159,31 @@ def _parsed_chunks(files: list[tuple[int, LandingFile]], root: Path, engineer_er
             group, parsed = [], []
     if group:
         yield group, parsed
+
+
+def _start_reading(index: int, f: LandingFile, root: Path,
+                   max_file_bytes: int) -> tuple[int, LandingFile, ParsedUpload | PendingParse]:
+    """The file's bytes read once, within the size limit, and hashed (the log gets the hash of the bytes parsed: a
+    file replaced since discovery is logged as what was loaded), then its parse started in a bounded child; or
+    the file's result already, when it is refused or cannot be opened."""
+    kind = f.kind if f.kind in FORM_KINDS else None
+    path = Path(f.rel_path)
+    if f.refusal_zh is not None:
+        return index, f, _refused(f)
+    try:
+        data = read_upload(root, f.rel_path, max_file_bytes)
+    except TooLarge as exc:
+        return index, f, not_read(path, f.reporter_code, f.period, UNREADABLE,
+                                  f"文件大于 {exc.limit / (1 << 20):g} MB 的限额",
+                                  f"file larger than the {exc.limit / (1 << 20):g} MB limit", kind)
+    except OSError as exc:
+        return index, f, not_read(path, f.reporter_code, f.period, UNREADABLE,
+                                  f"无法打开文件：{exc.strerror or exc}", f"cannot open the file: {exc}", kind)
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != f.sha256:
+        log.warning("%s changed since discovery: logging the bytes read now", f.rel_path)
+        f = replace(f, sha256=digest, size_bytes=len(data))
+    return index, f, start_parse(path, f.reporter_code, f.period, data, kind)
 
 
 def _validated(group: list[tuple[int, LandingFile]], parsed: list[ParsedUpload],

@@ -1,0 +1,20 @@
+"""Functions the bounded-reader tests run in reader processes. A reader child imports its function's module, so
+these live in a module of their own that imports little (the test module imports pytest and the test helpers)."""
+
+from __future__ import annotations
+
+from energystat.ingest.parse import UnreadableFile
+
+
+def raise_unreadable() -> None:
+    raise UnreadableFile("坏文件", "bad file")
+
+
+def allocate_gigabytes() -> bytearray:
+    return bytearray(4 << 30)
+
+
+def open_calamine(path: str) -> list:
+    from python_calamine import CalamineWorkbook
+
+    return CalamineWorkbook.from_path(path).get_sheet_by_index(0).to_python()

@@ -1,0 +1,55 @@
+"""The COPY text of an upload's rows (formatted by the reader process, completed at load) is what pandas' own CSV
+writer gives for the raw table's columns: numbers with their scale, text quoted, missing values empty (NULL)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pandas as pd
+
+from energystat.contract.uploads import MONTHLY, RAW_COLUMNS, TASK_PROGRESS
+from energystat.ingest import copy_format
+
+
+def _fields(text: str) -> list[list[str]]:
+    """The fields COPY reads (it quotes no empty field: empty is NULL in both texts)."""
+    return list(csv.reader(io.StringIO(text)))
+
+
+def _expected(frame: pd.DataFrame, constants: dict[str, object], columns: list[str]) -> str:
+    table = frame.reindex(columns=columns)
+    for name, value in constants.items():
+        table[name] = value
+    return table.to_csv(header=False, index=False, na_rep="", lineterminator="\n")
+
+
+def test_monthly_rows_with_constants_are_what_to_csv_writes() -> None:
+    frame = pd.DataFrame({
+        "source_row": pd.array([2, 3, 4], dtype="Int64"),
+        "credit_code": ["11450100MB0000001X", None, "A,B"],
+        "institution_name": ['某"局"', "第一行\n第二行", ""],
+        "institution_kind": ["机关", "学校", "医院"],
+        "headcount": [84.0, np.nan, 3.0],
+        "floor_area_m2": [15000.0, 1e-05, 123456789.125],
+        "electricity_kwh": [0.1, 2.5e20, np.nan],
+        "water_t": [np.nan, np.nan, np.nan],
+    })
+    constants = copy_format.load_constants(MONTHLY, 17, "450100", "2023-07")
+    text = copy_format.with_constants(copy_format.rows_csv(MONTHLY, frame), constants)
+    expected = _expected(frame, constants, [*constants, *copy_format.row_columns(MONTHLY)])
+    assert _fields(text) == _fields(expected) and len(_fields(text)) == 3
+    assert ',"A,B",,"医院",' in text  # an empty name is an unquoted empty field: NULL, as before
+    assert sorted([*constants, *copy_format.row_columns(MONTHLY)]) == sorted(RAW_COLUMNS[MONTHLY])
+
+
+def test_task_rows_take_year_and_quarter_from_their_period() -> None:
+    frame = pd.DataFrame({"source_row": [2], "period_quarter": ["2023-Q3"], "task_code": ["pv"], "quantity": [1.5],
+                          "note": [None]})
+    constants = copy_format.load_constants(TASK_PROGRESS, 5, "450000", "2023-Q3")
+    rows = copy_format.rows_csv(TASK_PROGRESS, frame)
+    by_column = dict(zip(copy_format.row_columns(TASK_PROGRESS), rows[0].split(","), strict=True))
+    assert (by_column["year"], by_column["quarter"], by_column["quantity"], by_column["note"]) == ("2023", "3", "1.5", "")
+    assert copy_format.with_constants(rows, constants).startswith("5,\"450000\",2,")
+    assert copy_format.rows_csv(TASK_PROGRESS, frame.iloc[:0]) == []
