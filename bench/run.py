@@ -221,7 +221,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "workdir": str(workdir), "dsn": warehouse.with_database(server, database),
         "copy_dsn": warehouse.with_database(server, database + "_copy"),
         "baseline_dsn": warehouse.with_database(server, database + "_baseline"),
-        "airflow_dsn": warehouse.with_database(server, f"{args.db_prefix}_airflow"),
+        # one per size: its Airflow home (secrets, Fernet key) is per size too, and a trigger row another key
+        # encrypted (a run aborted in another size's bench) kills the triggerer that cannot decrypt it
+        "airflow_dsn": warehouse.with_database(server, f"{database}_airflow"),
         "baseline_files": args.baseline_files, "runs": args.dag_parse_runs, "counts": args.batches,
         "template_db": database + "_prepared",
         **{f"batch_dsn_{n}": warehouse.with_database(server, f"{database}_batches{n}") for n in args.batches},
@@ -294,7 +296,8 @@ def _figure(result: dict[str, Any], key: str) -> Any:
 
 def current_figures(results_dir: Path) -> str:
     """The newest value of every figure per size (each from the newest run that measured it), as Markdown."""
-    runs = sorted((json.loads(p.read_text(encoding="utf-8")) for p in results_dir.glob("*.json")),
+    runs = sorted((run for run in (json.loads(p.read_text(encoding="utf-8")) for p in results_dir.glob("*.json"))
+                   if "institutions" in run),  # not the other benches' figures (portal_verdict)
                   key=lambda r: r.get("date", ""))
     sizes = sorted({r["institutions"] for r in runs})
     lines = [CURRENT_START, "## Current figures", "",
