@@ -28,8 +28,8 @@ from energystat import config, warehouse
 BENCH_DIR = Path(__file__).resolve().parent
 QUICK_INSTITUTIONS = 300
 ALL_STAGES = ("generate", "prepare", "parse", "ingest_year", "copy_reference", "baseline", "dbt_build",
-              "build_marts", "circular", "nightly", "dag_parse", "batches")
-OPTIONAL_STAGES = ("batches",)  # only with --batches
+              "build_marts", "build_marts_dags_test", "circular", "nightly", "dag_parse", "batches")
+OPTIONAL_STAGES = ("batches", "build_marts_dags_test")  # only with --batches, --dags-test
 
 
 def run_stage(name: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -98,6 +98,9 @@ def summarise(figures: dict[str, Any]) -> dict[str, Any]:
         "dbt_build_s": figures.get("dbt_build", {}).get("seconds"),
         "build_marts_s": figures.get("build_marts", {}).get("seconds"),
         "build_marts_over_dbt_build": figures.get("build_marts", {}).get("dag_run_over_dbt_build"),
+        "build_marts_local_mode_s": (figures.get("build_marts", {}).get("local") or {}).get("seconds"),
+        "build_marts_local_mode_over_dbt_build": (figures.get("build_marts", {}).get("local") or {}).get(
+            "over_dbt_build"),
         "nightly_one_file_s": figures.get("nightly", {}).get("seconds"),
         "slowest_dag_parse_s": max((d["median_s"] for d in dags.values()), default=None),
         "peak_rss_mib": max(peaks, default=None),
@@ -110,6 +113,10 @@ def markdown(result: dict[str, Any]) -> str:
     def cell(stage: str, key: str = "seconds") -> str:
         value = f.get(stage, {}).get(key)
         return "-" if value is None else f"{value:,}" if isinstance(value, int | float) else str(value)
+
+    def scheduled(execution: str, key: str) -> str:
+        value = (f.get("build_marts", {}).get(execution) or {}).get(key)
+        return "-" if value is None else str(value)
 
     lines = [
         f"## {result['date']} — {result['size']} ({result['institutions']:,} institutions, years "
@@ -149,9 +156,16 @@ def markdown(result: dict[str, Any]) -> str:
          cell("baseline"), cell("baseline", "rows_per_s"), cell("baseline", "peak_rss_mib")),
         ("dbt build (all years)", cell("dbt_build", "rows"), cell("dbt_build"), cell("dbt_build", "rows_per_s"),
          cell("dbt_build", "peak_rss_mib")),
-        (f"build_marts, `airflow dags test` (DAG run; command {cell('build_marts', 'command_s')} s; plain `dbt build`"
-         f" CLI before/after {cell('build_marts', 'dbt_build_cli_s')} s)", "-", cell("build_marts"), "-",
+        (f"build_marts through the scheduler (LocalExecutor), watcher mode (DAG run; trigger to end "
+         f"{scheduled('watcher', 'trigger_to_end_s')} s; plain `dbt build` CLI before/after "
+         f"{cell('build_marts', 'dbt_build_cli_s')} s)", "-", cell("build_marts"), "-",
          cell("build_marts", "peak_rss_mib")),
+        (f"build_marts through the scheduler (LocalExecutor), local mode (DAG run; trigger to end "
+         f"{scheduled('local', 'trigger_to_end_s')} s; {scheduled('local', 'over_dbt_build')}× dbt build)", "-",
+         scheduled("local", "seconds"), "-", "(same process)"),
+        (f"build_marts, `airflow dags test` (DAG run; command {cell('build_marts_dags_test', 'command_s')} s; "
+         f"plain `dbt build` CLI before/after {cell('build_marts_dags_test', 'dbt_build_cli_s')} s)", "-",
+         cell("build_marts_dags_test"), "-", cell("build_marts_dags_test", "peak_rss_mib")),
         ("circular (docx, html, json)", "-", cell("circular"), "-", cell("circular", "peak_rss_mib")),
         (f"nightly run, one new file, `airflow dags test` ({cell('nightly', 'new_file_status')})",
          cell("nightly", "file_rows"), cell("nightly"), "-", cell("nightly", "peak_rss_mib")),
@@ -186,6 +200,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--skip", nargs="*", default=[], choices=ALL_STAGES, help="stages to leave out")
     parser.add_argument("--batches", type=int, nargs="*", default=[],
                         help="also time ENERGYSTAT_INGEST_BATCHES of these sizes (e.g. 1 2 4)")
+    parser.add_argument("--dags-test", action="store_true",
+                        help="also time `airflow dags test build_marts` (slow: one task after another)")
     parser.add_argument("--baseline-files", type=int, default=0, help="baseline on the first N monthly files only")
     parser.add_argument("--dag-parse-runs", type=int, default=5)
     parser.add_argument("--workdir", help="landing tree and scratch (default .energystat/bench/<size>)")
@@ -207,12 +223,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "workdir": str(workdir), "dsn": warehouse.with_database(server, database),
         "copy_dsn": warehouse.with_database(server, database + "_copy"),
         "baseline_dsn": warehouse.with_database(server, database + "_baseline"),
-        "airflow_dsn": warehouse.with_database(server, f"{args.db_prefix}_airflow"),
+        # one per size: its Airflow home (secrets, Fernet key) is per size too, and a trigger row another key
+        # encrypted (a run aborted in another size's bench) kills the triggerer that cannot decrypt it
+        "airflow_dsn": warehouse.with_database(server, f"{database}_airflow"),
         "baseline_files": args.baseline_files, "runs": args.dag_parse_runs, "counts": args.batches,
         "template_db": database + "_prepared",
         **{f"batch_dsn_{n}": warehouse.with_database(server, f"{database}_batches{n}") for n in args.batches},
     }
-    skip = set(args.skip) | ({"batches"} if not args.batches else set())
+    skip = (set(args.skip) | ({"batches"} if not args.batches else set())
+            | ({"build_marts_dags_test"} if not args.dags_test else set()))
     figures: dict[str, Any] = {}
     truth = landing / "truth.json"
     generated = json.loads(truth.read_text())["generator"] if truth.exists() else {}
@@ -279,7 +298,8 @@ def _figure(result: dict[str, Any], key: str) -> Any:
 
 def current_figures(results_dir: Path) -> str:
     """The newest value of every figure per size (each from the newest run that measured it), as Markdown."""
-    runs = sorted((json.loads(p.read_text(encoding="utf-8")) for p in results_dir.glob("*.json")),
+    runs = sorted((run for run in (json.loads(p.read_text(encoding="utf-8")) for p in results_dir.glob("*.json"))
+                   if "institutions" in run),  # not the other benches' figures (portal_verdict)
                   key=lambda r: r.get("date", ""))
     sizes = sorted({r["institutions"] for r in runs})
     lines = [CURRENT_START, "## Current figures", "",

@@ -292,18 +292,22 @@ def circular(p: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": round(seconds, 2), "documents": sorted(paths)}
 
 
-def airflow_environ(p: dict[str, Any]) -> dict[str, str]:
-    """The project's Airflow environment pointed at the bench databases, landing and a bench Airflow home."""
-    from energystat.orchestration import environment as airflow_env
-
-    overrides = {
+def bench_overrides(p: dict[str, Any]) -> dict[str, str]:
+    """Environment variables pointing the project at the bench databases, landing and a bench Airflow home."""
+    return {
         config.WAREHOUSE_DSN_ENV: p["dsn"],
         "ENERGYSTAT_AIRFLOW_DB_DSN": p["airflow_dsn"],
         "ENERGYSTAT_LANDING_DIR": p["landing"],
         "ENERGYSTAT_QUARANTINE_DIR": str(Path(p["workdir"]) / "quarantine"),
         "AIRFLOW_HOME": str(Path(p["workdir"]) / "airflow"),
     }
-    os.environ.update(overrides)
+
+
+def airflow_environ(p: dict[str, Any]) -> dict[str, str]:
+    """The project's Airflow environment pointed at the bench (`bench_overrides`, also set in this process)."""
+    from energystat.orchestration import environment as airflow_env
+
+    os.environ.update(bench_overrides(p))
     return {**os.environ, **airflow_env.environ()}
 
 
@@ -368,50 +372,105 @@ def _migrated_airflow(p: dict[str, Any], env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
+def _dbt_build_cli(p: dict[str, Any], env: dict[str, str]) -> float:
+    """Seconds of a plain `dbt build` (the dbt CLI, a process of its own) of the project on the bench database, as
+    the transformer role (as the DAG's dbt: the same profile, so neither spoils the other's partial parse)."""
+    from energystat import dbt_runner, roles
+
+    dbt_env = dbt_runner.dbt_env(roles.role_dsn(roles.TRANSFORMER, p["dsn"]))
+    started = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).with_name("dbt")), "build", "--project-dir", str(dbt_runner.project_dir()),
+                    "--profiles-dir", str(dbt_runner.project_dir())], env={**env, **dbt_env},
+                   check=True, capture_output=True, text=True, timeout=3600)
+    return time.perf_counter() - started
+
+
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    from datetime import datetime
+
+    if not start or not end:
+        return None
+    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 2)
+
+
+def _build_marts_through_the_scheduler(p: dict[str, Any], execution: str) -> dict[str, Any]:
+    """One run of build_marts (ENERGYSTAT_DBT_EXECUTION=`execution`) triggered through the REST API of a stack
+    started for it (api-server, scheduler, dag-processor, triggerer; LocalExecutor), as `make demo` runs it."""
+    from energystat.orchestration import stack
+
+    started = time.perf_counter()
+    with stack.start(stack.LOCAL, **bench_overrides(p), ENERGYSTAT_DBT_EXECUTION=execution) as running:
+        stack_s = time.perf_counter() - started
+        client = running.client()
+        started = time.perf_counter()
+        run = client.run_once("build_marts", note=f"bench {execution}")
+        run = client.wait_for_run("build_marts", run["dag_run_id"], timeout=3600)
+        wall_s = time.perf_counter() - started
+        client.set_paused("build_marts", True)
+        tis = client.task_instances("build_marts", run["dag_run_id"])
+    states: dict[str, int] = defaultdict(int)
+    for ti in tis:
+        states[ti["state"] or "none"] += 1
+    producer = next((ti for ti in tis if ti["task_id"] == "dbt.dbt_producer_watcher"), None)
+    return {"seconds": _seconds_between(run["start_date"], run["end_date"]), "state": run["state"],
+            "trigger_to_end_s": round(wall_s, 2), "stack_start_s": round(stack_s, 2), "task_states": dict(states),
+            "on_a_worker": sum(1 for ti in tis if ti["hostname"]),
+            "producer_s": _seconds_between(producer["start_date"], producer["end_date"]) if producer else None}
+
+
 @stage
 def build_marts(p: dict[str, Any]) -> dict[str, Any]:
-    """`airflow dags test build_marts` next to a plain `dbt build` (the dbt CLI) of the same project and data,
-    alternated dbt, DAG, dbt so both see the same machine load; the DAG run's own duration comes from the
-    metadata database (the command's wall time also counts the Airflow CLI start)."""
-    import psycopg
+    """build_marts through a real scheduler with LocalExecutor, in Cosmos watcher mode and in local mode, between
+    two plain `dbt build` CLI runs of the same project and data (dbt, watcher, local, dbt: the load of the machine
+    is shared alike). The DAG run's duration (its start to its end, as the UI shows it) is compared with the mean
+    of the two dbt builds; the time from the REST trigger to the run's end is kept too."""
+    from energystat.orchestration import stack
 
-    from energystat import dbt_runner
+    env = airflow_environ(p)
+    stack.migrate_metadata_db(env)
+    subprocess.run([str(Path(sys.executable).with_name("energystat")), "marts", "parse"], env=env, check=True,
+                   capture_output=True, timeout=600)  # the manifest the DAG renders from
+    dbt_first = _dbt_build_cli(p, env)
+    runs = {execution: _build_marts_through_the_scheduler(p, execution)
+            for execution in (config.DBT_EXECUTION_WATCHER, config.DBT_EXECUTION_LOCAL)}
+    dbt_second = _dbt_build_cli(p, env)
+    dbt_s = (dbt_first + dbt_second) / 2
+    for run in runs.values():
+        run["over_dbt_build"] = round(run["seconds"] / dbt_s, 2) if run["seconds"] else None
+    watcher = runs[config.DBT_EXECUTION_WATCHER]
+    return {"seconds": watcher["seconds"], "dag_run_over_dbt_build": watcher["over_dbt_build"],
+            "dbt_build_cli_s": [round(dbt_first, 2), round(dbt_second, 2)], **runs}
+
+
+@stage
+def build_marts_dags_test(p: dict[str, Any]) -> dict[str, Any]:
+    """`airflow dags test build_marts` (the default execution) between two plain `dbt build` CLI runs; the DAG
+    run's own duration comes from the metadata database (the command's wall time also counts the Airflow CLI
+    start)."""
+    import psycopg
 
     env = airflow_environ(p)
     migrate_s = _migrated_airflow(p, env)
     subprocess.run([str(Path(sys.executable).with_name("energystat")), "marts", "parse"], env=env, check=True,
-                   capture_output=True, timeout=600)  # the manifest the DAG renders from
-    dbt_env = {**env, **dbt_runner.dbt_env(p["dsn"])}
-    dbt_cmd = [str(Path(sys.executable).with_name("dbt")), "build", "--project-dir", str(dbt_runner.project_dir()),
-               "--profiles-dir", str(dbt_runner.project_dir())]
-
-    def timed(cmd: list[str], environ: dict[str, str]) -> tuple[float, subprocess.CompletedProcess]:
-        started = time.perf_counter()
-        run = subprocess.run(cmd, env=environ, capture_output=True, text=True, timeout=3600)
-        return time.perf_counter() - started, run
-
-    dbt_first, first = timed(dbt_cmd, dbt_env)
-    dag_s, dag = timed([_airflow(), "dags", "test", "build_marts"], env)
-    dbt_second, second = timed(dbt_cmd, dbt_env)
+                   capture_output=True, timeout=600)
+    dbt_first = _dbt_build_cli(p, env)
+    started = time.perf_counter()
+    dag = subprocess.run([_airflow(), "dags", "test", "build_marts"], env=env, capture_output=True, text=True,
+                         timeout=3600)
+    dag_s = time.perf_counter() - started
+    dbt_second = _dbt_build_cli(p, env)
     with psycopg.connect(p["airflow_dsn"]) as conn:
-        run_id, state, run_s = conn.execute(
-            "select run_id, state, extract(epoch from end_date - start_date) from dag_run"
+        state, run_s = conn.execute(
+            "select state, extract(epoch from end_date - start_date) from dag_run"
             " where dag_id = 'build_marts' order by id desc limit 1").fetchone()
-        states = dict(conn.execute("select coalesce(state, 'none'), count(*) from task_instance"
-                                   " where dag_id = 'build_marts' and run_id = %s group by 1", (run_id,)).fetchall())
-        producer_s = conn.execute(
-            "select extract(epoch from end_date - start_date) from task_instance where dag_id = 'build_marts'"
-            " and run_id = %s and task_id = 'dbt.dbt_producer_watcher'", (run_id,)).fetchone()
     dbt_s = (dbt_first + dbt_second) / 2
-    failed = [r for r in (first, dag, second) if r.returncode]
     run_s = float(run_s) if run_s is not None else None  # None: the run never finished (killed, timed out)
     return {"seconds": round(run_s, 2) if run_s else None, "command_s": round(dag_s, 2), "state": state,
-            "dbt_execution": env.get("ENERGYSTAT_DBT_EXECUTION") or "local", "task_states": states,
-            "producer_s": round(float(producer_s[0]), 2) if producer_s and producer_s[0] else None,
+            "dbt_execution": config.settings().dbt_execution,
             "dbt_build_cli_s": [round(dbt_first, 2), round(dbt_second, 2)],
             "dag_run_over_dbt_build": round(run_s / dbt_s, 2) if run_s else None,
-            "command_over_dbt_build": round(dag_s / dbt_s, 2), "airflow_db_migrate_s": round(migrate_s, 2),
-            "log_tail": (failed[0].stdout[-1500:] + failed[0].stderr[-1500:]) if failed else None}
+            "airflow_db_migrate_s": round(migrate_s, 2),
+            "log_tail": (dag.stdout[-1500:] + dag.stderr[-1500:]) if dag.returncode else None}
 
 
 @stage

@@ -6,11 +6,13 @@ Airflow task: each seed/model task is followed by the task of its data tests (`T
 failed test fails its task, alerts through the energystat notifier, and its downstream marts do not run.
 
 * **Execution** (`ENERGYSTAT_DBT_EXECUTION`):
-  - `local` (default): Cosmos `ExecutionMode.LOCAL`, each task runs dbt for its node in its own process.
-  - `watcher`: Cosmos `ExecutionMode.WATCHER`, **one** `dbt build` (task `dbt.dbt_producer_watcher`) and the
-    node tasks poll its results in "reschedule" mode. Faster (bench/RESULTS.md), but on a busy 2-core machine
-    the real scheduler re-queues a 2-second poller before the executor reports its previous poke, takes that
-    report for an external kill and fails the node (seen in `make demo`); so it is opt-in.
+  - `watcher` (default): Cosmos `ExecutionMode.WATCHER`, **one** `dbt build` (task `dbt.dbt_producer_watcher`)
+    and a task per node that reports its node's result. Under a scheduler the node tasks start in the triggerer
+    and end there (`energystat.orchestration.dbt_watcher`): no worker process per node, no reschedule pokes to
+    race the scheduler. A retry or a cleared node task runs dbt for its node on a worker. `airflow dags test`
+    runs every task on its own loop: there the node tasks poll in "reschedule" mode.
+  - `local`: Cosmos `ExecutionMode.LOCAL`, each task runs dbt for its node in its own process (slower: ≈ 80
+    process starts and dbt starts; bench/RESULTS.md).
 
 * **Schedule**: whenever the ingestion DAG loads monthly statistics or task progress (Assets
   `postgres://warehouse/raw/monthly_statistics`, `postgres://warehouse/raw/task_progress`); also runnable by hand.
@@ -33,6 +35,7 @@ from cosmos import DbtTaskGroup, ExecutionConfig, LoadMode, ProfileConfig, Proje
 from cosmos.constants import ExecutionMode, InvocationMode
 
 from energystat import assets, config, dbt_runner
+from energystat.orchestration import dbt_watcher
 from energystat.orchestration.glue import HEAVY_QUEUE, Tag, default_args
 
 project_config = ProjectConfig(
@@ -45,12 +48,12 @@ project_config = ProjectConfig(
 # plugin, and Cosmos's own plugin imports FastAPI (≈ 0.4 s of a 0.69 s parse). The manifest is a local file,
 # so read it as one (Cosmos accepts a pathlib.Path there).
 project_config.manifest_path = Path(dbt_runner.manifest_path())
-if config.settings().dbt_execution == config.DBT_EXECUTION_WATCHER:
-    dbt_runner.finish_watcher_polls_when_the_build_succeeded()  # tests on several models: see its docstring
+WATCHER = config.settings().dbt_execution == config.DBT_EXECUTION_WATCHER
+if WATCHER:
+    dbt_watcher.finish_watcher_polls_when_the_build_succeeded()  # tests on several models: see its docstring
     execution_config = ExecutionConfig(execution_mode=ExecutionMode.WATCHER, invocation_mode=InvocationMode.DBT_RUNNER)
-    # Node tasks look for their node's result every 2 s and give their slot back in between ("reschedule"):
-    # a deferred sensor would block `airflow dags test`, which runs tasks one at a time and its triggers
-    # inline (a node task started before the producer would wait forever).
+    # Under a scheduler node tasks start in the triggerer (below); these arguments are for the times they run
+    # on a worker: `airflow dags test` (one task at a time: a poke gives the loop back), a retry, a cleared task.
     node_args = {"deferrable": False, "mode": "reschedule", "poke_interval": 2}
 else:
     execution_config = ExecutionConfig(execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER)
@@ -86,5 +89,7 @@ with DAG(
         ),
         operator_args={"install_deps": False, **node_args},
     )
+    if WATCHER:
+        dbt_watcher.start_node_tasks_in_the_triggerer(dbt_marts.iter_tasks())
     marts_ready = EmptyOperator(task_id="marts_ready", outlets=[Asset(assets.MARTS_BUILT)])
     dbt_marts >> marts_ready

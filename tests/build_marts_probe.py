@@ -24,4 +24,6 @@ print(json.dumps({
     "tasks": {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks} if dag else {},
     "schedule": repr(getattr(dag.timetable, "asset_condition", dag.timetable)) if dag else None,
     "dbt_imported": "dbt" in sys.modules,
+    "execution": config.settings().dbt_execution,
+    "started_in_the_triggerer": sorted(t.task_id for t in dag.tasks if t.start_from_trigger) if dag else [],
 }))

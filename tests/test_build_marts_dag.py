@@ -3,7 +3,9 @@ tests, every seed loaded, the raw-data Assets as schedule, and a parse that stay
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,20 +13,26 @@ from pathlib import Path
 import pytest
 
 from energystat import dbt_runner
+from energystat.orchestration import dbt_watcher
 
 ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = [pytest.mark.airflow]
 
 
+def _probe(**env: str) -> dict:
+    """The DAG's shape as a fresh interpreter parses it (with `env` added to the environment)."""
+    out = subprocess.run([sys.executable, str(ROOT / "tests" / "build_marts_probe.py")],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture(scope="module")
 def rendered() -> dict:
     manifest = dbt_runner.parse()  # what `energystat marts parse` does at set-up
     nodes = json.loads(manifest.read_text(encoding="utf-8"))["nodes"].values()
-    out = subprocess.run([sys.executable, str(ROOT / "tests" / "build_marts_probe.py")],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    shape = json.loads(out.stdout.strip().splitlines()[-1])
+    shape = _probe()
     shape["models"] = sorted(n["name"] for n in nodes if n["resource_type"] == "model")
     shape["seeds"] = sorted(n["name"] for n in nodes if n["resource_type"] == "seed")
     return shape
@@ -66,8 +74,8 @@ def test_watcher_poll_of_a_detached_test_ends_once_the_build_succeeded() -> None
     from cosmos.operators._watcher.base import BaseConsumerSensor
     from cosmos.operators._watcher.state import ProducerTaskState
 
-    dbt_runner.finish_watcher_polls_when_the_build_succeeded()
-    dbt_runner.finish_watcher_polls_when_the_build_succeeded()  # idempotent
+    dbt_watcher.finish_watcher_polls_when_the_build_succeeded()
+    dbt_watcher.finish_watcher_polls_when_the_build_succeeded()  # idempotent
     from types import SimpleNamespace
 
     handle = BaseConsumerSensor._handle_no_dbt_node_status  # the sensor's state is these two attributes
@@ -76,3 +84,39 @@ def test_watcher_poll_of_a_detached_test_ends_once_the_build_succeeded() -> None
     assert handle(sensor, "running", 1, {}) is False
     with pytest.raises(Exception, match="dbt build command failed"):
         handle(sensor, ProducerTaskState.FAILED, 1, {})
+
+
+def test_watcher_node_tasks_start_in_the_triggerer(rendered: dict) -> None:
+    """Watcher mode (the default): every dbt node task is handed to the triggerer, only the producer (and the
+    EmptyOperators) reach a worker; local mode starts every task on a worker."""
+    watcher = rendered if rendered["execution"] == "watcher" else _probe(ENERGYSTAT_DBT_EXECUTION="watcher")
+    nodes = {t for t in watcher["tasks"] if t.startswith("dbt.") and not t.startswith("dbt.dbt_producer_watcher")}
+    assert len(nodes) > 60 and set(watcher["started_in_the_triggerer"]) == nodes
+    local = rendered if rendered["execution"] == "local" else _probe(ENERGYSTAT_DBT_EXECUTION="local")
+    assert local["started_in_the_triggerer"] == []
+
+
+def test_node_trigger_ends_the_task_with_dbt_verdict_and_leaves_reruns_to_a_worker() -> None:
+    from types import SimpleNamespace
+
+    from airflow.triggers.base import TaskFailedEvent, TaskSkippedEvent, TaskSuccessEvent
+
+    trigger = dbt_watcher.NodeTrigger("model.energystat.stg_x", "dbt.dbt_producer_watcher")
+    assert isinstance(trigger.end_event({"status": "success"}), TaskSuccessEvent)
+    assert isinstance(trigger.end_event({"status": "skipped"}), TaskSkippedEvent)
+    assert isinstance(trigger.end_event({"status": "failed", "reason": "node_failed"}), TaskFailedEvent)
+    assert isinstance(trigger.end_event({"status": "failed", "reason": "producer_failed"}), TaskFailedEvent)
+    skipped_producer = trigger.end_event({"status": "failed", "reason": "producer_skipped"})
+    assert type(skipped_producer).__name__ == "TriggerEvent"  # resumes on a worker: Cosmos runs dbt for the node
+    assert dbt_watcher.NodeTrigger(**trigger.serialize()[1]).serialize() == trigger.serialize()
+
+    trigger.task_instance = SimpleNamespace(dag_id="build_marts", run_id="r1", task_id="dbt.stg_x.run", map_index=-1,
+                                            try_number=2)
+
+    async def first_event() -> object:
+        async for event in trigger.run():
+            return event
+
+    event = asyncio.run(first_event())
+    assert type(event).__name__ == "TriggerEvent" and event.payload == {"status": "rerun"}
+    assert (trigger.dag_id, trigger.run_id) == ("build_marts", "r1")

@@ -94,10 +94,9 @@ class Settings:
     ingest_lock_wait_s: float = 0.0
     #: Apprise URLs told about unexpected errors (engineers), default the alert URLs.
     engineer_alert_urls: tuple[str, ...] = ()
-    #: How build_marts runs dbt through Cosmos: "local" (each node task runs its own node; the default) or
-    #: "watcher" (one `dbt build`, node tasks poll its results; faster, but its polling tasks race the real
-    #: scheduler on a busy machine: see dags/build_marts.py).
-    dbt_execution: str = DBT_EXECUTION_LOCAL
+    #: How build_marts runs dbt through Cosmos: "watcher" (one `dbt build`, node tasks report its results from
+    #: the triggerer; the default) or "local" (each node task runs dbt for its own node): see dags/build_marts.py.
+    dbt_execution: str = DBT_EXECUTION_WATCHER
 
     @property
     def embedded_pgdata(self) -> Path:

@@ -133,26 +133,3 @@ def env_for_profile(dsn: str | None = None) -> Mapping[str, str]:
     and writes no password file (a task's worker parses the file again with its own environment)."""
     return dbt_env(roles.role_dsn(roles.TRANSFORMER, dsn or configured_dsn(), generate=False))
 
-
-def finish_watcher_polls_when_the_build_succeeded() -> None:
-    """Make Cosmos's polling watcher tasks end like its deferred ones once the producer's `dbt build` succeeded.
-
-    Cosmos 1.15 publishes no status for a test spanning several models (a "detached" test task): its trigger
-    (deferrable sensors) then reports success once the producer succeeded, but the poke path (the reschedule
-    mode build_marts uses) waits forever. A failed build still fails the task (the producer's state is failed,
-    so Cosmos's own handling runs). Called by dags/build_marts.py; Cosmos is already imported there.
-    """
-    from cosmos.operators._watcher.base import BaseConsumerSensor
-    from cosmos.operators._watcher.state import ProducerTaskState
-
-    original = BaseConsumerSensor._handle_no_dbt_node_status
-    if getattr(original, "energystat_patched", False):
-        return
-
-    def handle_no_status(self: Any, producer_task_state: str | None, try_number: int, context: Any) -> bool:
-        if producer_task_state == ProducerTaskState.SUCCESS:
-            return True
-        return original(self, producer_task_state, try_number, context)
-
-    handle_no_status.energystat_patched = True  # type: ignore[attr-defined]
-    BaseConsumerSensor._handle_no_dbt_node_status = handle_no_status

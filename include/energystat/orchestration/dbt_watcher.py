@@ -1,0 +1,127 @@
+"""How build_marts' dbt node tasks follow the one `dbt build` of Cosmos's watcher mode.
+
+In `ExecutionMode.WATCHER` one task (`dbt.dbt_producer_watcher`) runs `dbt build` and publishes every node's
+result as an XCom; each model, seed and test keeps a task of its own that reports its node's result. Cosmos
+1.15 gives those node tasks two ways to wait, both poor under a real scheduler on a small machine:
+
+- polling in "reschedule" mode: a worker process per poke (an Airflow start and a DAG parse each time), and the
+  scheduler can re-queue a poke before the executor reported the previous one, then fails the node (seen in
+  `make demo` on a busy 2-core machine);
+- deferrable: a worker process to start the task and another to finish it, with ≈ 80 nodes that is ≈ 160 task
+  processes competing with the producer's `dbt build`.
+
+`start_node_tasks_in_the_triggerer` makes each node task start in the triggerer instead (Airflow's
+`start_from_trigger`): the scheduler hands it straight to the triggerer, where `NodeTrigger` (Cosmos's
+`WatcherTrigger`, which polls the producer's XComs) ends the task itself — success, skipped, or failed when dbt
+failed its node (the failure alerts: the triggerer sends the failure callback to the DAG processor). A node
+task reaches a worker only when dbt has to run again: a retry, a task cleared in the UI, or a producer skipped
+on its own retry; it then runs as Cosmos's task does (`execute`: poke, and Cosmos's fall-back `dbt` run).
+
+`airflow dags test` ignores `start_from_trigger` and runs every task with `execute` in its own loop, one task at a
+time: there the node tasks poll in "reschedule" mode (the DAG's `operator_args`), which lets the loop run the
+producer between pokes (a deferred task would run its trigger inline and wait for a producer that never starts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from airflow.triggers.base import (
+    StartTriggerArgs,
+    TaskFailedEvent,
+    TaskSkippedEvent,
+    TaskSuccessEvent,
+    TriggerEvent,
+)
+from cosmos.listeners.dag_run_listener import EventStatus
+from cosmos.operators._watcher.base import BaseConsumerSensor
+from cosmos.operators._watcher.state import ProducerTaskState
+from cosmos.operators._watcher.triggerer import WatcherEventReason, WatcherTrigger
+
+#: Seconds between two looks of a node's trigger at the producer's XComs (one API round trip per node each time).
+POLL_S = 2.0
+
+
+class NodeTrigger(WatcherTrigger):
+    """Cosmos's `WatcherTrigger` for a node task started in the triggerer: it takes its DAG run from the task
+    instance (the start arguments are fixed when the DAG is parsed) and ends the task itself once the producer
+    settled the node. Whatever needs dbt to run again resumes the task on a worker (`execute`)."""
+
+    def __init__(self, model_unique_id: str, producer_task_id: str, poke_interval: float = POLL_S,
+                 is_test_sensor: bool = False, dag_id: str = "", run_id: str = "", map_index: int | None = -1,
+                 **_: Any) -> None:
+        super().__init__(model_unique_id=model_unique_id, producer_task_id=producer_task_id, dag_id=dag_id,
+                         run_id=run_id, map_index=map_index, poke_interval=poke_interval,
+                         is_test_sensor=is_test_sensor)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        _, kwargs = super().serialize()
+        return f"{__name__}.{type(self).__qualname__}", kwargs
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        ti = self.task_instance
+        if ti is not None:
+            self.dag_id, self.run_id, self.map_index = ti.dag_id, ti.run_id, ti.map_index
+        if ti is not None and ti.try_number > 1:  # a retry or a cleared task: dbt runs the node again
+            yield TriggerEvent({"status": "rerun"})
+            return
+        async for event in super().run():
+            yield self.end_event(event.payload)
+            return
+
+    def end_event(self, payload: dict[str, Any]) -> TriggerEvent:
+        """The event that ends the task for Cosmos's verdict, or the plain event that resumes it on a worker."""
+        status, reason = payload.get("status"), payload.get("reason")
+        if status == EventStatus.SUCCESS:
+            return TaskSuccessEvent()
+        if status == EventStatus.SKIPPED:
+            return TaskSkippedEvent()
+        if status == EventStatus.FAILED and reason == WatcherEventReason.NODE_FAILED:
+            self.log.error("dbt failed %s: see the log of task %s", self.model_unique_id, self.producer_task_id)
+            return TaskFailedEvent()
+        if status == EventStatus.FAILED and reason == WatcherEventReason.PRODUCER_FAILED:
+            self.log.error("%s failed before reporting %s: see its log", self.producer_task_id, self.model_unique_id)
+            return TaskFailedEvent()
+        return TriggerEvent(payload)  # the producer was skipped: Cosmos runs dbt for the node on a worker
+
+
+def start_node_tasks_in_the_triggerer(tasks: Iterable[Any], poll_s: float = POLL_S) -> int:
+    """Make every Cosmos watcher node task among `tasks` start in the triggerer with a `NodeTrigger`; returns how
+    many. The producer and other tasks are left as they are."""
+    count = 0
+    for task in tasks:
+        if not isinstance(task, BaseConsumerSensor):
+            continue
+        task.start_from_trigger = True
+        task.start_trigger_args = StartTriggerArgs(
+            trigger_cls=f"{__name__}.{NodeTrigger.__qualname__}",
+            trigger_kwargs={"model_unique_id": task.model_unique_id, "producer_task_id": task.producer_task_id,
+                            "poke_interval": poll_s, "is_test_sensor": task.is_test_sensor},
+            next_method="execute",
+            next_kwargs=None,
+            timeout=None,
+        )
+        count += 1
+    return count
+
+
+def finish_watcher_polls_when_the_build_succeeded() -> None:
+    """Make Cosmos's polling watcher tasks end like its deferred ones once the producer's `dbt build` succeeded.
+
+    Cosmos 1.15 publishes no status for a test spanning several models (a "detached" test task): its trigger
+    (deferrable sensors) then reports success once the producer succeeded, but the poke path (the reschedule
+    mode of `airflow dags test`, retries) waits forever. A failed build still fails the task (the producer's
+    state is failed, so Cosmos's own handling runs). Called by dags/build_marts.py.
+    """
+    original = BaseConsumerSensor._handle_no_dbt_node_status
+    if getattr(original, "energystat_patched", False):
+        return
+
+    def handle_no_status(self: Any, producer_task_state: str | None, try_number: int, context: Any) -> bool:
+        if producer_task_state == ProducerTaskState.SUCCESS:
+            return True
+        return original(self, producer_task_state, try_number, context)
+
+    handle_no_status.energystat_patched = True  # type: ignore[attr-defined]
+    BaseConsumerSensor._handle_no_dbt_node_status = handle_no_status
