@@ -100,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
     env = {**os.environ, **environment.apply()}
     _done(t)
     if not args.no_airflow:
-        # Airflow's metadata database migrates (≈ 15 s on one core) while the sample data and the manifest are made.
+        # Airflow's metadata database migrates (8 s of CPU, one core) while the sample data and the manifest are made.
         background = ThreadPoolExecutor(max_workers=1)
         metadata_db = background.submit(stack.migrate_metadata_db, env)
         background.shutdown(wait=False)  # the migration goes on; its result is awaited before the stack starts
@@ -133,7 +133,8 @@ def _run(args: argparse.Namespace) -> int:
         metadata_db.result()
         # SIGTERM (a closed terminal, CI's timeout) stops the components like Ctrl-C does.
         signal.signal(signal.SIGTERM, _interrupt)
-        running = stack.start(stack.LOCAL, migrate=False, **environment.DEMO_STACK_SETTINGS, **_quiet_env())
+        running = stack.start(stack.LOCAL, migrate=False, **_quiet_env(),
+                              **environment.local_stack_environ(os.environ, environment.DEMO_STACK_SETTINGS))
         _done(t)
         try:
             links = _run_dags_through_the_scheduler(running.client(), int(year))

@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -41,8 +42,8 @@ _SECRETS = {
 #: production (docker compose) keeps Airflow's defaults. Values already set in the environment win.
 LOCAL_STACK_SETTINGS = {
     # The stack starts the scheduler together with the API server, not after it: a task it runs before the API
-    # server listens retries its execution-API calls; 10 tries (random exponential waits) last 1 min in 99 % of
-    # cases, the default 5 only 10 s — the API server alone took 22 s to start on a busy 2-core machine.
+    # server listens retries its execution-API calls: 10 tries (random exponential waits) wait over 1 min in 99 %
+    # of cases, the default 5 at most 15 s — the API server alone took 22 s to start on a busy 2-core machine.
     "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10",
 }
 #: Settings `make demo` adds to LOCAL_STACK_SETTINGS: its stack lives a minute or two and nobody edits a DAG
@@ -54,9 +55,9 @@ DEMO_STACK_SETTINGS = {
 }
 
 
-def local_stack_environ(env: dict[str, str]) -> dict[str, str]:
-    """LOCAL_STACK_SETTINGS, except those `env` sets already."""
-    return {key: env.get(key, value) for key, value in LOCAL_STACK_SETTINGS.items()}
+def local_stack_environ(env: Mapping[str, str], settings: Mapping[str, str] = LOCAL_STACK_SETTINGS) -> dict[str, str]:
+    """`settings` (LOCAL_STACK_SETTINGS), except those `env` sets already."""
+    return {key: env.get(key, value) for key, value in settings.items()}
 
 
 def airflow_connection_json(dsn: str) -> str:
