@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -36,6 +37,27 @@ _SECRETS = {
     # Signs the API server's sessions.
     "AIRFLOW__API__SECRET_KEY": lambda: secrets.token_urlsafe(32),
 }
+
+#: Airflow settings of the local stack (`orchestration.stack`: `make airflow`, `make demo`, the tests' stacks);
+#: production (docker compose) keeps Airflow's defaults. Values already set in the environment win.
+LOCAL_STACK_SETTINGS = {
+    # The stack starts the scheduler together with the API server, not after it: a task it runs before the API
+    # server listens retries its execution-API calls: 10 tries (random exponential waits) wait over 1 min in 99 %
+    # of cases, the default 5 at most 15 s — the API server alone took 22 s to start on a busy 2-core machine.
+    "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10",
+}
+#: Settings `make demo` adds to LOCAL_STACK_SETTINGS: its stack lives a minute or two and nobody edits a DAG
+#: meanwhile. The DAG processor parses the files once at start and then re-parses one only when it changes
+#: (`file_parsing_sort_mode = modified_time`); the every-30-s re-parse (build_marts ≈ 1 s each) would take CPU
+#: from the demo's tasks on 2 cores. (`make airflow` keeps 30 s: it also picks up a rewritten dbt manifest.)
+DEMO_STACK_SETTINGS = {
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
+}
+
+
+def local_stack_environ(env: Mapping[str, str], settings: Mapping[str, str] = LOCAL_STACK_SETTINGS) -> dict[str, str]:
+    """`settings` (LOCAL_STACK_SETTINGS), except those `env` sets already."""
+    return {key: env.get(key, value) for key, value in settings.items()}
 
 
 def airflow_connection_json(dsn: str) -> str:
