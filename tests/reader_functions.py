@@ -18,3 +18,13 @@ def open_calamine(path: str) -> list:
     from python_calamine import CalamineWorkbook
 
     return CalamineWorkbook.from_path(path).get_sheet_by_index(0).to_python()
+
+
+def bounded_sum_or_error() -> object:
+    """`run_bounded(sum, [1, 2])`, or the error it raised (for a test running it in a pool process)."""
+    from energystat.ingest import bounded
+
+    try:
+        return bounded.run_bounded(sum, [1, 2], limits=bounded.ReaderLimits(512 << 20, 60))
+    except BaseException as exc:  # noqa: BLE001 - the test wants to see whatever happened
+        return repr(exc)

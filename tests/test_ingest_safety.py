@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from hostile_files import Formula, raw_xlsx
-from reader_functions import allocate_gigabytes, open_calamine, raise_unreadable
+from reader_functions import allocate_gigabytes, bounded_sum_or_error, open_calamine, raise_unreadable
 
 from energystat.contract.forms import MONTHLY_SHEET
 from energystat.ingest import boundary, bounded, guard, registry_check, run_lock, workbook_scan
@@ -65,6 +65,15 @@ def test_bounded_reader_runs_inside_a_daemonic_process_like_a_celery_worker() ->
     assert receiver.recv() == ("ok", 6)
     worker.join(timeout=30)
     assert not multiprocessing.current_process()._config.get("daemon")
+
+
+def test_bounded_reader_runs_in_a_celery_pool_process() -> None:
+    """Celery's prefork pool (billiard) gives its processes an authentication key that refuses to be pickled; the
+    readers' fork server is sent the key with every start (seen as every validate_and_load failing on workers)."""
+    import billiard
+
+    with billiard.Pool(1) as pool:
+        assert pool.apply(bounded_sum_or_error) == 3
 
 
 def test_workbook_scan_reads_declared_size_and_formulas_without_value(tmp_path: Path) -> None:

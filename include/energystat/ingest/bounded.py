@@ -97,7 +97,8 @@ def _megabytes(n: int) -> str:
 
 def _start(child: multiprocessing.process.BaseProcess) -> None:
     """Start the reader child (see the two context managers)."""
-    with _allowed_in_a_daemon(), _without_main_module():
+    _give_plain_authkey(child._config)
+    with _allowed_in_a_daemon(), _without_main_module(), _plain_authkey():
         child.start()
 
 
@@ -114,6 +115,26 @@ def _allowed_in_a_daemon() -> Iterator[None]:
     finally:
         if daemon:
             config["daemon"] = True
+
+
+@contextlib.contextmanager
+def _plain_authkey() -> Iterator[None]:
+    """Celery's pool processes carry billiard's authentication key, which refuses to be pickled, and the fork
+    server is sent the caller's and the child's key with every start: hand it multiprocessing's own type of the
+    same key."""
+    config = multiprocessing.current_process()._config
+    key = config.get("authkey")
+    _give_plain_authkey(config)
+    try:
+        yield
+    finally:
+        if key is not None:
+            config["authkey"] = key
+
+
+def _give_plain_authkey(config: dict[str, Any]) -> None:
+    if config.get("authkey") is not None:
+        config["authkey"] = multiprocessing.process.AuthenticationString(bytes(config["authkey"]))
 
 
 @contextlib.contextmanager
