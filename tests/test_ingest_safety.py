@@ -67,6 +67,14 @@ def test_bounded_reader_runs_inside_a_daemonic_process_like_a_celery_worker() ->
     assert not multiprocessing.current_process()._config.get("daemon")
 
 
+def test_a_cancelled_reader_is_stopped() -> None:
+    """A run that stops early (the warehouse went away) leaves no reader behind."""
+    call = bounded.start_bounded(time.sleep, 60, limits=LIMITS)
+    assert call.child is not None and call.child.is_alive()
+    call.cancel()
+    assert not call.child.is_alive()
+
+
 def test_bounded_reader_runs_in_a_celery_pool_process() -> None:
     """Celery's prefork pool (billiard) gives its processes an authentication key that refuses to be pickled; the
     readers' fork server is sent the key with every start (seen as every validate_and_load failing on workers)."""

@@ -3,7 +3,8 @@
 The readers (python-calamine's Rust code, the csv module, pandas) run on untrusted bytes. A native reader asked to
 allocate 512 GB aborts the whole process (SIGABRT, exit 134), a special file can make a read never end, and a
 large sheet can take gigabytes. `run_bounded` has a child forked (by a small fork server that has the readers'
-modules imported, so a child costs milliseconds whatever the caller holds), caps its address space with `RLIMIT_AS` and its wall time with a timeout, and turns whatever happens to it into
+modules imported, so a child costs milliseconds whatever the caller holds), caps its address space with
+`RLIMIT_AS` and its wall time with a timeout, and turns whatever happens to it into
 either the function's result or a `ReaderFailed` with a Chinese and English reason (a P001 finding for the
 clerk). `start_bounded` starts one without waiting, so a run can read the next files while it loads this one.
 Platforms without `fork` (Windows) run the function in-process, unbounded.
@@ -96,7 +97,7 @@ def _megabytes(n: int) -> str:
 
 
 def _start(child: multiprocessing.process.BaseProcess) -> None:
-    """Start the reader child (see the two context managers)."""
+    """Start the reader child, whatever process the caller is (see the context managers below)."""
     _give_plain_authkey(child._config)
     with _allowed_in_a_daemon(), _without_main_module(), _plain_authkey():
         child.start()
@@ -201,6 +202,13 @@ class BoundedCall(Generic[T]):
     label: str
     started: float
     value: Any = None  # the result where no child runs (no fork on this platform)
+
+    def cancel(self) -> None:
+        """Stop the child unread (the caller gave up: its run stopped)."""
+        if self.child is not None:
+            self.child.kill()
+            self.child.join()
+            self.receiver.close()
 
     def result(self) -> T:
         """The function's result, or `ReaderFailed` with the reason (the time limit counts from the start)."""

@@ -142,23 +142,28 @@ def _parsed_chunks(files: list[tuple[int, LandingFile]], root: Path, engineer_er
     todo = iter(files)
     group: list[tuple[int, LandingFile]] = []
     parsed: list[ParsedUpload] = []
-    while True:
-        while len(reading) < settings.parse_ahead and (item := next(todo, None)) is not None:
-            reading.append(_start_reading(*item, root, settings.max_file_bytes))
-        if not reading:
-            break
-        index, f, result = reading.popleft()
-        if isinstance(result, PendingParse):
-            result, engineer_error = result.result()
-            if engineer_error:
-                engineer_errors[index] = engineer_error
-        group.append((index, f))
-        parsed.append(result)
-        if sum(p.rows for p in parsed) >= settings.validate_chunk_rows:
+    try:
+        while True:
+            while len(reading) < settings.parse_ahead and (item := next(todo, None)) is not None:
+                reading.append(_start_reading(*item, root, settings.max_file_bytes))
+            if not reading:
+                break
+            index, f, result = reading.popleft()
+            if isinstance(result, PendingParse):
+                result, engineer_error = result.result()
+                if engineer_error:
+                    engineer_errors[index] = engineer_error
+            group.append((index, f))
+            parsed.append(result)
+            if sum(p.rows for p in parsed) >= settings.validate_chunk_rows:
+                yield group, parsed
+                group, parsed = [], []
+        if group:
             yield group, parsed
-            group, parsed = [], []
-    if group:
-        yield group, parsed
+    finally:  # the run stopped early (the warehouse went away): no reader outlives it
+        for _, _, pending in reading:
+            if isinstance(pending, PendingParse):
+                pending.call.cancel()
 
 
 def _start_reading(index: int, f: LandingFile, root: Path,
