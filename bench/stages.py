@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from energystat.contract.uploads import FORM_KINDS, RAW_COLUMNS, RAW_TABLES
 from energystat.ingest import landing as ingest_landing
 from energystat.ingest import load as ingest_load
 from energystat.ingest import run as ingest
-from energystat.ingest.parse import PendingParse
+from energystat.ingest.read_ahead import ReadAhead
 
 STAGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
@@ -143,6 +143,22 @@ class _Timer:
 
         setattr(module, name, timed)
 
+    def wrap_iteration(self, cls: type, label: Callable[[Any], str]) -> None:
+        """Add up the time the caller waits for each item of `cls`'s iterations (labelled by the item)."""
+        original = cls.__iter__
+
+        def timed(instance: Any) -> Iterator[Any]:
+            items = original(instance)
+            while True:
+                started = time.perf_counter()
+                item = next(items, items)
+                if item is items:
+                    return
+                self.seconds[label(item)] += time.perf_counter() - started
+                yield item
+
+        cls.__iter__ = timed
+
 
 @stage
 def ingest_year(p: dict[str, Any]) -> dict[str, Any]:
@@ -154,7 +170,7 @@ def ingest_year(p: dict[str, Any]) -> dict[str, Any]:
     gx_s = time.perf_counter() - started
     timer = _Timer()
     # Files are parsed in reader processes ahead of the run: what counts is how long the run waits for them.
-    timer.wrap(PendingParse, "result", lambda *a, result, **k: f"parse_wait_{result[0].kind}")
+    timer.wrap_iteration(ReadAhead, lambda read: f"parse_wait_{read[2].kind}")
     timer.wrap(ingest, "load_contexts", lambda *a, result, **k: "validate_context")
     timer.wrap(ingest, "validate_many", lambda *a, result, **k: "validate_rules")
     timer.wrap(ingest_load, "accept", lambda f, *a, result, **k: f"load_{f.kind}")

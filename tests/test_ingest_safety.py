@@ -6,6 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -67,12 +70,34 @@ def test_bounded_reader_runs_inside_a_daemonic_process_like_a_celery_worker() ->
     assert not multiprocessing.current_process()._config.get("daemon")
 
 
-def test_a_cancelled_reader_is_stopped() -> None:
-    """A run that stops early (the warehouse went away) leaves no reader behind."""
-    call = bounded.start_bounded(time.sleep, 60, limits=LIMITS)
-    assert call.child is not None and call.child.is_alive()
-    call.cancel()
-    assert not call.child.is_alive()
+def test_readers_started_by_a_script_do_not_rerun_it(tmp_path: Path) -> None:
+    """multiprocessing would have the fork server and each reader re-run the caller's main script (`airflow`,
+    `celery`, pytest: seconds and side effects per file); readers started from several threads at once, while the
+    main thread goes on, each answer, and the script's top level ran once."""
+    marker = tmp_path / "ran.txt"
+    script = tmp_path / "night.py"
+    script.write_text(textwrap.dedent(f"""
+        import threading
+        from pathlib import Path
+        with open({str(marker)!r}, "a") as fh:
+            fh.write("top level ran\\n")
+        from energystat.ingest import bounded
+        if __name__ == "__main__":
+            limits = bounded.ReaderLimits(512 << 20, 60)
+            answers = []
+            threads = [threading.Thread(target=lambda n=n: answers.append(bounded.run_bounded(sum, [n, 1], limits=limits)))
+                       for n in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            print(sorted(answers))
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[1, 2, 3, 4]"
+    assert marker.read_text() == "top level ran\n"
 
 
 def test_bounded_reader_runs_in_a_celery_pool_process() -> None:

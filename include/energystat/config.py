@@ -84,7 +84,8 @@ class Settings:
     #: Address space one file's reader may add, and its seconds (it runs in its own process).
     reader_memory_bytes: int = DEFAULT_READER_MEMORY_MB << 20
     reader_timeout_s: float = DEFAULT_READER_TIMEOUT_S
-    #: Files read at once, each by its own reader process, while the run validates and loads earlier ones.
+    #: Files read at once, each by its own reader process, while the run validates and loads earlier ones (up to
+    #: `validate_chunk_rows` parsed rows ahead).
     parse_ahead: int = 2
     #: The correction guard: a new version removing more of the live batch's institutions, or changing a month
     #: total by this factor either way, is held for review (M017 / T009 / R002).

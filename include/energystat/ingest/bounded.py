@@ -17,13 +17,13 @@ import faulthandler
 import logging
 import multiprocessing
 import multiprocessing.forkserver
+import multiprocessing.spawn
 import os
 import pickle
 import resource
 import signal
-import sys
+import threading
 import time
-import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -97,10 +97,15 @@ def _megabytes(n: int) -> str:
 
 
 def _start(child: multiprocessing.process.BaseProcess) -> None:
-    """Start the reader child, whatever process the caller is (see the context managers below)."""
-    _give_plain_authkey(child._config)
-    with _allowed_in_a_daemon(), _without_main_module(), _plain_authkey():
-        child.start()
+    """Start the reader child, whatever process the caller is (see the context managers below). Starts are
+    serialised: threads of one process may start readers side by side (`ingest.read_ahead`, the portal)."""
+    with _starting:
+        _give_plain_authkey(child._config)
+        with _allowed_in_a_daemon(), _without_main_module(), _plain_authkey():
+            child.start()
+
+
+_starting = threading.RLock()
 
 
 @contextlib.contextmanager
@@ -140,15 +145,31 @@ def _give_plain_authkey(config: dict[str, Any]) -> None:
 
 @contextlib.contextmanager
 def _without_main_module() -> Iterator[None]:
-    """Hide the caller's `__main__` while the fork server or a child starts: multiprocessing would have them
-    re-run it (the `airflow` or `celery` script, pytest…: seconds per file, and side effects). The reader's
-    function lives in an importable module, so nothing needs the caller's main."""
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
+    """Leave the caller's `__main__` out of what the fork server and a child are told to prepare: multiprocessing
+    would have them re-run it (the `airflow` or `celery` script, pytest…: seconds per file, and side effects). The
+    reader's function lives in an importable module, so nothing needs the caller's main. Only this thread's starts
+    are affected (other threads keep running with `__main__` as it is)."""
+    _hiding_main.active = True
     try:
         yield
     finally:
-        sys.modules["__main__"] = main
+        _hiding_main.active = False
+
+
+_hiding_main = threading.local()
+
+
+def _preparation_data(name: str) -> dict[str, Any]:
+    data = _stdlib_preparation_data(name)
+    if getattr(_hiding_main, "active", False):
+        data.pop("init_main_from_path", None)
+        data.pop("init_main_from_name", None)
+    return data
+
+
+# multiprocessing reads the main module's path here, for the fork server's start and for each child's.
+_stdlib_preparation_data = multiprocessing.spawn.get_preparation_data
+multiprocessing.spawn.get_preparation_data = _preparation_data
 
 
 def preload_in_readers(*modules: str) -> None:
@@ -165,12 +186,13 @@ def _reader_context() -> multiprocessing.context.BaseContext:
     copy-on-write faults in both processes). The server imports `preload_in_readers`'s modules once."""
     context = multiprocessing.get_context("forkserver")
     global _server_ready
-    if not _server_ready:  # its start-up (imports) must not count in the first file's time limit
-        context.set_forkserver_preload(sorted(_preload))
-        first = context.Process(target=int, daemon=True, name="energystat-reader start-up")
-        _start(first)
-        first.join()
-        _server_ready = True
+    with _starting:
+        if not _server_ready:  # its start-up (imports) must not count in the first file's time limit
+            context.set_forkserver_preload(sorted(_preload))
+            first = context.Process(target=int, daemon=True, name="energystat-reader start-up")
+            _start(first)
+            first.join()
+            _server_ready = True
     return context
 
 
@@ -203,12 +225,10 @@ class BoundedCall(Generic[T]):
     started: float
     value: Any = None  # the result where no child runs (no fork on this platform)
 
-    def cancel(self) -> None:
-        """Stop the child unread (the caller gave up: its run stopped)."""
+    def kill(self) -> None:
+        """Stop the child; a `result()` waiting for it (in another thread) raises `ReaderFailed` at once."""
         if self.child is not None:
             self.child.kill()
-            self.child.join()
-            self.receiver.close()
 
     def result(self) -> T:
         """The function's result, or `ReaderFailed` with the reason (the time limit counts from the start)."""
