@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +33,15 @@ except ImportError:  # the layout before issue 12 (to snapshot older code)
 def snapshot(out: Path, institutions: int) -> dict[str, Any]:
     import psycopg
 
-    landing = config.state_dir() / "bench" / "findings" / f"{institutions}"  # ENERGYSTAT_STATE_DIR: share it
-    if not (landing / "defects.json").exists():
-        generate(landing, institutions=institutions, years=[2022, 2023], seed=2023, fmt="xlsx", defects=True,
+    province = config.state_dir() / "bench" / "findings" / f"{institutions}"  # ENERGYSTAT_STATE_DIR: share it
+    if not (province / "defects.json").exists():
+        generate(province, institutions=institutions, years=[2022, 2023], seed=2023, fmt="xlsx", defects=True,
                  overwrite=True)
+    # Ingest a copy: a run moves the rejected files out of its landing tree (the next snapshot must see them too).
+    scratch = Path(tempfile.mkdtemp(prefix="es_findings_"))
+    landing = scratch / "landing"
+    shutil.copytree(province, landing)
+    os.environ["ENERGYSTAT_QUARANTINE_DIR"] = str(scratch / "quarantine")
     dsn = warehouse.with_database(warehouse.server_dsn(), f"es_findings_{os.getpid()}")
     warehouse.drop_database(dsn)
     warehouse.ensure_database(dsn)
@@ -62,6 +69,7 @@ def snapshot(out: Path, institutions: int) -> dict[str, Any]:
                 marts[table] = [r[0] for r in rows]
     finally:
         warehouse.drop_database(dsn)
+        shutil.rmtree(scratch, ignore_errors=True)
     data = {"institutions": institutions, "uploads": [list(r) for r in uploads],
             "findings": [list(r) for r in findings], "raw_rows": raw, "raw_md5": raw_md5, "marts": marts}
     out.write_text(json.dumps(data, ensure_ascii=False, indent=0, default=str) + "\n", encoding="utf-8")

@@ -40,6 +40,12 @@ def _valid_codes(codes: pd.Series, missing_is_valid: bool) -> pd.Series:
                      index=codes.index, dtype="object")
 
 
+def _at(column: pd.Series, entry: np.ndarray, index: pd.Index) -> pd.Series:
+    """`column`'s values at positions `entry` (-1: missing), on `index`: what `codes.map(column)` gives for a column
+    indexed by unique codes, with the codes hashed once (`get_indexer`) for all the columns looked up."""
+    return pd.Series(pd.api.extensions.take(column.array, entry, allow_fill=True), index=index)
+
+
 def enrich(parsed: ParsedUpload, context: ValidationContext) -> pd.DataFrame:
     """The parsed frame plus the derived columns the suite's context rules look at (null = not applicable)."""
     frame = parsed.frame.copy()
@@ -74,13 +80,14 @@ def _enrich_monthly(frame: pd.DataFrame, context: ValidationContext) -> pd.DataF
     if registry is not None:
         lookup = context.registry_lookup()
         by_code = lookup.by_code
-        known = frame["credit_code"].isin(by_code.index)
-        frame["in_registry"] = known.astype(object)
-        frame["registry_reporter_code"] = frame["credit_code"].map(by_code["reporter_code"])
-        kind_for_range = frame["credit_code"].map(by_code["institution_subkind"]).fillna(kind_for_range)
+        entry = by_code.index.get_indexer(frame["credit_code"])  # each row's registry entry, -1: none
+        frame["in_registry"] = pd.Series(entry >= 0, index=frame.index).astype(object)
+        frame["registry_reporter_code"] = _at(by_code["reporter_code"], entry, frame.index)
+        kind_for_range = _at(by_code["institution_subkind"], entry, frame.index).fillna(kind_for_range)
         if valid_period(context.period):
             period = context.period or ""
-            active = frame["credit_code"].isin(lookup.active_codes(period)).astype(object)
+            active = pd.Series(lookup.active_codes(period).get_indexer(frame["credit_code"]) >= 0,
+                               index=frame.index).astype(object)
             mine = lookup.active_of_reporter(period, context.reporter_code)
             present = set(frame["credit_code"].dropna())
             missing = sorted(set(mine) - present)
@@ -113,8 +120,9 @@ def _enrich_monthly(frame: pd.DataFrame, context: ValidationContext) -> pd.DataF
     last = context.last_year if "history" in available else None
     previous = (last.drop_duplicates("credit_code").set_index("credit_code")
                 if last is not None and len(last) else None)
+    entry = previous.index.get_indexer(frame["credit_code"]) if previous is not None else None
     for column in (*SIZE_COLUMNS, *CONSUMPTION_COLUMNS):
-        before = (frame["credit_code"].map(previous[column]).astype("float64") if previous is not None
+        before = (_at(previous[column], entry, frame.index).astype("float64") if entry is not None
                   else pd.Series(np.nan, index=frame.index))
         frame[column + "_last_year"] = before
         now = frame[column]

@@ -28,8 +28,44 @@ def _gx() -> Any:
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    asset = context.data_sources.add_pandas("uploads").add_dataframe_asset("parsed_upload")
+    source = context.data_sources.add_pandas("uploads")
+    # The data source's own hook for its engine class (a class variable; set on this one data source only).
+    object.__setattr__(source, "execution_engine_override", _domain_columns_engine())
+    asset = source.add_dataframe_asset("parsed_upload")
     return asset.add_batch_definition_whole_dataframe("whole_upload")
+
+
+def _domain_columns_engine() -> type:
+    """GX's pandas engine, with two differences that change no result:
+
+    - each expectation's metrics see only its own columns. GX filters its domain's rows three or four times per
+      expectation (non-null rows, unexpected rows, their index); with the whole frame each filter copied every
+      suite column (~40): 45 % of the validation's time;
+    - nothing is kept between validations. GX keeps every batch's frame and every metric it resolved (the boolean
+      series of each expectation) for the life of the engine: a night's run held all its chunks.
+    """
+    from great_expectations.execution_engine import PandasExecutionEngine
+
+    class DomainColumnsPandasExecutionEngine(PandasExecutionEngine):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **{**kwargs, "caching": False})
+
+        def load_batch_data(self, batch_id: str, batch_data: Any) -> None:
+            self.batch_manager.batch_data_cache.clear()
+            self.batch_manager.reset_batch_cache()
+            super().load_batch_data(batch_id, batch_data)
+
+        def get_domain_records(self, domain_kwargs: dict) -> pd.DataFrame:
+            records = super().get_domain_records(domain_kwargs)
+            if "column" in domain_kwargs:
+                return records[[domain_kwargs["column"]]]
+            if "column_A" in domain_kwargs:
+                return records[[domain_kwargs["column_A"], domain_kwargs["column_B"]]]
+            if "column_list" in domain_kwargs:
+                return records[list(domain_kwargs["column_list"])]
+            return records
+
+    return DomainColumnsPandasExecutionEngine
 
 
 @cache
@@ -66,10 +102,30 @@ def run_gx(kind: str, frame: pd.DataFrame) -> ExpectationSuiteValidationResult:
     """Validate a frame with the kind's suite; the GX ExpectationSuiteValidationResult (COMPLETE, with indexes)."""
     # GX's pandas engine filters the whole frame for every expectation (null rows, unexpected rows): hand it only
     # the columns the suite reads (about 40 of the ~100 enriched ones); the index, hence the positions, is kept.
-    frame = frame[[c for c in _suite_columns(kind) if c in frame.columns]]
+    frame = _cheap_to_filter(frame[[c for c in _suite_columns(kind) if c in frame.columns]])
     batch = _gx().get_batch(batch_parameters={"dataframe": frame})
     return batch.validate(_gx_suite(kind), result_format={"result_format": "COMPLETE"},
                           expectation_parameters=_suite_parameters(kind))
+
+
+def _cheap_to_filter(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as GX filters it fastest: object columns of no values (a `…__not_a_number` column of a clean file)
+    as float NaN, those of True/False/None (`in_registry`, `credit_code_valid`) as pandas' boolean, and the
+    columns of one type in one block. GX filters whole frames by rows several times per expectation; an object
+    column costs a Python object per cell, and a frame built column by column (~50 blocks) a copy per column: the
+    two were half of the validation's time. Null stays null and True stays True, so the results are the same;
+    the findings read the caller's frame."""
+    typed = {}
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype != object:
+            continue
+        inferred = pd.api.types.infer_dtype(values, skipna=True)
+        if inferred == "empty":
+            typed[column] = values.astype("float64")
+        elif inferred == "boolean":
+            typed[column] = values.astype("boolean")
+    return frame.assign(**typed).copy()  # the copy consolidates the blocks
 
 
 def write_gx_data_docs(validation: ExpectationSuiteValidationResult, directory: str | Path, run_name: str) -> Path:
