@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from energystat.contract.uploads import MONTHLY, RAW_COLUMNS, TASK_PROGRESS
@@ -52,9 +53,10 @@ def _csv_fields(column: pd.Series) -> list[str]:
     values = column.to_numpy(dtype=object)
     missing = column.isna().to_numpy()
     if column.dtype.kind == "f":
-        texts = column.to_numpy().astype(str).astype(object)  # the float text to_csv writes (15000.0, 1e-05)
-        texts[missing] = ""
-        return texts.tolist()
+        texts = list(map(repr, column.tolist()))  # the float text to_csv writes (15000.0, 1e-05): Python's repr
+        for position in np.flatnonzero(missing):
+            texts[position] = ""
+        return texts
     first = values[0]
     if not missing.any() and (values == first).all():  # a constant (upload id, reporter, month): format once
         return [_csv_field(first)] * len(values)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from itertools import groupby
 from pathlib import Path
@@ -99,17 +100,21 @@ def process_files(
             year = list(year)
             contexts = load_contexts(dsn, [(f.reporter_code, f.period) for _, f in year])
             # One connection for the year's files, one transaction per file (a new connection per file cost more
-            # than loading a small file).
-            with warehouse.connect(dsn, role=roles.LOADER) as conn:  # ingestion is the loader's job
+            # than loading a small file). A chunk is loaded by a thread while the next one is validated (the server
+            # does the COPY meanwhile), one chunk at a time and in order; the year's files are all loaded before
+            # the next year's contexts are read.
+            with warehouse.connect(dsn, role=roles.LOADER) as conn, \
+                    ThreadPoolExecutor(1, thread_name_prefix="energystat-load") as loader:  # the loader's job
                 engineer_errors: dict[int, str] = {}
+                loading: Future[None] | None = None
                 for group, parsed in _parsed_chunks(year, root, engineer_errors):
                     reports = _validated(group, parsed, contexts, engineer_errors)
-                    for (index, f), p, result in zip(group, parsed, reports, strict=True):
-                        if p.kind and p.kind != f.kind:  # a file named oddly but recognised by its headers
-                            f = replace(f, kind=p.kind)
-                        outcome = _settle(f, conn, root, quarantine, p, result, engineer_errors)
-                        outcome.engineer_error = outcome.engineer_error or engineer_errors.get(index)
-                        outcomes[index] = outcome
+                    if loading is not None:
+                        loading.result()  # raises what stopped it (the warehouse went away)
+                    loading = loader.submit(_settle_chunk, group, parsed, reports, conn, root, quarantine,
+                                            engineer_errors, outcomes)
+                if loading is not None:
+                    loading.result()
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         raise WarehouseUnavailable(f"warehouse unavailable during the run ({len(outcomes)} of {len(files)} files"
                                    f" done, each in its own transaction; rerun to continue): {exc}") from exc
@@ -213,6 +218,18 @@ def _validated(group: list[tuple[int, LandingFile]], parsed: list[ParsedUpload],
                               "internal error while validating (engineers have been told)", p.kind)
             reports.append(validate(failed, context))
     return reports
+
+
+def _settle_chunk(group: list[tuple[int, LandingFile]], parsed: list[ParsedUpload], reports: list[ValidationReport],
+                  conn: psycopg.Connection, root: Path, quarantine: Path, engineer_errors: dict[int, str],
+                  outcomes: dict[int, Outcome]) -> None:
+    """Load, quarantine or log each file of a validated chunk, in order; each outcome into `outcomes`."""
+    for (index, f), p, result in zip(group, parsed, reports, strict=True):
+        if p.kind and p.kind != f.kind:  # a file named oddly but recognised by its headers
+            f = replace(f, kind=p.kind)
+        outcome = _settle(f, conn, root, quarantine, p, result, engineer_errors)
+        outcome.engineer_error = outcome.engineer_error or engineer_errors.get(index)
+        outcomes[index] = outcome
 
 
 def _settle(f: LandingFile, conn: psycopg.Connection, root: Path, quarantine: Path, parsed: ParsedUpload,

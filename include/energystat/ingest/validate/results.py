@@ -68,7 +68,6 @@ class ValidationReport:
     unreadable: bool = False
     #: GX's own result for this file alone (a single-file validation, or a rejected file of a many-file run).
     gx_validation: ExpectationSuiteValidationResult | None = field(default=None, repr=False)
-    frame: pd.DataFrame | None = None  # the enriched frame that was validated
 
     @property
     def gx_result(self) -> dict[str, Any] | None:
@@ -229,7 +228,7 @@ def finish(parsed: ParsedUpload, context: ValidationContext, frame: pd.DataFrame
     else:
         status = ACCEPTED
     return ValidationReport(status, parsed.kind, parsed.rows, findings, outcomes, unreadable=not parsed.readable,
-                            gx_validation=gx_validation, frame=frame)
+                            gx_validation=gx_validation)
 
 
 def _whole_file_findings(parsed: ParsedUpload, context: ValidationContext) -> list[Finding]:
