@@ -86,6 +86,14 @@ def test_watcher_poll_of_a_detached_test_ends_once_the_build_succeeded() -> None
         handle(sensor, ProducerTaskState.FAILED, 1, {})
 
 
+def test_build_marts_runs_in_watcher_mode_unless_told_otherwise() -> None:
+    """Watcher mode is the default (one `dbt build` for the whole run); `local` only when the setting says so."""
+    unset = {k: v for k, v in os.environ.items() if k != "ENERGYSTAT_DBT_EXECUTION"}
+    out = subprocess.run([sys.executable, "-c", "from energystat import config; print(config.settings().dbt_execution)"],
+                         capture_output=True, text=True, timeout=120, env=unset, check=True)
+    assert out.stdout.strip() == "watcher"
+
+
 def test_watcher_node_tasks_start_in_the_triggerer(rendered: dict) -> None:
     """Watcher mode (the default): every dbt node task is handed to the triggerer, only the producer (and the
     EmptyOperators) reach a worker; local mode starts every task on a worker."""

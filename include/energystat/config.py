@@ -49,7 +49,7 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # fsspec URL (`memory:/x` is h
 
 
 DBT_EXECUTION_LOCAL, DBT_EXECUTION_WATCHER = "local", "watcher"
-DBT_EXECUTIONS = (DBT_EXECUTION_LOCAL, DBT_EXECUTION_WATCHER)
+DBT_EXECUTIONS = (DBT_EXECUTION_WATCHER, DBT_EXECUTION_LOCAL)  # the first is the default
 
 
 @dataclass(frozen=True)
