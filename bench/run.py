@@ -203,6 +203,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--dags-test", action="store_true",
                         help="also time `airflow dags test build_marts` (slow: one task after another)")
     parser.add_argument("--baseline-files", type=int, default=0, help="baseline on the first N monthly files only")
+    parser.add_argument("--marts-executions", nargs="+", choices=config.DBT_EXECUTIONS, default=list(config.DBT_EXECUTIONS),
+                        help="build_marts stage: the Cosmos executions to time (local mode is slow at 80,000)")
     parser.add_argument("--dag-parse-runs", type=int, default=5)
     parser.add_argument("--workdir", help="landing tree and scratch (default .energystat/bench/<size>)")
     parser.add_argument("--tag", default="", help="appended to the size in the result's file name and heading")
@@ -226,7 +228,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         # one per size: its Airflow home (secrets, Fernet key) is per size too, and a trigger row another key
         # encrypted (a run aborted in another size's bench) kills the triggerer that cannot decrypt it
         "airflow_dsn": warehouse.with_database(server, f"{database}_airflow"),
-        "baseline_files": args.baseline_files, "runs": args.dag_parse_runs, "counts": args.batches,
+        "baseline_files": args.baseline_files, "marts_executions": args.marts_executions, "runs": args.dag_parse_runs, "counts": args.batches,
         "template_db": database + "_prepared",
         **{f"batch_dsn_{n}": warehouse.with_database(server, f"{database}_batches{n}") for n in args.batches},
     }
