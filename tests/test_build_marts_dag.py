@@ -94,6 +94,17 @@ def test_build_marts_runs_in_watcher_mode_unless_told_otherwise() -> None:
     assert out.stdout.strip() == "watcher"
 
 
+def test_watcher_producer_backs_its_xcoms_up_only_when_it_fails() -> None:
+    """Cosmos's default rewrites the producer's whole XCom backup Variable on every push (~1,600 per build through
+    the API server); config/airflow.cfg turns that off for every Airflow process of the project."""
+    from energystat.orchestration import environment
+
+    out = subprocess.run([sys.executable, "-c", "from cosmos import settings; print(settings.enable_watcher_reliable_retry)"],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, **environment.environ()},
+                         check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
 def test_watcher_node_tasks_start_in_the_triggerer(rendered: dict) -> None:
     """Watcher mode (the default): every dbt node task is handed to the triggerer, only the producer (and the
     EmptyOperators) reach a worker; local mode starts every task on a worker."""
