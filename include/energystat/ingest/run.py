@@ -147,6 +147,7 @@ def _parsed_chunks(files: list[tuple[int, LandingFile]], root: Path, engineer_er
     settings = config.settings()
     group: list[tuple[int, LandingFile]] = []
     parsed: list[ParsedUpload] = []
+    rows = 0
     chunk_rows = max(1, settings.validate_chunk_rows // 8)
 
     def read(item: tuple[int, LandingFile], started: Callable[[Killable], None]) -> ReadFile:
@@ -160,9 +161,10 @@ def _parsed_chunks(files: list[tuple[int, LandingFile]], root: Path, engineer_er
                 engineer_errors[index] = engineer_error
             group.append((index, f))
             parsed.append(result)
-            if sum(p.rows for p in parsed) >= chunk_rows:
+            rows += result.rows
+            if rows >= chunk_rows:
                 yield group, parsed
-                group, parsed = [], []
+                group, parsed, rows = [], [], 0
                 chunk_rows = min(2 * chunk_rows, settings.validate_chunk_rows)
         if group:
             yield group, parsed
