@@ -139,3 +139,23 @@ def test_node_trigger_ends_the_task_with_dbt_verdict_and_leaves_reruns_to_a_work
     event = asyncio.run(first_event())
     assert type(event).__name__ == "TriggerEvent" and event.payload == {"status": "rerun"}
     assert (trigger.dag_id, trigger.run_id) == ("build_marts", "r1")
+
+
+def test_watcher_producer_pushes_only_the_last_event_of_each_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cosmos's producer keeps one `<node>_dbt_event` XCom per node, from its last event (NodeFinished, or an
+    error event), instead of one push per NodeStart/NodeCompiling/NodeExecuting/NodeFinished."""
+    from types import SimpleNamespace
+
+    from cosmos.operators._watcher import base
+
+    monkeypatch.setattr(base, "_DBT_EVENT_ALLOWLIST", base._DBT_EVENT_ALLOWLIST)  # restored after the test
+    dbt_watcher.push_only_the_last_event_of_each_node()
+    pushed: list[tuple[str, dict]] = []
+    ti = SimpleNamespace(xcom_push=lambda key, value: pushed.append((key, value)))
+    for event, status in (("NodeStart", "started"), ("NodeCompiling", "compiling"), ("NodeExecuting", "executing"),
+                          ("NodeFinished", "success"), ("RunResultError", "error")):
+        base._process_dbt_log_event(ti, {"info": {"name": event, "msg": event},
+                                         "data": {"node_info": {"unique_id": "model.energystat.x",
+                                                                "node_status": status}}})
+    assert [(key, value["status"]) for key, value in pushed] == [("model__energystat__x_dbt_event", "success"),
+                                                                 ("model__energystat__x_dbt_event", "error")]
