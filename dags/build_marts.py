@@ -9,8 +9,10 @@ failed test fails its task, alerts through the energystat notifier, and its down
   - `watcher` (default): Cosmos `ExecutionMode.WATCHER`, **one** `dbt build` (task `dbt.dbt_producer_watcher`)
     and a task per node that reports its node's result. Under a scheduler the node tasks start in the triggerer
     and end there (`energystat.orchestration.dbt_watcher`): no worker process per node, no reschedule pokes to
-    race the scheduler. A retry or a cleared node task runs dbt for its node on a worker. `airflow dags test`
-    runs every task on its own loop: there the node tasks poll in "reschedule" mode.
+    race the scheduler. A model's tests gate only `marts_ready`, not the models that read it (dbt does: it skips
+    them when a test fails, and their tasks end skipped): the chain the scheduler walks is half as deep. A retry
+    or a cleared node task runs dbt for its node on a worker. `airflow dags test` runs every task on its own
+    loop: there the node tasks poll in "reschedule" mode.
   - `local`: Cosmos `ExecutionMode.LOCAL`, each task runs dbt for its node in its own process (slower: ≈ 80
     process starts and dbt starts; bench/RESULTS.md).
 
@@ -91,6 +93,7 @@ with DAG(
         operator_args={"install_deps": False, **node_args},
     )
     if WATCHER:
+        dbt_watcher.report_tests_beside_downstream_nodes(dbt_marts.iter_tasks())  # before: it names the gates
         dbt_watcher.start_node_tasks_in_the_triggerer(dbt_marts.iter_tasks())
     marts_ready = EmptyOperator(task_id="marts_ready", outlets=[Asset(assets.MARTS_BUILT)])
     dbt_marts >> marts_ready

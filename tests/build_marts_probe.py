@@ -26,4 +26,6 @@ print(json.dumps({
     "dbt_imported": "dbt" in sys.modules,
     "execution": config.settings().dbt_execution,
     "started_in_the_triggerer": sorted(t.task_id for t in dag.tasks if t.start_from_trigger) if dag else [],
+    "gates": {t.task_id: list(t.start_trigger_args.trigger_kwargs["gates"]) for t in dag.tasks
+              if t.start_from_trigger and t.start_trigger_args.trigger_kwargs.get("gates")} if dag else {},
 }))

@@ -35,7 +35,14 @@ def rendered() -> dict:
     shape = _probe()
     shape["models"] = sorted(n["name"] for n in nodes if n["resource_type"] == "model")
     shape["seeds"] = sorted(n["name"] for n in nodes if n["resource_type"] == "seed")
+    names = {n["unique_id"]: n["name"] for n in nodes if n["resource_type"] in ("model", "seed")}
+    shape["built_from"] = {n["name"]: sorted(names[p] for p in n["depends_on"]["nodes"] if p in names)
+                           for n in nodes if n["resource_type"] == "model"}
     return shape
+
+
+def _node_task(tasks: dict, name: str) -> str:
+    return next(t for t in (f"dbt.{name}.run", f"dbt.{name}.seed") if t in tasks)
 
 
 def test_dag_parses_from_the_manifest_without_dbt(rendered: dict) -> None:
@@ -115,6 +122,39 @@ def test_watcher_node_tasks_start_in_the_triggerer(rendered: dict) -> None:
     assert local["started_in_the_triggerer"] == []
 
 
+def test_watcher_models_wait_for_the_models_they_read_and_their_tests_gate_them_from_the_trigger(
+        rendered: dict) -> None:
+    """Watcher mode: a model's task waits for the tasks of the models it reads, not for their tests' tasks (the
+    chain the scheduler walks is half as deep); those test tasks gate it through its trigger instead. Local mode
+    (each task runs dbt) keeps the tests between a model and the models that read it."""
+    watcher = rendered if rendered["execution"] == "watcher" else _probe(ENERGYSTAT_DBT_EXECUTION="watcher")
+    local = rendered if rendered["execution"] == "local" else _probe(ENERGYSTAT_DBT_EXECUTION="local")
+    checked = 0
+    for model, parents in rendered["built_from"].items():
+        for parent in parents:
+            assert f"dbt.{model}.run" in watcher["tasks"][_node_task(watcher["tasks"], parent)], (parent, model)
+            parent_tests = f"dbt.{parent}.test"
+            if parent_tests in local["tasks"]:
+                assert f"dbt.{model}.run" in local["tasks"][parent_tests], (parent, model)
+                assert parent_tests in watcher["gates"][f"dbt.{model}.run"], (parent, model)
+                checked += 1
+    assert checked > 30
+    assert {tuple(down) for task, down in watcher["tasks"].items() if task.endswith(".test")} == {("marts_ready",)}
+    assert local["gates"] == {}
+
+
+def test_a_node_dbt_skipped_waits_for_its_gating_tests_then_is_skipped_only_if_one_failed() -> None:
+    gates = ["dbt.a.test", "dbt.b.test"]
+    assert dbt_watcher.gate_verdict({"dbt.a.test": "success", "dbt.b.test": "failed"}, gates) == "skipped"
+    assert dbt_watcher.gate_verdict({"dbt.a.test": "running", "dbt.b.test": "upstream_failed"}, gates) == "skipped"
+    assert dbt_watcher.gate_verdict({"dbt.a.test": "success", "dbt.b.test": "up_for_retry"}, gates) is None
+    assert dbt_watcher.gate_verdict({"dbt.a.test": "success"}, gates) is None  # b not scheduled yet
+    assert dbt_watcher.gate_verdict({"dbt.a.test": "success", "dbt.b.test": "success"}, gates) == "failed"
+    assert dbt_watcher.skipped_by_dbt({"status": "skipped", "msg": None})
+    assert not dbt_watcher.skipped_by_dbt({"status": "error", "msg": "relation does not exist"})
+    assert not dbt_watcher.skipped_by_dbt(None)
+
+
 def test_node_trigger_ends_the_task_with_dbt_verdict_and_leaves_reruns_to_a_worker() -> None:
     from types import SimpleNamespace
 
@@ -128,6 +168,8 @@ def test_node_trigger_ends_the_task_with_dbt_verdict_and_leaves_reruns_to_a_work
     skipped_producer = trigger.end_event({"status": "failed", "reason": "producer_skipped"})
     assert type(skipped_producer).__name__ == "TriggerEvent"  # resumes on a worker: Cosmos runs dbt for the node
     assert dbt_watcher.NodeTrigger(**trigger.serialize()[1]).serialize() == trigger.serialize()
+    gated = dbt_watcher.NodeTrigger("model.energystat.stg_x", "dbt.dbt_producer_watcher", gates=["dbt.y.test"])
+    assert dbt_watcher.NodeTrigger(**gated.serialize()[1]).gates == ["dbt.y.test"]
 
     trigger.task_instance = SimpleNamespace(dag_id="build_marts", run_id="r1", task_id="dbt.stg_x.run", map_index=-1,
                                             try_number=2)

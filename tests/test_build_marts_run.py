@@ -1,6 +1,6 @@
 """`build_marts` run by Airflow (`airflow dags test`) in Cosmos's watcher mode: one `dbt build` feeds a task per
 dbt node; on clean data every node task succeeds and the marts exist, and a failing dbt data test fails its own
-task, alerts, and keeps the marts downstream of it from being reported as built."""
+task, alerts, and the marts downstream of it, which dbt skipped, end skipped (not reported as built)."""
 
 from __future__ import annotations
 
@@ -57,9 +57,46 @@ def test_watcher_run_shows_every_node_and_a_failed_test_fails_its_task(tmp_path:
     states = _task_states(server_dsn)
     assert states["dbt.stg_monthly_statistics.test"] == "failed", states
     assert states["dbt.stg_monthly_statistics.run"] == "success"
-    assert states["dbt.int_institution_month.run"] == "upstream_failed"
+    assert states["dbt.int_institution_month.run"] == "skipped"  # dbt did not build it: a test of its input failed
     assert states["marts_ready"] != "success"
     assert states["dbt.ref_reporters.seed"] == "success"
     assert any("stg_monthly_statistics" in (p["json"].get("title", "") + p["json"].get("message", ""))
                for p in posts), [p["json"] for p in posts]
     assert broken.returncode != 0 or "failed" in broken.stdout.lower()
+
+
+def test_under_the_scheduler_a_failed_test_alerts_and_dbt_skips_the_models_reading_its_model(
+        tmp_path: Path, warehouse_dsn: str, server_dsn: str) -> None:
+    """The same failure under a real scheduler (node tasks end in the triggerer): the failed test's task fails
+    (after its retries) and alerts; int_institution_month, which no longer waits for that test's task but which
+    dbt skipped, waits for the test to settle and ends skipped without an alert of its own; the run fails."""
+    from airflow_harness import airflow_metadata_db
+
+    from energystat.orchestration import stack
+
+    generate(tmp_path / "landing", institutions=60, years=[2022, 2023], seed=5, fmt="csv")
+    assert ingest(tmp_path / "landing", dsn=warehouse_dsn, alert_urls=[]).count("rejected") == 0
+    with psycopg.connect(warehouse_dsn) as conn:
+        conn.execute("update raw.monthly_statistics set water_t = -5"
+                     " where ctid = (select ctid from raw.monthly_statistics limit 1)")
+    with webhook_server() as (port, posts):
+        running = stack.start(stack.LOCAL, migrate=False, ENERGYSTAT_WAREHOUSE_DSN=warehouse_dsn,
+                              ENERGYSTAT_AIRFLOW_DB_DSN=airflow_metadata_db(server_dsn, "af_marts"),
+                              AIRFLOW_HOME=str(tmp_path / "airflow"), ENERGYSTAT_DBT_EXECUTION="watcher",
+                              ENERGYSTAT_ALERT_URLS=webhook_url(port))
+        try:
+            client = running.client()
+            run = client.run_once("build_marts")
+            run = client.wait_for_run("build_marts", run["dag_run_id"], timeout=1200)
+            states = {ti["task_id"]: ti["state"] for ti in client.task_instances("build_marts", run["dag_run_id"])}
+        finally:
+            running.stop()
+    assert run["state"] == "failed", states
+    assert states["dbt.stg_monthly_statistics.test"] == "failed"
+    assert states["dbt.stg_monthly_statistics.run"] == "success"
+    assert states["dbt.int_institution_month.run"] == "skipped"
+    assert states["dbt.ref_reporters.seed"] == "success" and states["dbt.dim_institution.run"] == "success"
+    assert states["marts_ready"] == "upstream_failed"
+    alerts = [p["json"].get("title", "") + p["json"].get("message", "") for p in posts]
+    assert any("stg_monthly_statistics" in alert for alert in alerts), alerts
+    assert not any("int_institution_month" in alert for alert in alerts), alerts

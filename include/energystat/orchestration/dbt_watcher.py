@@ -17,6 +17,14 @@ failed its node (the failure alerts: the triggerer sends the failure callback to
 task reaches a worker only when dbt has to run again: a retry, a task cleared in the UI, or a producer skipped
 on its own retry; it then runs as Cosmos's task does (`execute`: poke, and Cosmos's fall-back `dbt` run).
 
+`report_tests_beside_downstream_nodes` halves the depth of the chain the scheduler walks (each level costs a
+scheduler and a triggerer round trip, ≈ 3 s, however fast dbt was): the models that read a model wait for the
+model's task, not for the task of its tests, which gates only `marts_ready`. dbt still gates them: the producer's
+`dbt build` skips whatever reads a model whose test failed. Cosmos reports such a node as failed (so that a retry
+rebuilds it once a model that failed recovers); its task instead waits for the tests that used to gate it and ends
+skipped when one of them failed — not built, no alert of its own, the run fails through the failed test — or
+fails, to be retried as before, when they all passed.
+
 `airflow dags test` ignores `start_from_trigger` and runs every task with `execute` in its own loop, one task at a
 time: there the node tasks poll in "reschedule" mode (the DAG's `operator_args`), which lets the loop run the
 producer between pokes (a deferred task would run its trigger inline and wait for a producer that never starts).
@@ -24,7 +32,8 @@ producer between pokes (a deferred task would run its trigger inline and wait fo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from airflow.triggers.base import (
@@ -34,13 +43,35 @@ from airflow.triggers.base import (
     TaskSuccessEvent,
     TriggerEvent,
 )
+from asgiref.sync import sync_to_async
 from cosmos.listeners.dag_run_listener import EventStatus
 from cosmos.operators._watcher.base import BaseConsumerSensor
-from cosmos.operators._watcher.state import ProducerTaskState
+from cosmos.operators._watcher.state import ProducerTaskState, get_dbt_event_xcom_key
 from cosmos.operators._watcher.triggerer import WatcherEventReason, WatcherTrigger
 
 #: Seconds between two looks of a node's trigger at the producer's XComs (one API round trip per node each time).
 POLL_S = 2.0
+#: Task states after which a gating test task will not change without someone clearing it.
+FAILED_STATES = frozenset({"failed", "upstream_failed"})
+SETTLED_STATES = FAILED_STATES | {"success", "skipped", "removed"}
+#: Attribute of a node task naming the test tasks that gate it (set by `report_tests_beside_downstream_nodes`).
+GATES_ATTRIBUTE = "energystat_gating_tests"
+
+
+def skipped_by_dbt(last_event: dict[str, Any] | None) -> bool:
+    """Whether the producer's last dbt event of a node says dbt skipped it (a node it depends on failed)."""
+    return isinstance(last_event, dict) and last_event.get("status") == "skipped"
+
+
+def gate_verdict(states: dict[str, Any], gates: Iterable[str]) -> str | None:
+    """For a node dbt skipped: "skipped" when one of its gating tests failed, "failed" (Cosmos's verdict, to be
+    retried) when they all settled otherwise, None while one is still to settle."""
+    gate_states = [str(states.get(gate)) for gate in gates]
+    if any(state in FAILED_STATES for state in gate_states):
+        return "skipped"
+    if all(state in SETTLED_STATES for state in gate_states):
+        return "failed"
+    return None
 
 
 class NodeTrigger(WatcherTrigger):
@@ -50,14 +81,15 @@ class NodeTrigger(WatcherTrigger):
 
     def __init__(self, model_unique_id: str, producer_task_id: str, poke_interval: float = POLL_S,
                  is_test_sensor: bool = False, dag_id: str = "", run_id: str = "", map_index: int | None = -1,
-                 **_: Any) -> None:
+                 gates: Iterable[str] = (), **_: Any) -> None:
         super().__init__(model_unique_id=model_unique_id, producer_task_id=producer_task_id, dag_id=dag_id,
                          run_id=run_id, map_index=map_index, poke_interval=poke_interval,
                          is_test_sensor=is_test_sensor)
+        self.gates = sorted(gates)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         _, kwargs = super().serialize()
-        return f"{__name__}.{type(self).__qualname__}", kwargs
+        return f"{__name__}.{type(self).__qualname__}", {**kwargs, "gates": self.gates}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         ti = self.task_instance
@@ -67,8 +99,29 @@ class NodeTrigger(WatcherTrigger):
             yield TriggerEvent({"status": "rerun"})
             return
         async for event in super().run():
-            yield self.end_event(event.payload)
+            payload = event.payload
+            if self.gates and payload.get("reason") == WatcherEventReason.NODE_FAILED:
+                payload = await self.unless_dbt_skipped_it(payload)
+            yield self.end_event(payload)
             return
+
+    async def unless_dbt_skipped_it(self, failed: dict[str, Any]) -> dict[str, Any]:
+        """`failed`, unless dbt skipped the node and one of its gating tests failed: then the node is skipped."""
+        if not skipped_by_dbt(await self.get_xcom_val(get_dbt_event_xcom_key(self.model_unique_id))):
+            return failed
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+        while True:
+            states = await sync_to_async(RuntimeTaskInstance.get_task_states)(
+                dag_id=self.dag_id, task_ids=self.gates, run_ids=[self.run_id])
+            verdict = gate_verdict(states.get(self.run_id, {}), self.gates)
+            if verdict == "skipped":
+                self.log.warning("dbt skipped %s: a test it depends on failed (%s)", self.model_unique_id,
+                                 ", ".join(self.gates))
+                return {"status": EventStatus.SKIPPED}
+            if verdict == "failed":
+                return failed
+            await asyncio.sleep(self.poke_interval)
 
     def end_event(self, payload: dict[str, Any]) -> TriggerEvent:
         """The event that ends the task for Cosmos's verdict, or the plain event that resumes it on a worker."""
@@ -97,13 +150,73 @@ def start_node_tasks_in_the_triggerer(tasks: Iterable[Any], poll_s: float = POLL
         task.start_trigger_args = StartTriggerArgs(
             trigger_cls=f"{__name__}.{NodeTrigger.__qualname__}",
             trigger_kwargs={"model_unique_id": task.model_unique_id, "producer_task_id": task.producer_task_id,
-                            "poke_interval": poll_s, "is_test_sensor": task.is_test_sensor},
+                            "poke_interval": poll_s, "is_test_sensor": task.is_test_sensor,
+                            "gates": sorted(getattr(task, GATES_ATTRIBUTE, ()))},
             next_method="execute",
             next_kwargs=None,
             timeout=None,
         )
         count += 1
     return count
+
+
+def report_tests_beside_downstream_nodes(tasks: Iterable[Any]) -> int:
+    """Make the tasks after a node wait for the node's own task instead of the task of its tests; returns how
+    many dependencies moved. Each task that lost a test upstream keeps its name in `GATES_ATTRIBUTE` (see the
+    module's docstring). Watcher mode only: in local mode each task runs dbt itself and the tests must gate."""
+    tasks = list(tasks)
+    moved = 0
+    for test in tasks:
+        group = test.task_group
+        if not test.task_id.endswith(".test") or group is None or test.task_id not in group.children:
+            continue
+        node = [task for task_id, task in group.children.items() if task_id != test.task_id]
+        if len(node) != 1:
+            continue
+        for downstream in [test.dag.get_task(task_id) for task_id in sorted(test.downstream_task_ids)]:
+            if downstream.task_id in group.children or not isinstance(downstream, BaseConsumerSensor):
+                continue
+            test.downstream_task_ids.discard(downstream.task_id)
+            downstream.upstream_task_ids.discard(test.task_id)
+            node[0].set_downstream(downstream)
+            setattr(downstream, GATES_ATTRIBUTE, (*getattr(downstream, GATES_ATTRIBUTE, ()), test.task_id))
+            moved += 1
+    _skip_polls_of_nodes_dbt_skipped_for_a_failed_test()
+    return moved
+
+
+def _skip_polls_of_nodes_dbt_skipped_for_a_failed_test() -> None:
+    """The same verdict as `NodeTrigger.unless_dbt_skipped_it` for node tasks that poll on a worker
+    (`airflow dags test`): Cosmos's poke fails a node dbt skipped; it keeps polling while a gating test is
+    to settle, and is skipped when one failed."""
+    from airflow.exceptions import AirflowException, AirflowSkipException
+
+    original: Callable[..., bool] = BaseConsumerSensor.poke
+    if getattr(original, "energystat_patched", False):
+        return
+
+    def poke(self: Any, context: Any) -> bool:
+        try:
+            return original(self, context)
+        except AirflowSkipException:
+            raise
+        except AirflowException:
+            gates = getattr(self, GATES_ATTRIBUTE, ())
+            ti = context["ti"]
+            if not gates or not skipped_by_dbt(ti.xcom_pull(task_ids=self.producer_task_id,
+                                                            key=get_dbt_event_xcom_key(self.model_unique_id))):
+                raise
+            states = ti.get_task_states(dag_id=ti.dag_id, task_ids=list(gates), run_ids=[ti.run_id])
+            verdict = gate_verdict(states.get(ti.run_id, {}), gates)
+            if verdict == "skipped":
+                raise AirflowSkipException(f"dbt skipped {self.model_unique_id}: a test it depends on failed "
+                                           f"({', '.join(gates)})") from None
+            if verdict == "failed":
+                raise
+            return False
+
+    poke.energystat_patched = True  # type: ignore[attr-defined]
+    BaseConsumerSensor.poke = poke
 
 
 def push_only_the_last_event_of_each_node() -> None:
