@@ -201,3 +201,55 @@ def test_watcher_producer_pushes_only_the_last_event_of_each_node(monkeypatch: p
                                                                 "node_status": status}}})
     assert [(key, value["status"]) for key, value in pushed] == [("model__energystat__x_dbt_event", "success"),
                                                                  ("model__energystat__x_dbt_event", "error")]
+
+
+def test_watcher_producer_handles_dbt_events_in_one_thread_and_returns_once_all_are_handled(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """dbt fires events from several threads; the producer's callbacks (Cosmos's XCom pushes) see each thread's
+    events in order, all in one thread of their own, every one before the dbt run returns; a callback's error
+    is raised once dbt is done."""
+    import threading
+    import time
+
+    from cosmos.operators import local
+    from cosmos.operators.watcher import DbtProducerWatcherOperator
+
+    monkeypatch.setattr(local.AbstractDbtLocalBase, "run_dbt_runner", local.AbstractDbtLocalBase.run_dbt_runner)
+    monkeypatch.setattr(local.dbt_runner, "is_available", lambda: True)
+
+    def dbt_build(command: list, env: dict, cwd: str, callbacks: list, **_: object) -> str:
+        def node_thread(name: str) -> None:
+            for number in range(50):
+                for callback in callbacks:
+                    callback((name, number))
+        threads = [threading.Thread(target=node_thread, args=(f"Thread-{n}",)) for n in (1, 2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return "dbt result"
+
+    monkeypatch.setattr(local.dbt_runner, "run_command", dbt_build)
+    dbt_watcher.handle_dbt_events_in_one_thread()
+    handled: list[tuple] = []
+
+    def push(event: tuple) -> None:
+        time.sleep(0.001)  # an API round trip
+        handled.append((threading.current_thread().name, *event))
+
+    producer = DbtProducerWatcherOperator.__new__(DbtProducerWatcherOperator)
+    object.__setattr__(producer, "_BaseOperator__from_mapped", False)
+    object.__setattr__(producer, "_lock_for_execution", True)  # as while a task executes
+    producer._dbt_runner_callbacks = [push]
+    assert producer.run_dbt_runner(["build"], {}, "/tmp") == "dbt result"
+    assert len(handled) == 100 and {thread for thread, *_ in handled} == {"dbt-events"}
+    for name in ("Thread-1", "Thread-2"):
+        assert [number for _, thread, number in handled if thread == name] == list(range(50))
+    assert producer._dbt_runner_callbacks == [push]
+
+    def broken(event: tuple) -> None:
+        raise ValueError("API server gone")
+
+    producer._dbt_runner_callbacks = [broken]
+    with pytest.raises(ValueError, match="API server gone"):
+        producer.run_dbt_runner(["build"], {}, "/tmp")

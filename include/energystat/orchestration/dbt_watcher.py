@@ -33,6 +33,9 @@ producer between pokes (a deferred task would run its trigger inline and wait fo
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
@@ -74,6 +77,10 @@ def gate_verdict(states: dict[str, Any], gates: Iterable[str]) -> str | None:
     return None
 
 
+#: (dag_id, run_id, producer task id) → (monotonic time asked, state): shared by the node triggers of a triggerer.
+_PRODUCER_STATES: dict[tuple[str, str, str], tuple[float, str | None]] = {}
+
+
 class NodeTrigger(WatcherTrigger):
     """Cosmos's `WatcherTrigger` for a node task started in the triggerer: it takes its DAG run from the task
     instance (the start arguments are fixed when the DAG is parsed) and ends the task itself once the producer
@@ -104,6 +111,17 @@ class NodeTrigger(WatcherTrigger):
                 payload = await self.unless_dbt_skipped_it(payload)
             yield self.end_event(payload)
             return
+
+    async def _get_producer_task_status(self) -> str | None:
+        """The producer's state, asked at most once per half poll interval for all node triggers of a run (each
+        ask is an API round trip; the ≈ 10–40 triggers waiting at a time all want the same answer). A state at
+        most that old is safe: the node's status is read after it, so "succeeded, no status" stays true."""
+        key = (self.dag_id, self.run_id, self.producer_task_id)
+        asked, state = _PRODUCER_STATES.get(key, (float("-inf"), None))
+        if time.monotonic() - asked >= self.poke_interval / 2:
+            state = await super()._get_producer_task_status()
+            _PRODUCER_STATES[key] = (time.monotonic(), state)
+        return state
 
     async def unless_dbt_skipped_it(self, failed: dict[str, Any]) -> dict[str, Any]:
         """`failed`, unless dbt skipped the node and one of its gating tests failed: then the node is skipped."""
@@ -232,6 +250,54 @@ def push_only_the_last_event_of_each_node() -> None:
     from cosmos.operators._watcher import base
 
     base._DBT_EVENT_ALLOWLIST = base._DBT_ERROR_EVENTS_TYPES | {"NodeFinished"}
+
+
+def handle_dbt_events_in_one_thread() -> None:
+    """Make Cosmos's producer hand dbt's events to one thread of its own, which parses them and pushes the nodes'
+    XComs in the events' order, instead of doing that in dbt's threads.
+
+    Cosmos 1.15 runs its event callback in the dbt thread that fired the event, and pushes XComs under a lock:
+    each push is a round trip to the API server, so dbt's threads wait on each other's pushes (the producer's
+    `dbt build` took 2–3× a plain one). One thread keeps Cosmos's order and results; the dbt run returns only
+    once every event is handled, so the producer succeeds only after its last XCom (the node triggers read "the
+    producer succeeded and reported nothing for this node" as "not run"). Called by dags/build_marts.py.
+    """
+    from cosmos.operators.local import AbstractDbtLocalBase
+    from cosmos.operators.watcher import DbtProducerWatcherOperator
+
+    original: Callable[..., Any] = AbstractDbtLocalBase.run_dbt_runner
+    if getattr(original, "energystat_patched", False):
+        return
+
+    def run_dbt_runner(self: Any, command: list[str], env: dict[str, str], cwd: str, **kwargs: Any) -> Any:
+        callbacks = self._dbt_runner_callbacks
+        if not isinstance(self, DbtProducerWatcherOperator) or not callbacks:
+            return original(self, command, env, cwd, **kwargs)
+        events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        errors: list[BaseException] = []
+
+        def handle() -> None:
+            while (event := events.get()) is not None:
+                for callback in callbacks:
+                    try:
+                        callback(event)
+                    except BaseException as error:  # noqa: BLE001 — raised in the producer once dbt is done
+                        errors.append(error)
+
+        handler = threading.Thread(target=handle, name="dbt-events", daemon=True)
+        handler.start()
+        self._dbt_runner_callbacks = [events.put]
+        try:
+            return original(self, command, env, cwd, **kwargs)
+        finally:
+            self._dbt_runner_callbacks = callbacks
+            events.put(None)
+            handler.join()
+            if errors:
+                raise errors[0]
+
+    run_dbt_runner.energystat_patched = True  # type: ignore[attr-defined]
+    AbstractDbtLocalBase.run_dbt_runner = run_dbt_runner
 
 
 def finish_watcher_polls_when_the_build_succeeded() -> None:
