@@ -29,11 +29,12 @@ WORKDIR /opt/airflow
 
 # Dependencies first, in their own layer: only pyproject.toml/uv.lock changes rebuild it.
 # `uv export --frozen` fails if uv.lock is out of date with pyproject.toml; hashes are checked on install.
+# --compile-bytecode: .pyc files at build time, not compiled again by every Airflow process that imports them.
 # The packages go into the image's own environment (VIRTUAL_ENV=/home/airflow/.local).
 COPY --chown=airflow:0 pyproject.toml uv.lock README.md /opt/airflow/
 RUN uv export --frozen --no-dev --no-emit-project --format requirements-txt \
       --output-file /tmp/requirements.txt \
-  && uv pip install --no-cache --require-hashes --requirement /tmp/requirements.txt \
+  && uv pip install --no-cache --compile-bytecode --require-hashes --requirement /tmp/requirements.txt \
   && rm /tmp/requirements.txt
 
 # The project. Editable install: `import energystat` resolves to /opt/airflow/include, which is the copied
