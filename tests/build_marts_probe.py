@@ -14,6 +14,8 @@ sys.path.insert(0, str(config.PLUGINS_DIR))  # Airflow adds plugins/ itself; a b
 
 from airflow.dag_processing.dagbag import DagBag  # noqa: E402  (after the environment)
 
+from energystat.orchestration import dbt_watcher  # noqa: E402
+
 started = time.perf_counter()
 bag = DagBag(str(config.DAGS_DIR / "build_marts.py"))
 elapsed = time.perf_counter() - started
@@ -28,4 +30,5 @@ print(json.dumps({
     "started_in_the_triggerer": sorted(t.task_id for t in dag.tasks if t.start_from_trigger) if dag else [],
     "gates": {t.task_id: list(t.start_trigger_args.trigger_kwargs["gates"]) for t in dag.tasks
               if t.start_from_trigger and t.start_trigger_args.trigger_kwargs.get("gates")} if dag else {},
+    "event_nodes": sorted(dbt_watcher.nodes_with_a_task(dag)) if dag else [],
 }))

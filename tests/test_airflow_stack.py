@@ -114,6 +114,13 @@ def test_no_surprise_runs(local_run) -> None:
     assert all(d["is_paused"] for d in running.client().dags())
 
 
+def test_the_stack_warms_up_the_task_execution_api(local_run) -> None:
+    """`wait_ready` calls the Task Execution API (what task processes and the triggerer talk to) so that the API
+    server builds it before the first task needs it; the call answers as Airflow's health endpoint does."""
+    _, _, running = local_run
+    assert running.client().warm_up_execution_api() == {"status": "healthy"}
+
+
 def test_task_logs_are_readable_through_the_api(local_run) -> None:
     run, _, _ = local_run
     assert set(run.logs) == {f"ingest_monthly_uploads.{ti['task_id']}[{ti['map_index']}]"

@@ -183,24 +183,76 @@ def test_node_trigger_ends_the_task_with_dbt_verdict_and_leaves_reruns_to_a_work
     assert (trigger.dag_id, trigger.run_id) == ("build_marts", "r1")
 
 
-def test_watcher_producer_pushes_only_the_last_event_of_each_node(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_node_triggers_of_a_run_read_the_startup_events_once_and_no_compiled_sql(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each node trigger reads its node's status; dbt's startup events are read from the API once per run (then
+    shared), and the compiled SQL, which a task ending in the triggerer never shows, not at all."""
+    from types import SimpleNamespace
+
+    from airflow.triggers.base import TaskSuccessEvent
+
+    xcoms = {"dbt_startup_events": [{"name": "MainReportVersion", "msg": "Running with dbt=1.11"},
+                                    {"name": "AdapterRegistered", "msg": "Registered adapter: postgres=1.11"}],
+             "model__energystat__a_status": {"status": "success"}, "model__energystat__a_compiled_sql": "select 1",
+             "model__energystat__b_status": {"status": "success"}, "model__energystat__b_compiled_sql": "select 2"}
+    read: list[str] = []
+
+    async def from_the_api(self: object, key: str) -> object:
+        read.append(key)
+        return xcoms.get(key)
+
+    async def producer_running(self: object) -> str:
+        return "running"
+
+    monkeypatch.setattr(dbt_watcher.WatcherTrigger, "get_xcom_val_af3", from_the_api)
+    monkeypatch.setattr(dbt_watcher.WatcherTrigger, "_get_producer_task_status", producer_running)
+    monkeypatch.setattr(dbt_watcher, "_STARTUP_EVENTS", {})
+
+    async def event_of(node: str) -> object:
+        trigger = dbt_watcher.NodeTrigger(f"model.energystat.{node}", "dbt.dbt_producer_watcher")
+        trigger.task_instance = SimpleNamespace(dag_id="build_marts", run_id="r1", task_id=f"dbt.{node}.run",
+                                                map_index=-1, try_number=1)
+        async for event in trigger.run():
+            return event
+
+    assert all(isinstance(asyncio.run(event_of(node)), TaskSuccessEvent) for node in ("a", "b"))
+    assert read == ["dbt_startup_events", "model__energystat__a_status", "model__energystat__b_status"]
+
+
+def test_watcher_producer_pushes_the_last_event_of_each_node_that_has_a_task(monkeypatch: pytest.MonkeyPatch) -> None:
     """Cosmos's producer keeps one `<node>_dbt_event` XCom per node, from its last event (NodeFinished, or an
-    error event), instead of one push per NodeStart/NodeCompiling/NodeExecuting/NodeFinished."""
+    error event), instead of one push per NodeStart/NodeCompiling/NodeExecuting/NodeFinished; and none for a
+    data test reported through its model's `.test` task."""
     from types import SimpleNamespace
 
     from cosmos.operators._watcher import base
 
-    monkeypatch.setattr(base, "_DBT_EVENT_ALLOWLIST", base._DBT_EVENT_ALLOWLIST)  # restored after the test
-    dbt_watcher.push_only_the_last_event_of_each_node()
+    monkeypatch.setattr(base, "_process_dbt_log_event", base._process_dbt_log_event)  # restored after the test
+    dag = SimpleNamespace(tasks=[])
+    monkeypatch.setattr(dbt_watcher, "nodes_with_a_task",
+                        lambda of: frozenset({"model.energystat.x", "test.energystat.spans_two"}) if of is dag else {})
+    dbt_watcher.push_only_the_node_events_a_task_reads()
     pushed: list[tuple[str, dict]] = []
-    ti = SimpleNamespace(xcom_push=lambda key, value: pushed.append((key, value)))
-    for event, status in (("NodeStart", "started"), ("NodeCompiling", "compiling"), ("NodeExecuting", "executing"),
-                          ("NodeFinished", "success"), ("RunResultError", "error")):
-        base._process_dbt_log_event(ti, {"info": {"name": event, "msg": event},
-                                         "data": {"node_info": {"unique_id": "model.energystat.x",
-                                                                "node_status": status}}})
-    assert [(key, value["status"]) for key, value in pushed] == [("model__energystat__x_dbt_event", "success"),
-                                                                 ("model__energystat__x_dbt_event", "error")]
+    ti = SimpleNamespace(xcom_push=lambda key, value: pushed.append((key, value)), task=SimpleNamespace(dag=dag))
+    for node in ("model.energystat.x", "test.energystat.not_null_x_id", "test.energystat.spans_two"):
+        for event, status in (("NodeStart", "started"), ("NodeCompiling", "compiling"),
+                              ("NodeExecuting", "executing"), ("NodeFinished", "success"), ("RunResultError", "error")):
+            base._process_dbt_log_event(ti, {"info": {"name": event, "msg": event},
+                                             "data": {"node_info": {"unique_id": node, "node_status": status}}})
+    assert [(key, value["status"]) for key, value in pushed] == [
+        ("model__energystat__x_dbt_event", "success"), ("model__energystat__x_dbt_event", "error"),
+        ("test__energystat__spans_two_dbt_event", "success"), ("test__energystat__spans_two_dbt_event", "error")]
+
+
+def test_watcher_node_events_are_pushed_for_every_node_task(rendered: dict) -> None:
+    """The nodes whose events the producer pushes are exactly those with a task: every model and seed and each
+    test spanning several models, not the tests a model's `.test` task reports."""
+    manifest = json.loads(dbt_runner.manifest_path().read_text(encoding="utf-8"))
+    pushed = set(rendered["event_nodes"])
+    assert {n["unique_id"] for n in manifest["nodes"].values() if n["resource_type"] in ("model", "seed")} <= pushed
+    detached = {task_id.removeprefix("dbt.").removesuffix("_test") for task_id in rendered["tasks"]
+                if task_id.endswith("_test") and not task_id.endswith(".test")}
+    assert detached and {manifest["nodes"][node]["name"] for node in pushed if node.startswith("test.")} == detached
+    assert len(pushed) < len(manifest["nodes"]) / 2
 
 
 def test_watcher_producer_handles_dbt_events_in_one_thread_and_returns_once_all_are_handled(

@@ -15,12 +15,14 @@ import pwd
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
-from psycopg import sql
-
 from energystat import config, roles
+
+if TYPE_CHECKING:
+    import psycopg
+# psycopg is imported where a connection is made (see roles.py: DAG parses read this module).
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +123,9 @@ def database_of(dsn: str) -> str:
 
 def ensure_database(dsn: str) -> None:
     """Create the DSN's database if missing (connecting through the server's `postgres` database)."""
+    import psycopg
+    from psycopg import sql
+
     name = database_of(dsn)
     with psycopg.connect(with_database(dsn, "postgres"), autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
@@ -133,6 +138,9 @@ def ensure_database(dsn: str) -> None:
 
 
 def drop_database(dsn: str) -> None:
+    import psycopg
+    from psycopg import sql
+
     name = database_of(dsn)
     with psycopg.connect(with_database(dsn, "postgres"), autocommit=True) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
@@ -193,6 +201,8 @@ def stop_embedded() -> bool:
 def connect(dsn: str | None = None, autocommit: bool = False, role: str = roles.OWNER) -> Iterator[psycopg.Connection]:
     """A psycopg connection to the warehouse at `dsn` (default: the configured one) as `role` (energystat.roles:
     each job passes its own); commits on success, rolls back on error."""
+    import psycopg
+
     with psycopg.connect(roles.role_dsn(role, dsn or warehouse_dsn()), autocommit=autocommit) as conn:
         yield conn
 

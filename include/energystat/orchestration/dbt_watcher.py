@@ -47,6 +47,7 @@ from airflow.triggers.base import (
     TriggerEvent,
 )
 from asgiref.sync import sync_to_async
+from cosmos.constants import _DBT_STARTUP_EVENTS_XCOM_KEY
 from cosmos.listeners.dag_run_listener import EventStatus
 from cosmos.operators._watcher.base import BaseConsumerSensor
 from cosmos.operators._watcher.state import ProducerTaskState, get_dbt_event_xcom_key
@@ -79,6 +80,8 @@ def gate_verdict(states: dict[str, Any], gates: Iterable[str]) -> str | None:
 
 #: (dag_id, run_id, producer task id) → (monotonic time asked, state): shared by the node triggers of a triggerer.
 _PRODUCER_STATES: dict[tuple[str, str, str], tuple[float, str | None]] = {}
+#: (dag_id, run_id, producer task id) → dbt's startup events (its version lines), logged by each node trigger.
+_STARTUP_EVENTS: dict[tuple[str, str, str], Any] = {}
 
 
 class NodeTrigger(WatcherTrigger):
@@ -122,6 +125,27 @@ class NodeTrigger(WatcherTrigger):
             state = await super()._get_producer_task_status()
             _PRODUCER_STATES[key] = (time.monotonic(), state)
         return state
+
+    async def get_xcom_val(self, key: str) -> Any | None:
+        """Cosmos's XCom read, except dbt's startup events: the producer pushes them once, before any node's
+        status, so the first trigger of a run that finds them keeps them for the others (an API round trip less
+        for each node task)."""
+        if key != _DBT_STARTUP_EVENTS_XCOM_KEY:
+            return await super().get_xcom_val(key)
+        run = (self.dag_id, self.run_id, self.producer_task_id)
+        if run not in _STARTUP_EVENTS:
+            events = await super().get_xcom_val(key)
+            if not events:
+                return events
+            _STARTUP_EVENTS[run] = events
+        return _STARTUP_EVENTS[run]
+
+    async def _parse_dbt_node_status_and_compiled_sql(self) -> tuple[str | None, str | None]:
+        """The node's status without its compiled SQL: Cosmos reads that for the task's rendered template on a
+        worker, and a node task that ends in the triggerer never has one (the SQL stays in the producer's XComs)."""
+        if self.is_test_sensor:
+            return await super()._parse_dbt_node_status_and_compiled_sql()
+        return await self._get_node_status(), None
 
     async def unless_dbt_skipped_it(self, failed: dict[str, Any]) -> dict[str, Any]:
         """`failed`, unless dbt skipped the node and one of its gating tests failed: then the node is skipped."""
@@ -237,19 +261,51 @@ def _skip_polls_of_nodes_dbt_skipped_for_a_failed_test() -> None:
     BaseConsumerSensor.poke = poke
 
 
-def push_only_the_last_event_of_each_node() -> None:
-    """Make Cosmos's producer keep a node's `<node>_dbt_event` XCom from the node's last dbt event only.
+#: dbt events after which a node's `<node>_dbt_event` XCom is pushed: its last one (NodeFinished) or an error.
+LAST_NODE_EVENTS = frozenset({"NodeFinished"})
 
-    Cosmos 1.15 pushes that XCom on each of a node's NodeStart, NodeCompiling, NodeExecuting and NodeFinished
-    events, each overwriting the last: ≈ 1,600 pushes for our ≈ 400 nodes, each a round trip to the API server
-    made by a dbt thread holding the lock Cosmos puts around XCom pushes, so dbt's threads queue behind them
-    (the producer's `dbt build` of 600 institutions took 24 s, a plain one 9 s). The XCom is read only to log a
-    node's last event when its task ends; NodeFinished (and dbt's error events) carry everything it shows.
-    Called by dags/build_marts.py, so the producer's task process has it.
+
+def nodes_with_a_task(dag: Any) -> frozenset[str]:
+    """The dbt nodes (unique ids) that have a Cosmos watcher task of their own in `dag`: models, seeds and tests
+    spanning several models. A model's other tests are reported by its `.test` task from one aggregate XCom."""
+    return frozenset(task.model_unique_id for task in dag.tasks if isinstance(task, BaseConsumerSensor))
+
+
+def push_only_the_node_events_a_task_reads() -> None:
+    """Make Cosmos's producer push a node's `<node>_dbt_event` XCom only from the node's last dbt event, and only
+    for a node that has a task of its own.
+
+    The XCom is read only to log a node's last event when the node's task ends (and, by `NodeTrigger`, to tell a
+    node dbt skipped). Cosmos 1.15 pushes it on each of a node's NodeStart, NodeCompiling, NodeExecuting and
+    NodeFinished events, and for every data test, though a model's tests are reported by its `.test` task from
+    the aggregate `<model>_tests_status` XCom: of the ≈ 520 XComs a 600-institution build pushed, 349 were test
+    events nobody read, and each push is a round trip to the API server that the producer waits for (its
+    `dbt build` returns only once every event is handled: `handle_dbt_events_in_one_thread`). NodeFinished
+    (and dbt's error events) carry everything the log shows. Called by dags/build_marts.py, so the producer's
+    task process has it.
     """
     from cosmos.operators._watcher import base
 
-    base._DBT_EVENT_ALLOWLIST = base._DBT_ERROR_EVENTS_TYPES | {"NodeFinished"}
+    original: Callable[..., Any] = base._process_dbt_log_event
+    if getattr(original, "energystat_patched", False):
+        return
+    pushed_for: dict[int, frozenset[str]] = {}  # id(dag) → nodes_with_a_task(dag)
+
+    def process_dbt_log_event(task_instance: Any, dbt_log: dict[str, Any]) -> None:
+        name = (dbt_log.get("info") or {}).get("name")
+        if name not in LAST_NODE_EVENTS and name not in base._DBT_ERROR_EVENTS_TYPES:
+            return None
+        unique_id = ((dbt_log.get("data") or {}).get("node_info") or {}).get("unique_id")
+        dag = getattr(getattr(task_instance, "task", None), "dag", None)
+        if unique_id and dag is not None:
+            if id(dag) not in pushed_for:
+                pushed_for[id(dag)] = nodes_with_a_task(dag)
+            if unique_id not in pushed_for[id(dag)]:
+                return None
+        return original(task_instance, dbt_log)
+
+    process_dbt_log_event.energystat_patched = True  # type: ignore[attr-defined]
+    base._process_dbt_log_event = process_dbt_log_event
 
 
 def handle_dbt_events_in_one_thread() -> None:

@@ -108,15 +108,20 @@ class Stack:
         return path.read_text(encoding="utf-8", errors="replace")[-chars:] if path.exists() else ""
 
     def wait_ready(self, timeout: float = 240) -> AirflowClient:
-        """Wait until the API answers, every component reports healthy and the DAGs are parsed."""
+        """Wait until the API answers, every component reports healthy and the DAGs are parsed (the Task Execution
+        API warmed up meanwhile)."""
         deadline = time.monotonic() + timeout
         passwords = environment.passwords_file(Path(self.env["AIRFLOW_HOME"]))
+        warm = False
         while True:
             self.check_alive()
             try:
                 if passwords.exists():
                     client = self.client()
                     client.wait_until_healthy(timeout=2)
+                    if not warm:  # while the DAG processor still parses
+                        client.warm_up_execution_api()
+                        warm = True
                     client.wait_for_dags(DAG_IDS, timeout=2)
                     return client
             except (TimeoutError, OSError, ValueError, KeyError):
