@@ -218,6 +218,50 @@ def test_node_triggers_of_a_run_read_the_startup_events_once_and_no_compiled_sql
     assert read == ["dbt_startup_events", "model__energystat__a_status", "model__energystat__b_status"]
 
 
+def test_a_test_spanning_several_models_ends_with_its_own_dbt_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cosmos publishes no status for a test with a task of its own (it spans several models): its trigger takes
+    the test's last dbt event — passed, failed, not yet run — instead of waiting for the producer's verdict."""
+    from types import SimpleNamespace
+
+    from airflow.triggers.base import TaskFailedEvent, TaskSuccessEvent
+
+    xcoms: dict[str, object] = {"dbt_startup_events": [{"name": "MainReportVersion", "msg": "dbt=1.11"},
+                                                      {"name": "AdapterRegistered", "msg": "postgres=1.11"}]}
+
+    async def from_the_api(self: object, key: str) -> object:
+        return xcoms.get(key)
+
+    async def producer_running(self: object) -> str:
+        return "running"
+
+    monkeypatch.setattr(dbt_watcher.WatcherTrigger, "get_xcom_val_af3", from_the_api)
+    monkeypatch.setattr(dbt_watcher.WatcherTrigger, "_get_producer_task_status", producer_running)
+
+    def first_event(test: str, within: float) -> object:
+        trigger = dbt_watcher.NodeTrigger(f"test.energystat.{test}", "dbt.dbt_producer_watcher", poke_interval=0.01,
+                                          is_test_sensor=True)
+        trigger.task_instance = SimpleNamespace(dag_id="build_marts", run_id="r1", task_id=f"dbt.{test}_test",
+                                                map_index=-1, try_number=1)
+
+        async def run() -> object:
+            async for event in trigger.run():
+                return event
+
+        async def bounded() -> object:
+            return await asyncio.wait_for(run(), within)
+
+        return asyncio.run(bounded())
+
+    xcoms["test__energystat__sums_agree_dbt_event"] = {"status": "pass", "msg": None}
+    assert isinstance(first_event("sums_agree", 5), TaskSuccessEvent)
+    xcoms["test__energystat__kinds_add_up_dbt_event"] = {"status": "fail", "msg": "Got 3 results"}
+    assert isinstance(first_event("kinds_add_up", 5), TaskFailedEvent)
+    with pytest.raises(TimeoutError):  # dbt has not run it yet: the trigger keeps waiting
+        first_event("not_run_yet", 0.2)
+    assert dbt_watcher.data_test_status({"status": "skipped"}) == "failed"  # a retry runs it (see its gates)
+    assert dbt_watcher.data_test_status(None) is None
+
+
 def test_watcher_producer_pushes_the_last_event_of_each_node_that_has_a_task(monkeypatch: pytest.MonkeyPatch) -> None:
     """Cosmos's producer keeps one `<node>_dbt_event` XCom per node, from its last event (NodeFinished, or an
     error event), instead of one push per NodeStart/NodeCompiling/NodeExecuting/NodeFinished; and none for a

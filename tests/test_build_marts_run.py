@@ -97,6 +97,8 @@ def test_under_the_scheduler_a_failed_test_alerts_and_dbt_skips_the_models_readi
     assert states["dbt.int_institution_month.run"] == "skipped"
     assert states["dbt.ref_reporters.seed"] == "success" and states["dbt.dim_institution.run"] == "success"
     assert states["marts_ready"] == "upstream_failed"
+    # a test spanning two models reports its own result, not the failed build's
+    assert states["dbt.relationships_stg_monthly_statistics_upload_id__upload_id__ref_stg_upload_log__test"] == "success"
     alerts = [p["json"].get("title", "") + p["json"].get("message", "") for p in posts]
     assert any("stg_monthly_statistics" in alert for alert in alerts), alerts
     assert not any("int_institution_month" in alert for alert in alerts), alerts

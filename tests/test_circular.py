@@ -147,6 +147,19 @@ def test_cli_refuses_then_publishes_with_force(incomplete: str, tmp_path: Path, 
     assert meta["complete"] is False
 
 
+def test_forced_circular_without_a_cjk_font_is_still_written(incomplete: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both notes at once (no CJK font, incomplete reporting) are longer than a Word core property may be: the
+    file is written, its comments cut to the limit."""
+    from energystat.circular import charts
+
+    monkeypatch.setenv("ENERGYSTAT_WAREHOUSE_DSN", incomplete)
+    monkeypatch.setattr(charts, "find_cjk_font", lambda: None)
+    assert cli.main(["circular", "--year", str(YEAR), "--out", str(tmp_path), "--force"]) == 0
+    comments = docx.Document(str(tmp_path / f"circular_{YEAR}.docx")).core_properties.comments
+    assert comments.startswith("数据来源") and len(comments) <= 255
+
+
 # ------------------------------------------------------------------ the published circular
 
 def _docx_table(path: Path, first_header: str) -> list[list[str]]:

@@ -441,7 +441,13 @@ def _core_properties(doc: Any, document: Document) -> None:
     props.language = "zh-CN"
     props.created = props.modified = created
     props.revision = 1
-    props.comments = "; ".join([meta.get("data_note", ""), *meta.get("notes", [])]).strip("; ")
+    comments = "; ".join([meta.get("data_note", ""), *meta.get("notes", [])]).strip("; ")
+    # a core property holds at most 255 characters (python-docx refuses more): long notes are cut
+    props.comments = comments if len(comments) <= CORE_PROPERTY_MAX else comments[:CORE_PROPERTY_MAX - 1] + "…"
+
+
+#: Longest text a .docx core property (title, comments …) may hold.
+CORE_PROPERTY_MAX = 255
 
 
 def render_docx(document: Document, path: Path) -> Path:

@@ -25,6 +25,11 @@ rebuilds it once a model that failed recovers); its task instead waits for the t
 skipped when one of them failed — not built, no alert of its own, the run fails through the failed test — or
 fails, to be retried as before, when they all passed.
 
+The producer pushes a node's dbt event only for the nodes that have a task (`push_only_the_node_events_a_task_reads`)
+and `NodeTrigger` reads as little as it needs (dbt's startup events once per run, no compiled SQL): each XCom is a
+round trip to the API server that the producer's `dbt build` or the triggerer waits for. A test spanning several
+models, for which Cosmos publishes no status, ends with its own dbt result (`data_test_status`).
+
 `airflow dags test` ignores `start_from_trigger` and runs every task with `execute` in its own loop, one task at a
 time: there the node tasks poll in "reschedule" mode (the DAG's `operator_args`), which lets the loop run the
 producer between pokes (a deferred task would run its trigger inline and wait for a producer that never starts).
@@ -65,6 +70,15 @@ GATES_ATTRIBUTE = "energystat_gating_tests"
 def skipped_by_dbt(last_event: dict[str, Any] | None) -> bool:
     """Whether the producer's last dbt event of a node says dbt skipped it (a node it depends on failed)."""
     return isinstance(last_event, dict) and last_event.get("status") == "skipped"
+
+
+def data_test_status(last_event: dict[str, Any] | None) -> str | None:
+    """A data test's status from its last dbt event, as Cosmos reports a node's: "pass", "warn", "fail", "error"
+    …, None while dbt has not finished it; "failed" when dbt skipped it (a node it reads failed), as Cosmos does
+    for a skipped model so that a retry runs it (`NodeTrigger.unless_dbt_skipped_it` then looks at its gates)."""
+    if not isinstance(last_event, dict) or not last_event.get("status"):
+        return None
+    return "failed" if skipped_by_dbt(last_event) else str(last_event["status"])
 
 
 def gate_verdict(states: dict[str, Any], gates: Iterable[str]) -> str | None:
@@ -142,7 +156,13 @@ class NodeTrigger(WatcherTrigger):
 
     async def _parse_dbt_node_status_and_compiled_sql(self) -> tuple[str | None, str | None]:
         """The node's status without its compiled SQL: Cosmos reads that for the task's rendered template on a
-        worker, and a node task that ends in the triggerer never has one (the SQL stays in the producer's XComs)."""
+        worker, and a node task that ends in the triggerer never has one (the SQL stays in the producer's XComs).
+
+        A test spanning several models has a task of its own, but Cosmos 1.15 publishes no status for it: its
+        trigger would poll until the producer ended and then take the producer's verdict (every such test failed
+        when any test of the build failed). Its status is the one of its last dbt event instead."""
+        if self.is_test_sensor and self.model_unique_id.startswith("test."):
+            return data_test_status(await self.get_xcom_val(get_dbt_event_xcom_key(self.model_unique_id))), None
         if self.is_test_sensor:
             return await super()._parse_dbt_node_status_and_compiled_sql()
         return await self._get_node_status(), None
