@@ -121,6 +121,17 @@ def test_the_stack_warms_up_the_task_execution_api(local_run) -> None:
     assert running.client().warm_up_execution_api() == {"status": "healthy"}
 
 
+def test_the_dag_processor_yields_the_cpu_to_the_tasks(local_run) -> None:
+    """The DAG processor, whose work no run waits for, runs at a lower CPU priority than the other components
+    (the scheduler's task processes keep the normal one)."""
+    _, _, running = local_run
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, running.processes["dag-processor"].pid) == min(
+        19, own + stack.DAG_PROCESSOR_NICENESS)
+    assert {os.getpriority(os.PRIO_PROCESS, running.processes[name].pid)
+            for name in ("api-server", "scheduler", "triggerer")} == {own}
+
+
 def test_task_logs_are_readable_through_the_api(local_run) -> None:
     run, _, _ = local_run
     assert set(run.logs) == {f"ingest_monthly_uploads.{ti['task_id']}[{ti['map_index']}]"
