@@ -127,7 +127,7 @@ def test_the_dag_processor_yields_the_cpu_to_the_tasks(local_run) -> None:
     _, _, running = local_run
     own = os.getpriority(os.PRIO_PROCESS, 0)
     assert os.getpriority(os.PRIO_PROCESS, running.processes["dag-processor"].pid) == min(
-        19, own + stack.DAG_PROCESSOR_NICENESS)
+        stack.MAX_NICENESS, own + stack.DAG_PROCESSOR_NICENESS)
     assert {os.getpriority(os.PRIO_PROCESS, running.processes[name].pid)
             for name in ("api-server", "scheduler", "triggerer")} == {own}
 

@@ -119,8 +119,7 @@ class AirflowClient:
 
     def healthy(self, components: tuple[str, ...] = COMPONENTS) -> bool:
         """Whether every one of `components` reports healthy (one look; raises when the API does not answer)."""
-        health = self.health()
-        return all((health.get(c) or {}).get("status") == "healthy" for c in components)
+        return _all_healthy(self.health(), components)
 
     def wait_until_healthy(self, timeout: float = 180, components: tuple[str, ...] = COMPONENTS) -> dict:
         deadline = time.monotonic() + timeout
@@ -128,7 +127,7 @@ class AirflowClient:
         while time.monotonic() < deadline:
             try:
                 last = self.health()
-                if all((last.get(c) or {}).get("status") == "healthy" for c in components):
+                if _all_healthy(last, components):
                     return last
             except (URLError, OSError, AirflowApiError) as exc:
                 last = exc
@@ -268,3 +267,7 @@ class AirflowClient:
             else:
                 lines.append(str(item))
         return "\n".join(lines)
+
+
+def _all_healthy(health: dict, components: tuple[str, ...]) -> bool:
+    return all((health.get(c) or {}).get("status") == "healthy" for c in components)

@@ -36,6 +36,7 @@ WORKER_QUEUES_ENV = "ENERGYSTAT_WORKER_QUEUES"
 READY_POLL_S = 0.5
 #: Added to the DAG processor's CPU niceness in a local stack (see `start`).
 DAG_PROCESSOR_NICENESS = 10
+MAX_NICENESS = 19  # the lowest CPU priority on Linux
 
 
 def free_port() -> int:
@@ -103,7 +104,8 @@ class Stack:
         log.close()  # the child holds its own descriptor
         if niceness:
             with contextlib.suppress(OSError):  # a priority is a wish, not a requirement
-                os.setpriority(os.PRIO_PROCESS, self.processes[name].pid, niceness)
+                os.setpriority(os.PRIO_PROCESS, self.processes[name].pid,
+                               min(MAX_NICENESS, os.getpriority(os.PRIO_PROCESS, 0) + niceness))
 
     def check_alive(self) -> None:
         for name, process in self.processes.items():
