@@ -28,3 +28,11 @@ def bounded_sum_or_error() -> object:
         return bounded.run_bounded(sum, [1, 2], limits=bounded.ReaderLimits(512 << 20, 60))
     except BaseException as exc:  # noqa: BLE001 - the test wants to see whatever happened
         return repr(exc)
+
+
+def touch_megabytes(n: int) -> int:
+    """Hold `n` MiB, written so that they are resident, then let them go."""
+    block = bytearray(n << 20)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    return n

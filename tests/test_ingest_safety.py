@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 from hostile_files import Formula, raw_xlsx
-from reader_functions import allocate_gigabytes, bounded_sum_or_error, open_calamine, raise_unreadable
+from reader_functions import (
+    allocate_gigabytes,
+    bounded_sum_or_error,
+    open_calamine,
+    raise_unreadable,
+    touch_megabytes,
+)
 
 from energystat.contract.forms import MONTHLY_SHEET
 from energystat.ingest import boundary, bounded, guard, registry_check, run_lock, workbook_scan
@@ -37,6 +43,26 @@ def test_bounded_reader_returns_results_and_turns_every_failure_into_a_reason(tm
     with pytest.raises(bounded.ReaderFailed) as caught:
         bounded.run_bounded(int, "x", limits=LIMITS)
     assert caught.value.unexpected and "ValueError" in caught.value.en
+
+
+def test_a_reader_process_serves_file_after_file_until_a_call_fails() -> None:
+    """A reader is kept for the next file (a process per file cost more than a small file's parse); each call
+    gets its own memory limit and its own peak, and a reader whose call failed is never used again."""
+    first = bounded.run_bounded(os.getpid, limits=LIMITS)
+    assert first != os.getpid()
+    assert bounded.run_bounded(touch_megabytes, 300, limits=LIMITS) == 300
+    big_peak = bounded.last_usage.peak_rss_bytes
+    assert bounded.run_bounded(os.getpid, limits=LIMITS) == first  # the same process, after 300 MiB came and went
+    assert bounded.last_usage.peak_rss_bytes < big_peak - (200 << 20)  # this call's peak, not the process's
+    # The limit is per call: 300 MiB twice more in the same reader fits under 512 MiB each time.
+    assert bounded.run_bounded(touch_megabytes, 300, limits=LIMITS) == 300
+    assert bounded.run_bounded(touch_megabytes, 300, limits=LIMITS) == 300
+    assert bounded.run_bounded(os.getpid, limits=LIMITS) == first
+    with pytest.raises(bounded.ReaderFailed):
+        bounded.run_bounded(raise_unreadable, limits=LIMITS)
+    with pytest.raises(bounded.ReaderFailed):
+        bounded.run_bounded(allocate_gigabytes, limits=LIMITS)
+    assert bounded.run_bounded(os.getpid, limits=LIMITS) != first
 
 
 def test_native_abort_of_the_reader_is_the_files_rejection_not_the_processs(tmp_path: Path) -> None:

@@ -2,11 +2,12 @@
 
 The readers (python-calamine's Rust code, the csv module, pandas) run on untrusted bytes. A native reader asked to
 allocate 512 GB aborts the whole process (SIGABRT, exit 134), a special file can make a read never end, and a
-large sheet can take gigabytes. `run_bounded` has a child forked (by a small fork server that has the readers'
-modules imported, so a child costs milliseconds whatever the caller holds), caps its address space with
-`RLIMIT_AS` and its wall time with a timeout, and turns whatever happens to it into
-either the function's result or a `ReaderFailed` with a Chinese and English reason (a P001 finding for the
-clerk). `start_bounded` starts one without waiting, so a run can read the next files while it loads this one.
+large sheet can take gigabytes. `run_bounded` runs the reader in a reader process (forked by a small fork server
+that has the readers' modules imported, so a process costs milliseconds whatever the caller holds, and kept for
+the next files while its calls succeed), caps the address space each call may add with `RLIMIT_AS` and its wall
+time with a timeout, and turns whatever happens to it into either the function's result or a `ReaderFailed` with
+a Chinese and English reason (a P001 finding for the clerk); a reader whose call failed is replaced. `start_bounded`
+starts one without waiting, so a run can read the next files while it loads this one.
 Platforms without `fork` (Windows) run the function in-process, unbounded.
 """
 
@@ -71,25 +72,72 @@ def _virtual_size() -> int:
         return 0
 
 
-def _child(conn: Any, func: Callable[..., Any], args: tuple, kwargs: dict, memory_bytes: int) -> None:
+#: A reader serves this many files, then a fresh one takes over (bounds whatever a reader keeps between files).
+READER_CALLS = 200
+#: Idle readers kept for the next calls (the run's `parse_ahead` readers, the portal's threads).
+IDLE_READERS = 4
+
+
+def _serve(conn: Any) -> None:
+    """A reader process: run the calls its parent sends, one at a time, each under its own memory limit.
+
+    One process serves many files: forking a reader per file cost ≈ 40 ms more than the parse of a small workbook
+    (the fork, and the first parse in a fresh process: lazy imports, caches, copy-on-write faults). A call that
+    failed in any way ends the process (a reader that ran out of memory, or raised, is not trusted with the next
+    file); the parent starts a fresh one."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the child stops
     os.environ["RUST_BACKTRACE"] = "0"  # a native reader's abort: one line in the log, not a page of frames
     faulthandler.disable()  # (pytest and `python -X faulthandler` would dump every thread's stack on SIGABRT)
+    while True:
+        try:
+            func, args, kwargs, memory_bytes = pickle.loads(conn.recv_bytes())
+        except (EOFError, OSError):  # the parent closed the pipe: retired, or gone
+            return
+        state = _call(conn, func, args, kwargs, memory_bytes)
+        if state != "ok":
+            return
+
+
+def _call(conn: Any, func: Callable[..., Any], args: tuple, kwargs: dict, memory_bytes: int) -> str:
+    """One call: `memory_bytes` of address space above what the reader holds now, its result sent back with the
+    call's peak resident memory."""
     limit = _virtual_size() + memory_bytes
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+    _reset_peak_rss()
     try:
         result: tuple[str, Any] = ("ok", func(*args, **kwargs))
     except MemoryError:
         result = ("memory", None)
     except Exception as exc:  # every failure of the reader becomes the file's reason, never the night's
         result = ("error", (type(exc).__name__, str(exc)[:500], getattr(exc, "zh", None), getattr(exc, "en", None)))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    del args, kwargs
     try:
-        conn.send_bytes(pickle.dumps((*result, peak), protocol=pickle.HIGHEST_PROTOCOL))
+        conn.send_bytes(pickle.dumps((*result, _peak_rss()), protocol=pickle.HIGHEST_PROTOCOL))
     except MemoryError:
-        conn.send_bytes(pickle.dumps(("memory", None, peak)))
-    conn.close()
+        conn.send_bytes(pickle.dumps(("memory", None, _peak_rss())))
+        return "memory"
+    return result[0]
+
+
+def _reset_peak_rss() -> None:
+    """Start this call's peak resident memory from what the process holds now (Linux: `clear_refs` 5)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:  # not Linux: the peak then is the process's since it started
+        pass
+
+
+def _peak_rss() -> int:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _megabytes(n: int) -> str:
@@ -204,6 +252,7 @@ def _forget_the_fork_server() -> None:
     not this process's child, and multiprocessing would fail on it ("No child processes"); use a server of its own."""
     global _server_ready
     _server_ready = False
+    _idle.clear()  # the parent's readers: not this process's children
     fresh = multiprocessing.forkserver.ForkServer()
     multiprocessing.forkserver._forkserver = fresh
     for name in ("ensure_running", "get_inherited_fds", "connect_to_new_process", "set_forkserver_preload"):
@@ -214,50 +263,89 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_the_fork_server)
 
 
+class _Reader:
+    """A reader process (`_serve`) and the parent's end of its pipe."""
+
+    def __init__(self, context: multiprocessing.context.BaseContext, label: str) -> None:
+        self.conn, child_end = context.Pipe(duplex=True)
+        self.process = context.Process(target=_serve, args=(child_end,), daemon=True,
+                                       name=f"energystat-reader {label}"[:60])
+        _start(self.process)
+        child_end.close()
+        self.calls = 0
+
+    def retire(self) -> None:
+        """Close the pipe (the reader then ends by itself) and reap it."""
+        self.conn.close()
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+
+_idle: list[_Reader] = []  # guarded by `_starting`
+
+
+def _take_reader(context: multiprocessing.context.BaseContext, label: str) -> _Reader:
+    with _starting:
+        while _idle:
+            reader = _idle.pop()
+            if reader.process.is_alive():
+                return reader
+            reader.retire()
+    return _Reader(context, label)
+
+
+def _give_back(reader: _Reader) -> None:
+    with _starting:
+        if reader.calls < READER_CALLS and len(_idle) < IDLE_READERS:
+            _idle.append(reader)
+            return
+    reader.retire()
+
+
 @dataclass
 class BoundedCall(Generic[T]):
-    """A bounded call running in its child; `result()` waits for it (several can run side by side)."""
+    """A bounded call running in a reader process; `result()` waits for it (several can run side by side)."""
 
-    child: multiprocessing.process.BaseProcess | None
-    receiver: Any
+    reader: _Reader | None
     limits: ReaderLimits
     label: str
     started: float
     value: Any = None  # the result where no child runs (no fork on this platform)
 
+    @property
+    def child(self) -> multiprocessing.process.BaseProcess | None:
+        """The reader process running the call."""
+        return self.reader.process if self.reader is not None else None
+
     def kill(self) -> None:
-        """Stop the child; a `result()` waiting for it (in another thread) raises `ReaderFailed` at once."""
-        if self.child is not None:
-            self.child.kill()
+        """Stop the reader; a `result()` waiting for it (in another thread) raises `ReaderFailed` at once."""
+        if self.reader is not None:
+            self.reader.process.kill()
 
     def result(self) -> T:
         """The function's result, or `ReaderFailed` with the reason (the time limit counts from the start)."""
         global last_usage
-        if self.child is None:
+        if self.reader is None:
             return self.value
-        child, receiver, limits = self.child, self.receiver, self.limits
+        reader, limits = self.reader, self.limits
         payload: bytes | None = None
-        try:
-            if receiver.poll(max(0.0, self.started + limits.seconds - time.monotonic())):
-                try:
-                    payload = receiver.recv_bytes()
-                except (EOFError, OSError):  # the child died before answering
-                    payload = None
-            else:
-                child.kill()
-                child.join()
-                raise ReaderFailed(
-                    f"读取超时：超过 {limits.seconds:g} 秒仍未读完（文件过大或不是普通文件）",
-                    f"reading timed out after {limits.seconds:g} s (file too large, or not a regular file)")
-        finally:
-            receiver.close()
-        child.join(timeout=10)
-        if child.is_alive():
-            child.kill()
-            child.join()
+        if reader.conn.poll(max(0.0, self.started + limits.seconds - time.monotonic())):
+            try:
+                payload = reader.conn.recv_bytes()
+            except (EOFError, OSError):  # the reader died before answering
+                payload = None
+        else:
+            reader.process.kill()
+            reader.retire()
+            raise ReaderFailed(
+                f"读取超时：超过 {limits.seconds:g} 秒仍未读完（文件过大或不是普通文件）",
+                f"reading timed out after {limits.seconds:g} s (file too large, or not a regular file)")
         elapsed = time.monotonic() - self.started
         if payload is None:
-            code = child.exitcode
+            reader.retire()
+            code = reader.process.exitcode
             log.warning("reader of %s died (exit code %s) after %.1f s", self.label, code, elapsed)
             if code in (-signal.SIGABRT, -signal.SIGSEGV, -signal.SIGKILL, 134):
                 raise ReaderFailed(
@@ -269,7 +357,9 @@ class BoundedCall(Generic[T]):
         state, value, peak = pickle.loads(payload)
         last_usage = ReaderUsage(elapsed, peak)
         if state == "ok":
+            _give_back(reader)
             return value
+        reader.retire()  # it ends after a failed call (`_serve`)
         if state == "memory":
             raise ReaderFailed(f"文件过大，读取时超出内存限制（{_megabytes(limits.memory_bytes)}）",
                                f"file too large: over the reader's memory limit ({_megabytes(limits.memory_bytes)})")
@@ -281,19 +371,22 @@ class BoundedCall(Generic[T]):
 
 def start_bounded(func: Callable[..., T], *args: Any, limits: ReaderLimits, label: str = "",
                   **kwargs: Any) -> BoundedCall[T]:
-    """Start `func(*args, **kwargs)` in a child under `limits` (`func` and the arguments must pickle: the child is
-    forked by the fork server); `.result()` gives its result or `ReaderFailed`. Platforms without `fork` (Windows)
-    run the function now, in-process, unbounded."""
+    """Start `func(*args, **kwargs)` in a reader process under `limits` (`func` and the arguments must pickle);
+    `.result()` gives its result or `ReaderFailed`. Platforms without `fork` (Windows) run the function now,
+    in-process, unbounded."""
     if not hasattr(os, "fork"):
-        return BoundedCall(None, None, limits, label, time.monotonic(), func(*args, **kwargs))
-    context = _reader_context()
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(sender, func, args, kwargs, limits.memory_bytes), daemon=True,
-                            name=f"energystat-reader {label}"[:60])
+        return BoundedCall(None, limits, label, time.monotonic(), func(*args, **kwargs))
+    request = pickle.dumps((func, args, kwargs, limits.memory_bytes), protocol=pickle.HIGHEST_PROTOCOL)
+    reader = _take_reader(_reader_context(), label)
     started = time.monotonic()
-    _start(child)
-    sender.close()
-    return BoundedCall(child, receiver, limits, label, started)
+    try:
+        reader.conn.send_bytes(request)
+    except OSError:  # an idle reader that died meanwhile: a fresh one
+        reader.retire()
+        reader = _Reader(_reader_context(), label)
+        reader.conn.send_bytes(request)
+    reader.calls += 1
+    return BoundedCall(reader, limits, label, started)
 
 
 def run_bounded(func: Callable[..., T], *args: Any, limits: ReaderLimits, label: str = "", **kwargs: Any) -> T:
