@@ -206,17 +206,22 @@ def test_validate_many_equals_one_by_one(gx_rules, history_warehouse, tmp_path):
     task = parse_upload(write_task_xlsx(tmp_path / "t.xlsx", [task_row(), task_row(数量=-1)]), "450100", "2024-03")
     broken = tmp_path / "b.csv"
     broken.write_bytes(b"")
-    contexts = gx_rules.load_contexts(history_warehouse, [("450100", "2024-03")])
+    contexts = gx_rules.load_contexts(history_warehouse, [("450100", "2024-03"), ("450200", "2024-03")])
     context = contexts[("450100", "2024-03")]
-    items = [(monthly, context), (clean, context), (task, context), (parse_upload(broken), context),
-             (duplicate_in_other, context)]
+    # The same rows under another reporter, first in the chunk: its rows must meet 450200's last year (none),
+    # not 450100's (the chunk's history lookups are positions into every file's last year).
+    other_reporter = parse_upload(_history_file(tmp_path / "other"), "450200", "2024-03")
+    items = [(other_reporter, contexts[("450200", "2024-03")]), (monthly, context), (clean, context),
+             (task, context), (parse_upload(broken), context), (duplicate_in_other, context)]
     together = gx_rules.validate_many(items)
     alone = [gx_rules.validate(p, c) for p, c in items]
     assert [found(r) for r in together] == [found(r) for r in alone]
-    assert found(together[0]) == HISTORY_FINDINGS
-    assert found(together[1]) == set()  # 23 of 24 present (95.8 %): complete enough, nothing else
-    assert found(together[4]) == {("M005", 2, "error"), ("M005", 3, "error"), ("M014", None, "warning")}
-    assert [r.status for r in together] == ["rejected", "accepted", "rejected", "rejected", "rejected"]
+    assert [[f.as_dict() for f in r.findings] for r in together] == [[f.as_dict() for f in r.findings] for r in alone]
+    assert not {rule for rule, _, _ in found(together[0])} & {"M011", "M012"}
+    assert found(together[1]) == HISTORY_FINDINGS
+    assert found(together[2]) == set()  # 23 of 24 present (95.8 %): complete enough, nothing else
+    assert found(together[5]) == {("M005", 2, "error"), ("M005", 3, "error"), ("M014", None, "warning")}
+    assert [r.status for r in together] == ["rejected", "rejected", "accepted", "rejected", "rejected", "rejected"]
     json.dumps([f.as_dict() for r in together for f in r.findings], ensure_ascii=False)  # ops.dq_findings shape
 
 

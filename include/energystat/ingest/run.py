@@ -46,7 +46,7 @@ from energystat.ingest.load import Outcome, OutcomeDict
 from energystat.ingest.parse import ParsedUpload, not_read, start_parse
 from energystat.ingest.read_ahead import Killable, ReadAhead
 from energystat.ingest.run_lock import landing_lock
-from energystat.ingest.validate import ValidationReport, validate, validate_many
+from energystat.ingest.validate import ValidationReport, gx, validate, validate_many
 from energystat.ingest.validate.context import (
     ContextKey,
     ValidationContext,
@@ -96,6 +96,8 @@ def process_files(
             else:
                 uploads.append((index, f))
         uploads.sort(key=lambda item: (item[1].period or "", item[0]))
+        if uploads:
+            gx.prepare_in_background()
         for _, year in groupby(uploads, key=lambda item: (item[1].period or "")[:4]):
             year = list(year)
             contexts = load_contexts(dsn, [(f.reporter_code, f.period) for _, f in year])

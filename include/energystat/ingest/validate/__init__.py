@@ -15,12 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 
 from energystat.contract.uploads import REJECTED
 from energystat.ingest.parse import ParsedUpload
 from energystat.ingest.validate.context import ValidationContext
-from energystat.ingest.validate.enrich import enrich
+from energystat.ingest.validate.enrich import enrich_many
 from energystat.ingest.validate.gx import failures_by_rule, run_gx
 from energystat.ingest.validate.results import ValidationReport, finish
 
@@ -37,20 +36,15 @@ def validate_many(items: Sequence[tuple[ParsedUpload, ValidationContext]]) -> li
         else:
             by_kind.setdefault(parsed.kind, []).append(i)
     for kind, indexes in by_kind.items():
-        frames = []
-        for file_key, i in enumerate(indexes):
-            frame = enrich(*items[i])
-            frame.insert(0, "file_key", file_key)
-            frames.append(frame)
-        combined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        combined = enrich_many([items[i] for i in indexes])
         result = run_gx(kind, combined)
         failures = failures_by_rule(result)
-        starts = np.cumsum([0] + [len(f) for f in frames])
+        starts = np.cumsum([0] + [items[i][0].frame.shape[0] for i in indexes])
         for file_key, i in enumerate(indexes):
             lo, hi = starts[file_key], starts[file_key + 1]
             mine = {rule: [p - lo for p in positions if lo <= p < hi] for rule, positions in failures.items()}
             mine = {rule: positions for rule, positions in mine.items() if positions}
-            frame = frames[file_key].reset_index(drop=True)
+            frame = combined.iloc[lo:hi].reset_index(drop=True)
             report = finish(items[i][0], items[i][1], frame, mine, result if len(indexes) == 1 else None)
             if report.gx_validation is None and report.status == REJECTED:
                 # A rejected file gets a report with GX's own record of it: validate that file's frame alone.
