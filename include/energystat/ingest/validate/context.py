@@ -23,6 +23,15 @@ log = logging.getLogger(__name__)
 ContextKey = tuple[str | None, str | None]
 
 
+def code_indexed(rows: pd.DataFrame) -> pd.DataFrame:
+    """`rows` indexed by credit code (the first row of each), the index of Python strings: the parsed frames'
+    codes are Python objects, and pandas looks those up in an index of its `str` dtype by rebuilding the index's
+    hash table on every call (15 ms per file against an 80,000-code registry instead of 2)."""
+    indexed = rows.drop_duplicates("credit_code").set_index("credit_code")
+    indexed.index = indexed.index.astype(object)
+    return indexed
+
+
 class RegistryLookup:
     """The registry indexed by credit code, and its active institutions per month and reporter.
 
@@ -32,7 +41,7 @@ class RegistryLookup:
 
     def __init__(self, registry: pd.DataFrame) -> None:
         self.registry = registry
-        self.by_code = registry.drop_duplicates("credit_code").set_index("credit_code")
+        self.by_code = code_indexed(registry)
         self._active: dict[str, pd.Series] = {}
         self._active_codes: dict[str, pd.Index] = {}
         self._mine: dict[tuple[str, str | None], pd.Series] = {}
@@ -50,7 +59,8 @@ class RegistryLookup:
     def active_codes(self, period: str) -> pd.Index:
         """The distinct credit codes active in the month (one Index per month: its hash table is built once)."""
         if period not in self._active_codes:
-            self._active_codes[period] = pd.Index(self.registry.loc[self.is_active(period), "credit_code"].unique())
+            self._active_codes[period] = pd.Index(self.registry.loc[self.is_active(period), "credit_code"].unique(),
+                                                  dtype=object)
         return self._active_codes[period]
 
     def active_of_reporter(self, period: str, reporter: str | None) -> pd.Series:

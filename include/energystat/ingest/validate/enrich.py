@@ -14,7 +14,7 @@ from energystat import creditcode, reference
 from energystat.contract.forms import CONSUMPTION_COLUMNS, SIZE_COLUMNS
 from energystat.contract.uploads import TASK_PROGRESS
 from energystat.ingest.parse import ParsedUpload
-from energystat.ingest.validate.context import ValidationContext, month_start, valid_period
+from energystat.ingest.validate.context import ValidationContext, code_indexed, month_start, valid_period
 
 INTENSITIES = {  # indicator -> (numerator, denominator); numerator "energy" is the standard-coal total
     "energy_per_capita": ("energy", "headcount"),
@@ -123,7 +123,7 @@ def _monthly_file(frame: pd.DataFrame, context: ValidationContext) -> _File:
     last = context.last_year if "history" in available else None
     if last is None or not len(last):
         return _File(frame, active)
-    previous = last.drop_duplicates("credit_code").set_index("credit_code")
+    previous = code_indexed(last)
     return _File(frame, active, previous, previous.index.get_indexer(frame["credit_code"]))
 
 
