@@ -84,7 +84,7 @@ def ingest_monthly_uploads():
     @task(outlets=RAW_ASSETS)
     def publish_raw_assets(batches: list[list[dict]]) -> list[str]:
         """Emit the raw-table Assets that received data; skip (no event, no marts rebuild) otherwise."""
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         from energystat.ingest import run as ingest_run
 
@@ -96,7 +96,7 @@ def ingest_monthly_uploads():
     @task(outlets=[HELD_UPLOADS_ASSET])
     def publish_held_uploads(registry: list[dict], batches: list[list[dict]]) -> list[str]:
         """Emit the held-uploads Asset when this run held a file, so that review_exceptions asks at once."""
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         from energystat.ingest import run as ingest_run
 

@@ -15,6 +15,10 @@ import pytest
 from energystat import dbt_runner
 from energystat.orchestration import dbt_watcher
 
+#: The versions dbt logs first: Cosmos's node triggers wait for both before they look at their node.
+STARTUP_EVENTS = [{"name": "MainReportVersion", "msg": "Running with dbt=1.11"},
+                  {"name": "AdapterRegistered", "msg": "Registered adapter: postgres=1.11"}]
+
 ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = [pytest.mark.airflow]
@@ -216,6 +220,50 @@ def test_node_triggers_of_a_run_read_the_startup_events_once_and_no_compiled_sql
 
     assert all(isinstance(asyncio.run(event_of(node)), TaskSuccessEvent) for node in ("a", "b"))
     assert read == ["dbt_startup_events", "model__energystat__a_status", "model__energystat__b_status"]
+
+
+def test_node_trigger_looks_soon_then_less_and_less_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node's trigger looks again after `POLL_S`, then each wait is `POLL_GROWTH` times longer up to
+    `POLL_MAX_S`: a short node is seen within a second, a node dbt works on for minutes costs an API round trip
+    every few seconds, not every second."""
+    from types import SimpleNamespace
+
+    from airflow.triggers.base import TaskSuccessEvent
+
+    looks: list[str] = []
+    slept: list[float] = []
+
+    async def from_the_api(self: object, key: str) -> object:
+        if key == "model__energystat__slow_status":
+            looks.append(key)
+            return {"status": "success"} if len(looks) >= 8 else None
+        return STARTUP_EVENTS if key == "dbt_startup_events" else None
+
+    async def producer_running(self: object) -> str:
+        return "running"
+
+    real_sleep = asyncio.sleep
+
+    async def no_wait(seconds: float) -> None:
+        slept.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(dbt_watcher.WatcherTrigger, "get_xcom_val_af3", from_the_api)
+    monkeypatch.setattr(dbt_watcher.WatcherTrigger, "_get_producer_task_status", producer_running)
+    monkeypatch.setattr(dbt_watcher.asyncio, "sleep", no_wait)
+    trigger = dbt_watcher.NodeTrigger("model.energystat.slow", "dbt.dbt_producer_watcher")
+    trigger.task_instance = SimpleNamespace(dag_id="build_marts", run_id="r2", task_id="dbt.slow.run",
+                                            map_index=-1, try_number=1)
+
+    async def first_event() -> object:
+        async for event in trigger.run():
+            return event
+
+    assert isinstance(asyncio.run(first_event()), TaskSuccessEvent)
+    assert len(looks) >= 8
+    assert slept[0] == dbt_watcher.POLL_S == 1.0
+    assert slept == sorted(slept) and slept[-1] == dbt_watcher.POLL_MAX_S
+    assert slept[1] == pytest.approx(dbt_watcher.POLL_S * dbt_watcher.POLL_GROWTH)
 
 
 def test_a_test_spanning_several_models_ends_with_its_own_dbt_result(monkeypatch: pytest.MonkeyPatch) -> None:

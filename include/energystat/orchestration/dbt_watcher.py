@@ -58,8 +58,13 @@ from cosmos.operators._watcher.base import BaseConsumerSensor
 from cosmos.operators._watcher.state import ProducerTaskState, get_dbt_event_xcom_key
 from cosmos.operators._watcher.triggerer import WatcherEventReason, WatcherTrigger
 
-#: Seconds between two looks of a node's trigger at the producer's XComs (one API round trip per node each time).
-POLL_S = 2.0
+#: Seconds between a node's trigger's first two looks at the producer's XComs (one API round trip per node each
+#: time); each wait after is `POLL_GROWTH` times longer, up to `POLL_MAX_S`. A node of a small build ends within a
+#: second or two, and is seen at once; the triggers waiting minutes on the large models of a province-sized build
+#: ask every few seconds, leaving the 2 cores to dbt and PostgreSQL.
+POLL_S = 1.0
+POLL_GROWTH = 1.5
+POLL_MAX_S = 5.0
 #: Task states after which a gating test task will not change without someone clearing it.
 FAILED_STATES = frozenset({"failed", "upstream_failed"})
 SETTLED_STATES = FAILED_STATES | {"success", "skipped", "removed"}
@@ -110,6 +115,7 @@ class NodeTrigger(WatcherTrigger):
                          run_id=run_id, map_index=map_index, poke_interval=poke_interval,
                          is_test_sensor=is_test_sensor)
         self.gates = sorted(gates)
+        self.looks = 0  # at the node's status so far
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         _, kwargs = super().serialize()
@@ -154,18 +160,29 @@ class NodeTrigger(WatcherTrigger):
             _STARTUP_EVENTS[run] = events
         return _STARTUP_EVENTS[run]
 
+    def look_again_later(self) -> None:
+        """Wait `POLL_GROWTH` times longer before the next look (Cosmos's loop sleeps `poke_interval`)."""
+        self.poke_interval = min(self.poke_interval * POLL_GROWTH, max(POLL_MAX_S, self.poke_interval))
+
     async def _parse_dbt_node_status_and_compiled_sql(self) -> tuple[str | None, str | None]:
-        """The node's status without its compiled SQL: Cosmos reads that for the task's rendered template on a
+        """The node's status (one look per turn of Cosmos's loop, which then sleeps `poke_interval`: see
+        `look_again_later`) without its compiled SQL: Cosmos reads that for the task's rendered template on a
         worker, and a node task that ends in the triggerer never has one (the SQL stays in the producer's XComs).
 
         A test spanning several models has a task of its own, but Cosmos 1.15 publishes no status for it: its
         trigger would poll until the producer ended and then take the producer's verdict (every such test failed
         when any test of the build failed). Its status is the one of its last dbt event instead."""
+        if self.looks:
+            self.look_again_later()
+        self.looks += 1
+        return await self._node_status(), None
+
+    async def _node_status(self) -> str | None:
         if self.is_test_sensor and self.model_unique_id.startswith("test."):
-            return data_test_status(await self.get_xcom_val(get_dbt_event_xcom_key(self.model_unique_id))), None
+            return data_test_status(await self.get_xcom_val(get_dbt_event_xcom_key(self.model_unique_id)))
         if self.is_test_sensor:
-            return await super()._parse_dbt_node_status_and_compiled_sql()
-        return await self._get_node_status(), None
+            return (await super()._parse_dbt_node_status_and_compiled_sql())[0]
+        return await self._get_node_status()
 
     async def unless_dbt_skipped_it(self, failed: dict[str, Any]) -> dict[str, Any]:
         """`failed`, unless dbt skipped the node and one of its gating tests failed: then the node is skipped."""
@@ -251,7 +268,7 @@ def _skip_polls_of_nodes_dbt_skipped_for_a_failed_test() -> None:
     """The same verdict as `NodeTrigger.unless_dbt_skipped_it` for node tasks that poll on a worker
     (`airflow dags test`): Cosmos's poke fails a node dbt skipped; it keeps polling while a gating test is
     to settle, and is skipped when one failed."""
-    from airflow.exceptions import AirflowException, AirflowSkipException
+    from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
     original: Callable[..., bool] = BaseConsumerSensor.poke
     if getattr(original, "energystat_patched", False):
