@@ -44,7 +44,9 @@ project_config = ProjectConfig(
     dbt_project_path=dbt_runner.project_dir(),
     manifest_path=dbt_runner.manifest_path(),
     project_name="energystat",
-    env_vars=dict(dbt_runner.env_for_profile()),
+    # Cosmos runs dbt in a temporary copy of the project, deleted when the task ends: dbt's debug file log there
+    # would be written for nobody (every SQL statement of the build); the task log keeps dbt's own lines.
+    env_vars={**dbt_runner.env_for_profile(), "DBT_LOG_LEVEL_FILE": "none"},
 )
 # Cosmos wraps manifest_path in an ObjectStoragePath, whose reads report hook lineage: that loads every Airflow
 # plugin, and Cosmos's own plugin imports FastAPI (≈ 0.4 s of a 0.69 s parse). The manifest is a local file,

@@ -347,15 +347,49 @@ def test_watcher_node_events_are_pushed_for_every_node_task(rendered: dict) -> N
     assert len(pushed) < len(manifest["nodes"]) / 2
 
 
+def _dbt_event(kind: str, unique_id: str = "", status: str = "") -> object:
+    """A dbt `EventMsg` as dbt hands it to the producer's callbacks."""
+    from dbt.adapters.events import types as adapter_events
+    from dbt.events import types as core_events
+    from dbt_common.events.base_types import msg_from_base_event
+
+    node = {"unique_id": unique_id, "node_status": status, "resource_type": "model"}
+    return msg_from_base_event({
+        "sql": lambda: adapter_events.SQLQuery(conn_name="c", sql="select 1", node_info=node),
+        "connection": lambda: adapter_events.ConnectionUsed(conn_type="postgres", conn_name="c"),
+        "finished": lambda: core_events.NodeFinished(node_info=node),
+        "version": lambda: core_events.MainReportVersion(version="1.11", log_version=3),
+        "start line": lambda: core_events.LogStartLine(description="model x", index=1, total=2, node_info=node),
+        "error": lambda: core_events.CatchableExceptionOnRun(exc="boom", node_info=node),
+    }[kind]())
+
+
+def test_watcher_producer_hands_cosmos_only_the_dbt_events_it_acts_on() -> None:
+    """Cosmos's callback pushes XComs for a node's final status, its last event, skips, errors and dbt's
+    version, and logs messages above debug level; the thousands of other debug events are not handed to it."""
+    acts_on = dbt_watcher.cosmos_acts_on
+    node = "model.energystat.dim_reporter"
+    assert not acts_on(_dbt_event("sql", node, "executing"))
+    assert not acts_on(_dbt_event("connection"))
+    assert acts_on(_dbt_event("sql", node, "success"))  # a node's final status, whichever event carries it
+    assert acts_on(_dbt_event("finished", node, "success"))
+    assert acts_on(_dbt_event("version"))
+    assert acts_on(_dbt_event("start line", node, "started"))  # info: its message goes to the task log
+    assert acts_on(_dbt_event("error", node, "error"))
+
+
 def test_watcher_producer_handles_dbt_events_in_one_thread_and_returns_once_all_are_handled(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """dbt fires events from several threads; the producer's callbacks (Cosmos's XCom pushes) see each thread's
-    events in order, all in one thread of their own, every one before the dbt run returns; a callback's error
-    is raised once dbt is done."""
+    events in order, all in one thread of their own, every one before the dbt run returns, and only those
+    Cosmos acts on (all of them when its logger shows debug lines); a callback's error is raised once dbt is
+    done."""
+    import logging
     import threading
     import time
 
     from cosmos.operators import local
+    from cosmos.operators._watcher import base
     from cosmos.operators.watcher import DbtProducerWatcherOperator
 
     monkeypatch.setattr(local.AbstractDbtLocalBase, "run_dbt_runner", local.AbstractDbtLocalBase.run_dbt_runner)
@@ -364,8 +398,10 @@ def test_watcher_producer_handles_dbt_events_in_one_thread_and_returns_once_all_
     def dbt_build(command: list, env: dict, cwd: str, callbacks: list, **_: object) -> str:
         def node_thread(name: str) -> None:
             for number in range(50):
-                for callback in callbacks:
-                    callback((name, number))
+                node = f"model.energystat.{name}_{number}"
+                for event in (_dbt_event("sql", node, "executing"), _dbt_event("finished", node, "success")):
+                    for callback in callbacks:
+                        callback(event)
         threads = [threading.Thread(target=node_thread, args=(f"Thread-{n}",)) for n in (1, 2)]
         for thread in threads:
             thread.start()
@@ -377,21 +413,31 @@ def test_watcher_producer_handles_dbt_events_in_one_thread_and_returns_once_all_
     dbt_watcher.handle_dbt_events_in_one_thread()
     handled: list[tuple] = []
 
-    def push(event: tuple) -> None:
+    def push(event: object) -> None:
         time.sleep(0.001)  # an API round trip
-        handled.append((threading.current_thread().name, *event))
+        thread, number = event.data.node_info.unique_id.rsplit(".", 1)[1].split("_")
+        handled.append((threading.current_thread().name, event.info.name, thread, int(number)))
 
     producer = DbtProducerWatcherOperator.__new__(DbtProducerWatcherOperator)
     object.__setattr__(producer, "_BaseOperator__from_mapped", False)
     object.__setattr__(producer, "_lock_for_execution", True)  # as while a task executes
     producer._dbt_runner_callbacks = [push]
     assert producer.run_dbt_runner(["build"], {}, "/tmp") == "dbt result"
-    assert len(handled) == 100 and {thread for thread, *_ in handled} == {"dbt-events"}
+    assert len(handled) == 100 and {(thread, name) for thread, name, *_ in handled} == {("dbt-events", "NodeFinished")}
     for name in ("Thread-1", "Thread-2"):
-        assert [number for _, thread, number in handled if thread == name] == list(range(50))
+        assert [number for *_, thread, number in handled if thread == name] == list(range(50))
     assert producer._dbt_runner_callbacks == [push]
 
-    def broken(event: tuple) -> None:
+    handled.clear()
+    level = base.logger.level
+    base.logger.setLevel(logging.DEBUG)  # a task log that shows dbt's debug lines
+    try:
+        producer.run_dbt_runner(["build"], {}, "/tmp")
+    finally:
+        base.logger.setLevel(level)
+    assert len(handled) == 200
+
+    def broken(event: object) -> None:
         raise ValueError("API server gone")
 
     producer._dbt_runner_callbacks = [broken]

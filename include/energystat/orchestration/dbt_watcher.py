@@ -54,8 +54,13 @@ from airflow.triggers.base import (
 from asgiref.sync import sync_to_async
 from cosmos.constants import _DBT_STARTUP_EVENTS_XCOM_KEY
 from cosmos.listeners.dag_run_listener import EventStatus
-from cosmos.operators._watcher.base import BaseConsumerSensor
-from cosmos.operators._watcher.state import ProducerTaskState, get_dbt_event_xcom_key
+from cosmos.operators._watcher.base import _DBT_ERROR_EVENTS_TYPES, BaseConsumerSensor
+from cosmos.operators._watcher.state import (
+    DBT_UPSTREAM_FAILURE_SKIP_EVENT_NAMES,
+    ProducerTaskState,
+    get_dbt_event_xcom_key,
+    is_dbt_node_status_terminal,
+)
 from cosmos.operators._watcher.triggerer import WatcherEventReason, WatcherTrigger
 
 #: Seconds between a node's trigger's first two looks at the producer's XComs (one API round trip per node each
@@ -367,6 +372,11 @@ def handle_dbt_events_in_one_thread() -> None:
         if not isinstance(self, DbtProducerWatcherOperator) or not callbacks:
             return original(self, command, env, cwd, **kwargs)
         events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        wanted = (lambda event: True) if _cosmos_logs_debug() else cosmos_acts_on
+
+        def enqueue(event: Any) -> None:
+            if wanted(event):
+                events.put(event)
         errors: list[BaseException] = []
 
         def handle() -> None:
@@ -379,7 +389,7 @@ def handle_dbt_events_in_one_thread() -> None:
 
         handler = threading.Thread(target=handle, name="dbt-events", daemon=True)
         handler.start()
-        self._dbt_runner_callbacks = [events.put]
+        self._dbt_runner_callbacks = [enqueue]
         try:
             return original(self, command, env, cwd, **kwargs)
         finally:
@@ -391,6 +401,36 @@ def handle_dbt_events_in_one_thread() -> None:
 
     run_dbt_runner.energystat_patched = True  # type: ignore[attr-defined]
     AbstractDbtLocalBase.run_dbt_runner = run_dbt_runner
+
+
+#: dbt events Cosmos's producer callback acts on whatever their level: dbt's version lines (logged by each node
+#: task), a node's last event (its `_dbt_event` XCom), the skips after a failure, and dbt's errors.
+EVENTS_COSMOS_ACTS_ON = frozenset({"MainReportVersion", "AdapterRegistered", *LAST_NODE_EVENTS,
+                                   *DBT_UPSTREAM_FAILURE_SKIP_EVENT_NAMES, *_DBT_ERROR_EVENTS_TYPES})
+
+
+def cosmos_acts_on(event: Any) -> bool:
+    """Whether Cosmos's producer callback does anything with dbt event `event` (an `EventMsg`) but log it at
+    debug level: an event above debug (its message goes to the task log), one of `EVENTS_COSMOS_ACTS_ON`, or one
+    that carries a node's final status (pushed as the node's `_status` XCom).
+
+    A `dbt build` fires some 30 debug events per node (each SQL statement, connection, compilation step: ≈ 6,000
+    for the demo's build) that Cosmos converts to JSON and parses only to drop them: that was a tenth of the
+    producer's CPU, taken from dbt's threads under the GIL."""
+    info = event.info
+    if info.level != "debug" or info.name in EVENTS_COSMOS_ACTS_ON:
+        return True
+    node_info = getattr(event.data, "node_info", None)
+    return node_info is not None and is_dbt_node_status_terminal(node_info.node_status or None)
+
+
+def _cosmos_logs_debug() -> bool:
+    """Whether Cosmos logs dbt's debug events (a task log at DEBUG level): then it gets every event."""
+    import logging
+
+    from cosmos.operators._watcher import base
+
+    return base.logger.isEnabledFor(logging.DEBUG)
 
 
 def finish_watcher_polls_when_the_build_succeeded() -> None:
