@@ -1,7 +1,8 @@
 """`energystat demo`: the main job end to end on the embedded default, through Airflow.
 
-set up (warehouse, migrations, dbt manifest) -> sample province in the landing folder -> the local Airflow
-stack in the background (api-server, scheduler, dag-processor, triggerer) -> through the REST API: run
+set up (warehouse, migrations) -> sample province in the landing folder, while the local Airflow stack
+starts in the background (api-server, scheduler, triggerer; the dag-processor once dbt's manifest is written)
+-> through the REST API: run
 `ingest_monthly_uploads`, which triggers `build_marts` by its Asset, then `annual_circular` -> run links and
 paths printed -> the stack is stopped (also on failure), so `make airflow` afterwards shows the runs and logs.
 """
@@ -9,6 +10,7 @@ paths printed -> the stack is stopped (also on failure), so `make airflow` after
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from energystat.orchestration.rest import AirflowClient
+    from energystat.orchestration.stack import Stack
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -99,8 +102,8 @@ def _check(client: AirflowClient, dag_id: str, run: dict) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from energystat import config, migrate, roles, warehouse
-    from energystat.orchestration import environment, stack
+    from energystat import config, migrate, warehouse
+    from energystat.orchestration import environment
 
     total = time.perf_counter()
     t = _step("Warehouse: start the embedded PostgreSQL (or use ENERGYSTAT_WAREHOUSE_DSN) and migrate")
@@ -108,13 +111,28 @@ def _run(args: argparse.Namespace) -> int:
     migrate.migrate(dsn)
     env = {**os.environ, **environment.apply()}
     _done(t)
-    if not args.no_airflow:
-        # Airflow's metadata database migrates and dbt writes the manifest the build_marts DAG is rendered from
-        # (together ≈ 15 s of CPU, one core at a time) while the sample data is made.
-        background = ThreadPoolExecutor(max_workers=1)
-        metadata_db = background.submit(stack.migrate_metadata_db, env)
-        manifest = background.submit(_energystat_in_background, "marts", "parse", env=env)
-        background.shutdown(wait=False)  # the work goes on; its results are awaited before the stack starts
+    year = str(max(args.years))
+    if args.no_airflow:
+        _make_sample_data(args, env)
+        t = _step("Nightly ingestion (in-process)")
+        _energystat("ingest", env=env)
+        _done(t)
+        t = _step("Marts: dbt seed + build")
+        _energystat("marts", "build", env=env)
+        _done(t)
+        t = _step(f"Annual circular {year}")
+        _energystat("circular", "--year", year, "--out", str(config.circular_dir()), env=env)
+        _done(t)
+    else:
+        _through_airflow(args, env, year)
+    t = _step(f"Monthly progress bulletin {year}-07 (月度进度简报)")  # listed below beside the circular
+    _energystat("bulletin", "--year", year, "--month", "7", "--out", str(config.circular_dir()), env=env)
+    _done(t)
+    return _summary_and_logins(dsn, year, total)
+
+
+def _make_sample_data(args: argparse.Namespace, env: dict[str, str]) -> None:
+    from energystat import config
 
     landing = config.landing_dir()
     t = _step(f"Sample data: a synthetic province of {args.institutions} institutions in {landing}")
@@ -127,38 +145,52 @@ def _run(args: argparse.Namespace) -> int:
         print(f"    plus a faulty re-upload, to show the quarantine: {faulty.relative_to(landing)}")
     _done(t)
 
-    year = str(max(args.years))
-    if args.no_airflow:
-        t = _step("Nightly ingestion (in-process)")
-        _energystat("ingest", env=env)
-        _done(t)
-        t = _step("Marts: dbt seed + build")
-        _energystat("marts", "build", env=env)
-        _done(t)
-        t = _step(f"Annual circular {year}")
-        _energystat("circular", "--year", year, "--out", str(config.circular_dir()), env=env)
-        _done(t)
-    else:
-        t = _step("Airflow: dbt manifest, metadata database, then the local stack in the background")
-        metadata_db.result()
+
+def _start_airflow_without_dag_processor(env: dict[str, str]) -> Stack:
+    """Airflow's metadata database migrated, then its components started (not waited for), all but the DAG
+    processor: the DAG files need dbt's manifest first."""
+    from energystat.orchestration import environment, stack
+
+    stack.migrate_metadata_db(env)
+    return stack.start(stack.LOCAL, migrate=False, dag_processor=False, **_quiet_env(),
+                       **environment.local_stack_environ(os.environ, environment.DEMO_STACK_SETTINGS))
+
+
+def _through_airflow(args: argparse.Namespace, env: dict[str, str], year: str) -> None:
+    # While the sample data is made: Airflow's metadata database migrates, the components start (each mostly an
+    # Airflow import) and dbt writes the manifest the build_marts DAG is rendered from. One step at a time in the
+    # background: the generator keeps a core.
+    signal.signal(signal.SIGTERM, _interrupt)  # a closed terminal, CI's timeout: stop the components as Ctrl-C
+    background = ThreadPoolExecutor(max_workers=1)
+    starting = background.submit(_start_airflow_without_dag_processor, env)
+    manifest = background.submit(_energystat_in_background, "marts", "parse", env=env)
+    background.shutdown(wait=False)  # the work goes on; its results are awaited in the Airflow step
+    try:
+        _make_sample_data(args, env)
+        t = _step("Airflow: metadata database, components, dbt manifest, then the DAG processor")
+        running = starting.result()
         print(manifest.result().strip().splitlines()[-1])  # "manifest written: <path>"
-        # SIGTERM (a closed terminal, CI's timeout) stops the components like Ctrl-C does.
-        signal.signal(signal.SIGTERM, _interrupt)
-        running = stack.start(stack.LOCAL, migrate=False, **_quiet_env(),
-                              **environment.local_stack_environ(os.environ, environment.DEMO_STACK_SETTINGS))
+        running.start_dag_processor()
+        running.wait_ready()
         _done(t)
-        try:
-            links = _run_dags_through_the_scheduler(running.client(), int(year))
-        finally:
-            t = _step("Airflow: stop the components the demo started")
-            running.stop()
-            _done(t)
-        print("\nRuns (open them after `make airflow`, http://localhost:8080):")
-        for dag_id, run_id in links:
-            print(f"    {dag_id}: http://localhost:8080/dags/{dag_id}/runs/{run_id}")
-    t = _step(f"Monthly progress bulletin {year}-07 (月度进度简报)")  # listed below beside the circular
-    _energystat("bulletin", "--year", year, "--month", "7", "--out", str(config.circular_dir()), env=env)
-    _done(t)
+        links = _run_dags_through_the_scheduler(running.client(), int(year))
+    finally:
+        manifest.cancel()
+        if not starting.cancel():  # it started the components, or is starting them: stop them
+            started = None
+            with contextlib.suppress(Exception):  # its failure is the error already raised above
+                started = starting.result()
+            if started is not None:
+                t = _step("Airflow: stop the components the demo started")
+                started.stop()
+                _done(t)
+    print("\nRuns (open them after `make airflow`, http://localhost:8080):")
+    for dag_id, run_id in links:
+        print(f"    {dag_id}: http://localhost:8080/dags/{dag_id}/runs/{run_id}")
+
+
+def _summary_and_logins(dsn: str, year: str, total: float) -> int:
+    from energystat import roles, warehouse
 
     _summary(dsn, year)
     print(f"\nDone in {time.perf_counter() - total:.0f} s.")

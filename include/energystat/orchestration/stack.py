@@ -11,6 +11,7 @@ server, whose port is asked for.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -37,6 +38,10 @@ READY_POLL_S = 0.5
 #: Added to the DAG processor's CPU niceness in a local stack (see `start`).
 DAG_PROCESSOR_NICENESS = 10
 MAX_NICENESS = 19  # the lowest CPU priority on Linux
+#: Seconds after which a component still stopping is reported (most stop within 4 s; a few took 11).
+SLOW_STOP_S = 6.0
+
+log = logging.getLogger(__name__)
 
 
 def free_port() -> int:
@@ -107,6 +112,12 @@ class Stack:
                 os.setpriority(os.PRIO_PROCESS, self.processes[name].pid,
                                min(MAX_NICENESS, os.getpriority(os.PRIO_PROCESS, 0) + niceness))
 
+    def start_dag_processor(self) -> None:
+        # Nothing a run waits for is the DAG processor's (it re-parses files and takes task callbacks: one parse of
+        # build_marts.py per few node tasks a trigger ended, only to drop their success callbacks); on a small
+        # machine it competed with the tasks for CPU (the producer's `dbt build` of build_marts ≈ 5 % faster).
+        self.spawn("dag-processor", ["dag-processor"], niceness=DAG_PROCESSOR_NICENESS)
+
     def check_alive(self) -> None:
         for name, process in self.processes.items():
             if process.poll() is not None:
@@ -146,22 +157,36 @@ class Stack:
             time.sleep(READY_POLL_S)
 
     def stop(self, grace: float = 20) -> None:
-        """SIGTERM every component's process group, then SIGKILL what is left after `grace` seconds."""
+        """SIGTERM every component, then SIGKILL its process group and whatever else it left after `grace`
+        seconds.
+
+        Only the component's own process gets the SIGTERM: it stops its children itself (the scheduler's
+        LocalExecutor hands each worker process a last message and waits for it). A worker killed by a signal
+        sent to the whole group while it held the executor's queue lock left the others blocked on that lock,
+        and the scheduler waiting for them (stops of 11 s, or 20 s and a kill)."""
         # Task processes may start sessions of their own (outside the component's group): note every
         # descendant now, to kill what survives the groups.
         descendants = {pid for process in self.processes.values() for pid in _descendants(process.pid)}
         for process in self.processes.values():
-            _signal_group(process, signal.SIGTERM)
-        deadline = time.monotonic() + grace
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        stopped_after: dict[str, float] = {}
         interrupted = False
-        for process in self.processes.values():
-            try:
-                if not interrupted:
-                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            except KeyboardInterrupt:  # a second Ctrl-C: no more grace, but still kill everything
-                interrupted = True
+        try:
+            while len(stopped_after) < len(self.processes) and time.monotonic() - started < grace:
+                for name, process in self.processes.items():
+                    if name not in stopped_after and process.poll() is not None:
+                        stopped_after[name] = time.monotonic() - started
+                time.sleep(0.05)
+        except KeyboardInterrupt:  # a second Ctrl-C: no more grace, but still kill everything
+            interrupted = True
+        for name, process in self.processes.items():
+            if name not in stopped_after and not interrupted:
+                log.warning("Airflow %s did not stop within %.0f s of SIGTERM: killed", name, grace)
+            elif stopped_after.get(name, 0) > SLOW_STOP_S:
+                log.warning("Airflow %s took %.1f s to stop (its log: %s)", name, stopped_after[name],
+                            self.log_dir / f"{name}.log")
             _signal_group(process, signal.SIGKILL)  # also task processes the component left behind
             process.wait()
         self.processes.clear()
@@ -232,10 +257,12 @@ def _libpq(sqlalchemy_uri: str) -> str:
 
 
 def start(executor: str = LOCAL, *, api_port: int | None = None, workers: int = 2, migrate: bool = True,
-          wait: bool = True, **overrides: str) -> Stack:
+          wait: bool = True, dag_processor: bool = True, **overrides: str) -> Stack:
     """Start the components (and `workers` Celery workers for CeleryExecutor); stops them all on failure.
 
     `api_port=None` picks a free port; `overrides` are environment variables (e.g. a test's warehouse DSN).
+    `dag_processor=False` leaves the DAG processor to `Stack.start_dag_processor` (for a caller still writing
+    what the DAG files read, such as dbt's manifest); `wait` is then ignored: wait once it started.
     """
     port = api_port or free_port()
     env = stack_environ(executor, port, **overrides)
@@ -250,10 +277,8 @@ def start(executor: str = LOCAL, *, api_port: int | None = None, workers: int = 
         # interrupted run) retries its calls (environment.LOCAL_STACK_SETTINGS) rather than failing.
         stack.spawn("api-server", ["api-server", "--port", str(port)])
         stack.spawn("scheduler", ["scheduler"])
-        # Nothing a run waits for is the DAG processor's (it re-parses files and takes task callbacks: one parse of
-        # build_marts.py per few node tasks a trigger ended, only to drop their success callbacks); on a small
-        # machine it competed with the tasks for CPU (the producer's `dbt build` of build_marts ≈ 5 % faster).
-        stack.spawn("dag-processor", ["dag-processor"], niceness=DAG_PROCESSOR_NICENESS)
+        if dag_processor:
+            stack.start_dag_processor()
         stack.spawn("triggerer", ["triggerer"])
         if executor == CELERY:
             queues = env.get(WORKER_QUEUES_ENV) or env.get("AIRFLOW__OPERATORS__DEFAULT_QUEUE", "default")
@@ -262,7 +287,7 @@ def start(executor: str = LOCAL, *, api_port: int | None = None, workers: int = 
                 stack.spawn(name, ["celery", "worker", "--celery-hostname", f"{name}@%h", "--queues", queues],
                             **{WORKER_NAME_ENV: f"{name}@{socket.gethostname()}",
                                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())})
-        if wait:
+        if wait and dag_processor:
             stack.wait_ready()
     except BaseException:
         stack.stop()
