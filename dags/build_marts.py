@@ -8,11 +8,11 @@ failed test fails its task, alerts through the energystat notifier, and its down
 * **Execution** (`ENERGYSTAT_DBT_EXECUTION`):
   - `watcher` (default): Cosmos `ExecutionMode.WATCHER`, **one** `dbt build` (task `dbt.dbt_producer_watcher`)
     and a task per node that reports its node's result. Under a scheduler the node tasks start in the triggerer
-    and end there (`energystat.orchestration.dbt_watcher`): no worker process per node, no reschedule pokes to
-    race the scheduler. A model's tests gate only `marts_ready`, not the models that read it (dbt does: it skips
-    them when a test fails, and their tasks end skipped): the chain the scheduler walks is half as deep. A retry
-    or a cleared node task runs dbt for its node on a worker. `airflow dags test` runs every task on its own
-    loop: there the node tasks poll in "reschedule" mode.
+    with the run and end there as soon as dbt settled their node (`energystat.orchestration.dbt_watcher`): no
+    worker process per node, no level-by-level walk of the chain after dbt is done. The graph shows dbt's
+    lineage; a node dbt did not build because something it reads failed ends skipped. A retry or a cleared
+    node task waits for the tasks upstream of it, then runs dbt for its node on a worker. `airflow dags test`
+    runs every task on its own loop: there the node tasks poll in "reschedule" mode.
   - `local`: Cosmos `ExecutionMode.LOCAL`, each task runs dbt for its node in its own process (slower: ≈ 80
     process starts and dbt starts; bench/RESULTS.md).
 
@@ -57,6 +57,7 @@ if WATCHER:
     dbt_watcher.finish_watcher_polls_when_the_build_succeeded()  # tests on several models: see its docstring
     dbt_watcher.push_only_the_node_events_a_task_reads()  # ≈ 1,550 fewer XCom pushes while dbt runs
     dbt_watcher.handle_dbt_events_in_one_thread()  # dbt's threads no longer wait for the API server
+    dbt_watcher.publish_a_status_board()  # the node triggers of a run read one XCom between them
     execution_config = ExecutionConfig(execution_mode=ExecutionMode.WATCHER, invocation_mode=InvocationMode.DBT_RUNNER)
     # Under a scheduler node tasks start in the triggerer (below); these arguments are for the times they run
     # on a worker: `airflow dags test` (one task at a time: a poke gives the loop back), a retry, a cleared task.
@@ -96,7 +97,14 @@ with DAG(
         operator_args={"install_deps": False, **node_args},
     )
     if WATCHER:
-        dbt_watcher.report_tests_beside_downstream_nodes(dbt_marts.iter_tasks())  # before: it names the gates
+        dbt_watcher.report_tests_beside_downstream_nodes(dbt_marts.iter_tasks())  # first two: they name the gates
+        dbt_watcher.wait_for_dbt_not_for_upstream_tasks(dbt_marts.iter_tasks())
         dbt_watcher.start_node_tasks_in_the_triggerer(dbt_marts.iter_tasks())
     marts_ready = EmptyOperator(task_id="marts_ready", outlets=[Asset(assets.MARTS_BUILT)])
     dbt_marts >> marts_ready
+    if WATCHER:
+        # Node tasks do not wait for the tasks before them: a model that fails leaves its tests' task and the
+        # models reading it skipped, not upstream_failed, and all_success skips on a skipped upstream. Waiting
+        # for every dbt task, marts_ready sees the failed one itself: it is then upstream_failed, the run failed.
+        # (Not the producer: it skips itself on a retry, and a node task then runs dbt for its own node.)
+        marts_ready.set_upstream(dbt_watcher.node_tasks(dbt_marts.iter_tasks()))

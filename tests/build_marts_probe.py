@@ -31,4 +31,5 @@ print(json.dumps({
     "gates": {t.task_id: list(t.start_trigger_args.trigger_kwargs["gates"]) for t in dag.tasks
               if t.start_from_trigger and t.start_trigger_args.trigger_kwargs.get("gates")} if dag else {},
     "event_nodes": sorted(dbt_watcher.nodes_with_a_task(dag)) if dag else [],
+    "trigger_rules": {t.task_id: getattr(t.trigger_rule, "value", t.trigger_rule) for t in dag.tasks} if dag else {},
 }))

@@ -126,17 +126,20 @@ def test_watcher_node_tasks_start_in_the_triggerer(rendered: dict) -> None:
     assert local["started_in_the_triggerer"] == []
 
 
-def test_watcher_models_wait_for_the_models_they_read_and_their_tests_gate_them_from_the_trigger(
-        rendered: dict) -> None:
-    """Watcher mode: a model's task waits for the tasks of the models it reads, not for their tests' tasks (the
-    chain the scheduler walks is half as deep); those test tasks gate it through its trigger instead. Local mode
-    (each task runs dbt) keeps the tests between a model and the models that read it."""
+def test_watcher_node_tasks_wait_for_dbt_and_are_gated_by_the_tasks_of_what_they_read(rendered: dict) -> None:
+    """Watcher mode: the graph links a model's task to the tasks of the models it reads (not to their tests'
+    tasks: the chain is half as deep), but every node task starts with the run and waits for dbt's verdict on
+    its node; the tasks of the nodes it reads and of their tests gate it through its trigger instead (a retry
+    waits for them, a node dbt did not build is skipped when one failed). Local mode (each task runs dbt) keeps
+    Airflow's dependencies, with the tests between a model and the models that read it."""
     watcher = rendered if rendered["execution"] == "watcher" else _probe(ENERGYSTAT_DBT_EXECUTION="watcher")
     local = rendered if rendered["execution"] == "local" else _probe(ENERGYSTAT_DBT_EXECUTION="local")
     checked = 0
     for model, parents in rendered["built_from"].items():
         for parent in parents:
-            assert f"dbt.{model}.run" in watcher["tasks"][_node_task(watcher["tasks"], parent)], (parent, model)
+            parent_task = _node_task(watcher["tasks"], parent)
+            assert f"dbt.{model}.run" in watcher["tasks"][parent_task], (parent, model)
+            assert parent_task in watcher["gates"][f"dbt.{model}.run"], (parent, model)
             parent_tests = f"dbt.{parent}.test"
             if parent_tests in local["tasks"]:
                 assert f"dbt.{model}.run" in local["tasks"][parent_tests], (parent, model)
@@ -144,12 +147,19 @@ def test_watcher_models_wait_for_the_models_they_read_and_their_tests_gate_them_
                 checked += 1
     assert checked > 30
     assert {tuple(down) for task, down in watcher["tasks"].items() if task.endswith(".test")} == {("marts_ready",)}
-    assert local["gates"] == {}
+    assert {watcher["trigger_rules"][task] for task in watcher["started_in_the_triggerer"]} == {"always"}
+    assert watcher["trigger_rules"]["marts_ready"] == "all_success"
+    # a failed model leaves what reads it skipped: marts_ready waits for every dbt task, to see the failure itself
+    assert all("marts_ready" in down for task, down in watcher["tasks"].items()
+               if task in watcher["started_in_the_triggerer"])
+    assert watcher["tasks"]["dbt.dbt_producer_watcher"] == ["dbt.dbt_producer_watcher_done"]  # skips on a retry
+    assert local["gates"] == {} and set(local["trigger_rules"].values()) == {"all_success"}
 
 
-def test_a_node_dbt_skipped_waits_for_its_gating_tests_then_is_skipped_only_if_one_failed() -> None:
+def test_a_node_dbt_skipped_waits_for_its_gates_then_is_skipped_only_if_one_was_not_built() -> None:
     gates = ["dbt.a.test", "dbt.b.test"]
     assert dbt_watcher.gate_verdict({"dbt.a.test": "success", "dbt.b.test": "failed"}, gates) == "skipped"
+    assert dbt_watcher.gate_verdict({"dbt.a.test": "success", "dbt.b.test": "skipped"}, gates) == "skipped"
     assert dbt_watcher.gate_verdict({"dbt.a.test": "running", "dbt.b.test": "upstream_failed"}, gates) == "skipped"
     assert dbt_watcher.gate_verdict({"dbt.a.test": "success", "dbt.b.test": "up_for_retry"}, gates) is None
     assert dbt_watcher.gate_verdict({"dbt.a.test": "success"}, gates) is None  # b not scheduled yet
@@ -187,17 +197,19 @@ def test_node_trigger_ends_the_task_with_dbt_verdict_and_leaves_reruns_to_a_work
     assert (trigger.dag_id, trigger.run_id) == ("build_marts", "r1")
 
 
-def test_node_triggers_of_a_run_read_the_startup_events_once_and_no_compiled_sql(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each node trigger reads its node's status; dbt's startup events are read from the API once per run (then
-    shared), and the compiled SQL, which a task ending in the triggerer never shows, not at all."""
+def test_node_triggers_of_a_run_read_the_status_board_and_startup_events_between_them(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the producer published its status board, the node triggers of a run read it at most once per half
+    poll interval between them, and never older than the producer's state they act on; dbt's startup events are
+    read once per run. Before the board exists, a trigger reads its node's own XCom. The compiled SQL, which a
+    task ending in the triggerer never shows, is not read at all."""
     from types import SimpleNamespace
 
     from airflow.triggers.base import TaskSuccessEvent
 
-    xcoms = {"dbt_startup_events": [{"name": "MainReportVersion", "msg": "Running with dbt=1.11"},
-                                    {"name": "AdapterRegistered", "msg": "Registered adapter: postgres=1.11"}],
-             "model__energystat__a_status": {"status": "success"}, "model__energystat__a_compiled_sql": "select 1",
-             "model__energystat__b_status": {"status": "success"}, "model__energystat__b_compiled_sql": "select 2"}
+    xcoms: dict[str, object] = {
+        "dbt_startup_events": STARTUP_EVENTS, "model__energystat__a_status": {"status": "success"},
+        "model__energystat__a_compiled_sql": "select 1"}
     read: list[str] = []
 
     async def from_the_api(self: object, key: str) -> object:
@@ -205,21 +217,124 @@ def test_node_triggers_of_a_run_read_the_startup_events_once_and_no_compiled_sql
         return xcoms.get(key)
 
     async def producer_running(self: object) -> str:
+        read.append("producer state")
         return "running"
 
     monkeypatch.setattr(dbt_watcher.WatcherTrigger, "get_xcom_val_af3", from_the_api)
     monkeypatch.setattr(dbt_watcher.WatcherTrigger, "_get_producer_task_status", producer_running)
-    monkeypatch.setattr(dbt_watcher, "_STARTUP_EVENTS", {})
+    for cache in ("_STARTUP_EVENTS", "_PRODUCER_STATES", "_BOARD_READS"):
+        monkeypatch.setattr(dbt_watcher, cache, {})
 
-    async def event_of(node: str) -> object:
-        trigger = dbt_watcher.NodeTrigger(f"model.energystat.{node}", "dbt.dbt_producer_watcher")
+    def event_of(node: str, poke_interval: float = 60) -> object:
+        trigger = dbt_watcher.NodeTrigger(f"model.energystat.{node}", "dbt.dbt_producer_watcher",
+                                          poke_interval=poke_interval)
         trigger.task_instance = SimpleNamespace(dag_id="build_marts", run_id="r1", task_id=f"dbt.{node}.run",
                                                 map_index=-1, try_number=1)
-        async for event in trigger.run():
-            return event
 
-    assert all(isinstance(asyncio.run(event_of(node)), TaskSuccessEvent) for node in ("a", "b"))
-    assert read == ["dbt_startup_events", "model__energystat__a_status", "model__energystat__b_status"]
+        async def first() -> object:
+            async for event in trigger.run():
+                return event
+        return asyncio.run(first())
+
+    assert isinstance(event_of("a"), TaskSuccessEvent)
+    assert read == ["dbt_startup_events", "producer state", dbt_watcher.BOARD_XCOM_KEY, "model__energystat__a_status"]
+
+    xcoms[dbt_watcher.BOARD_XCOM_KEY] = {"model__energystat__b_status": {"status": "success"},
+                                         "model__energystat__c_status": {"status": "success"}}
+    monkeypatch.setattr(dbt_watcher, "_BOARD_READS", {})
+    read.clear()
+    assert all(isinstance(event_of(node), TaskSuccessEvent) for node in ("b", "c"))
+    assert read == [dbt_watcher.BOARD_XCOM_KEY]  # the producer's state and startup events: read for "a"
+
+    read.clear()
+    assert isinstance(event_of("b", poke_interval=0), TaskSuccessEvent)  # the state is asked again: so is the board
+    assert read == ["producer state", dbt_watcher.BOARD_XCOM_KEY]
+
+
+def test_watcher_producer_publishes_every_node_status_on_one_board(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each status Cosmos's producer pushes (a node's, a model's tests', a node's last event trimmed to its
+    status) also lands on the run's board, pushed whole after it; other XComs do not."""
+    from types import SimpleNamespace
+
+    from cosmos.operators._watcher import aggregation, base, state
+
+    pushed: list[tuple[str, object]] = []
+
+    def xcom_push(key: str, value: object) -> None:
+        pushed.append((key, value))
+
+    monkeypatch.setattr(state, "safe_xcom_push", state.safe_xcom_push)
+    for module in (base, aggregation):
+        monkeypatch.setattr(module, "safe_xcom_push", module.safe_xcom_push)
+    dbt_watcher.publish_a_status_board()
+    ti = SimpleNamespace(dag_id="build_marts", run_id="r9", task_id="dbt.dbt_producer_watcher", try_number=1,
+                         xcom_push=xcom_push)
+    base.safe_xcom_push(task_instance=ti, key="model__energystat__a_status", value={"status": "success"})
+    base.safe_xcom_push(task_instance=ti, key="model__energystat__a_compiled_sql", value="select 1")
+    aggregation.safe_xcom_push(task_instance=ti, key="model__energystat__a_tests_status", value="pass")
+    base.safe_xcom_push(task_instance=ti, key="test__energystat__t_dbt_event",
+                        value={"status": "fail", "msg": "Got 3 results", "start_time": "…"})
+    boards = [value for key, value in pushed if key == dbt_watcher.BOARD_XCOM_KEY]
+    assert [key for key, _ in pushed if key != dbt_watcher.BOARD_XCOM_KEY] == [
+        "model__energystat__a_status", "model__energystat__a_compiled_sql", "model__energystat__a_tests_status",
+        "test__energystat__t_dbt_event"]
+    assert len(boards) == 3 and boards[-1] == {"model__energystat__a_status": {"status": "success"},
+                                               "model__energystat__a_tests_status": "pass",
+                                               "test__energystat__t_dbt_event": {"status": "fail"}}
+
+
+def test_a_retry_or_a_node_reported_failed_waits_for_its_gates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node task starts with the run: a retry (or a cleared task) runs dbt again only once the tasks gating it
+    settled, and is skipped if one was not built; a node reported failed (by dbt, which reports what it skipped
+    as failed, or because the producer failed before reporting it) is skipped when a gate was not built (no
+    alert of its own) and fails otherwise; a node dbt skipped ends skipped once its gates settled (`marts_ready`,
+    all_success, would be skipped by an earlier skip, before a gate's failure could fail it and the run)."""
+    from types import SimpleNamespace
+
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+    from airflow.triggers.base import TaskFailedEvent, TaskSkippedEvent
+
+    states: list[dict[str, str]] = []
+
+    def task_states(dag_id: str, task_ids: list, run_ids: list) -> dict:
+        return {run_ids[0]: states.pop(0) if len(states) > 1 else states[0]}
+
+    async def producer(self: object) -> str:
+        return "failed"
+
+    reported: dict[str, object] = {}
+
+    async def no_status(self: object, key: str) -> object:
+        return STARTUP_EVENTS if key == "dbt_startup_events" else reported.get(key)
+
+    monkeypatch.setattr(RuntimeTaskInstance, "get_task_states", staticmethod(task_states))
+    monkeypatch.setattr(dbt_watcher.WatcherTrigger, "_get_producer_task_status", producer)
+    monkeypatch.setattr(dbt_watcher.WatcherTrigger, "get_xcom_val_af3", no_status)
+    monkeypatch.setattr(dbt_watcher, "_PRODUCER_STATES", {})
+
+    def event_of(try_number: int, *gate_states: dict[str, str]) -> object:
+        states[:] = list(gate_states)
+        trigger = dbt_watcher.NodeTrigger("model.energystat.b", "dbt.dbt_producer_watcher", poke_interval=0,
+                                          gates=["dbt.a.run"])
+        trigger.task_instance = SimpleNamespace(dag_id="build_marts", run_id=f"r{try_number}", task_id="dbt.b.run",
+                                                map_index=-1, try_number=try_number)
+
+        async def first() -> object:
+            async for event in trigger.run():
+                return event
+        return asyncio.run(first())
+
+    rerun = event_of(2, {"dbt.a.run": "running"}, {"dbt.a.run": "up_for_retry"}, {"dbt.a.run": "success"})
+    assert type(rerun).__name__ == "TriggerEvent" and rerun.payload == {"status": "rerun"} and not states[1:]
+    assert isinstance(event_of(2, {"dbt.a.run": "failed"}), TaskSkippedEvent)
+    assert isinstance(event_of(1, {"dbt.a.run": "failed"}), TaskSkippedEvent)  # the producer failed at a
+    assert isinstance(event_of(1, {"dbt.a.run": "success"}), TaskFailedEvent)  # ... after a, before b
+    reported["model__energystat__b_status"] = {"status": "failed"}
+    assert isinstance(event_of(1, {"dbt.a.run": "running"}, {"dbt.a.run": "failed"}), TaskSkippedEvent)
+    assert isinstance(event_of(1, {"dbt.a.run": "success"}), TaskFailedEvent)  # b's own failure: it alerts
+    reported["model__energystat__b_status"] = {"status": "skipped"}  # skipped, only once its gates settled
+    assert isinstance(event_of(1, {"dbt.a.run": "up_for_retry"}, {"dbt.a.run": "failed"}), TaskSkippedEvent)
+    assert not states[1:]
 
 
 def test_node_trigger_looks_soon_then_less_and_less_often(monkeypatch: pytest.MonkeyPatch) -> None:

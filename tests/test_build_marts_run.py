@@ -65,11 +65,13 @@ def test_watcher_run_shows_every_node_and_a_failed_test_fails_its_task(tmp_path:
     assert broken.returncode != 0 or "failed" in broken.stdout.lower()
 
 
-def test_under_the_scheduler_a_failed_test_alerts_and_dbt_skips_the_models_reading_its_model(
+def test_under_the_scheduler_a_failed_test_or_model_alerts_and_what_reads_it_is_skipped(
         tmp_path: Path, warehouse_dsn: str, server_dsn: str) -> None:
-    """The same failure under a real scheduler (node tasks end in the triggerer): the failed test's task fails
-    (after its retries) and alerts; int_institution_month, which no longer waits for that test's task but which
-    dbt skipped, waits for the test to settle and ends skipped without an alert of its own; the run fails."""
+    """The same failure under a real scheduler (node tasks start with the run and end in the triggerer): the
+    failed test's task fails (after its retries) and alerts; int_institution_month, which dbt skipped, waits for
+    the test to settle and ends skipped without an alert of its own; the run fails. A model that fails
+    (stg_task_progress: a column it reads is gone) alerts once: its tests' task and the models reading it end
+    skipped, without alerts of their own."""
     from airflow_harness import airflow_metadata_db
 
     from energystat.orchestration import stack
@@ -79,6 +81,7 @@ def test_under_the_scheduler_a_failed_test_alerts_and_dbt_skips_the_models_readi
     with psycopg.connect(warehouse_dsn) as conn:
         conn.execute("update raw.monthly_statistics set water_t = -5"
                      " where ctid = (select ctid from raw.monthly_statistics limit 1)")
+        conn.execute("alter table raw.task_progress rename column note to remark")
     with webhook_server() as (port, posts):
         running = stack.start(stack.LOCAL, migrate=False, ENERGYSTAT_WAREHOUSE_DSN=warehouse_dsn,
                               ENERGYSTAT_AIRFLOW_DB_DSN=airflow_metadata_db(server_dsn, "af_marts"),
@@ -99,6 +102,11 @@ def test_under_the_scheduler_a_failed_test_alerts_and_dbt_skips_the_models_readi
     assert states["marts_ready"] == "upstream_failed"
     # a test spanning two models reports its own result, not the failed build's
     assert states["dbt.relationships_stg_monthly_statistics_upload_id__upload_id__ref_stg_upload_log__test"] == "success"
+    assert states["dbt.stg_task_progress.run"] == "failed"
+    assert states["dbt.stg_task_progress.test"] == "skipped"
+    assert states["dbt.int_task_achievements.run"] == "skipped" and states["dbt.mart_task_progress.run"] == "skipped"
     alerts = [p["json"].get("title", "") + p["json"].get("message", "") for p in posts]
     assert any("stg_monthly_statistics" in alert for alert in alerts), alerts
-    assert not any("int_institution_month" in alert for alert in alerts), alerts
+    assert any("stg_task_progress.run" in alert for alert in alerts), alerts
+    assert not any(name in alert for alert in alerts for name in (
+        "int_institution_month", "stg_task_progress.test", "int_task_achievements", "mart_task_progress")), alerts

@@ -17,18 +17,32 @@ failed its node (the failure alerts: the triggerer sends the failure callback to
 task reaches a worker only when dbt has to run again: a retry, a task cleared in the UI, or a producer skipped
 on its own retry; it then runs as Cosmos's task does (`execute`: poke, and Cosmos's fall-back `dbt` run).
 
-`report_tests_beside_downstream_nodes` halves the depth of the chain the scheduler walks (each level costs a
-scheduler and a triggerer round trip, ≈ 3 s, however fast dbt was): the models that read a model wait for the
-model's task, not for the task of its tests, which gates only `marts_ready`. dbt still gates them: the producer's
-`dbt build` skips whatever reads a model whose test failed. Cosmos reports such a node as failed (so that a retry
-rebuilds it once a model that failed recovers); its task instead waits for the tests that used to gate it and ends
-skipped when one of them failed — not built, no alert of its own, the run fails through the failed test — or
-fails, to be retried as before, when they all passed.
+The graph keeps dbt's lineage, but no node task waits for the tasks upstream of it
+(`wait_for_dbt_not_for_upstream_tasks`: `TriggerRule.ALWAYS`): every node task starts with the run and ends as
+soon as dbt settled its node. Waiting would add a scheduler and triggerer round trip per level of the chain
+(≈ 3 s, however fast dbt was: 16 s after the demo's `dbt build` had ended). dbt orders the work; the tasks upstream
+of a node — the tasks of the models it reads and of their tests — are its *gates*, which its trigger consults
+where Airflow's dependencies used to decide:
+
+- dbt skipped the node (something it reads failed; Cosmos reports that as failed, so that a retry rebuilds it):
+  the task waits for its gates and ends skipped when one was not built (failed, upstream_failed or skipped) —
+  no alert of its own, the run fails through the failed task — or fails, to be retried, when they all succeeded;
+- the producer failed before reporting the node: the same (only the nodes nothing failed before alert);
+- a retry or a cleared task waits until its gates settled, then resumes on a worker to run dbt for its node, or
+  ends skipped when a gate was not built;
+- a node task ends skipped only once its gates settled: `marts_ready` (all_success) is skipped as soon as a
+  task before it is, and would then leave the run successful though a failure was still to come.
+
+`report_tests_beside_downstream_nodes` links the models that read a model to the model's task rather than to the
+task of its tests (which links only to `marts_ready`, still gated by every node task): the graph reads as dbt's
+lineage, with each model's tests beside it.
 
 The producer pushes a node's dbt event only for the nodes that have a task (`push_only_the_node_events_a_task_reads`)
-and `NodeTrigger` reads as little as it needs (dbt's startup events once per run, no compiled SQL): each XCom is a
-round trip to the API server that the producer's `dbt build` or the triggerer waits for. A test spanning several
-models, for which Cosmos publishes no status, ends with its own dbt result (`data_test_status`).
+and keeps every node's status on one board XCom (`publish_a_status_board`); `NodeTrigger` reads as little as it
+needs: the board once per poll for all node triggers of a run, dbt's startup events once per run, no compiled
+SQL — each XCom is a round trip to the API server that the producer's `dbt build` or the triggerer waits for. A
+test spanning several models, for which Cosmos publishes no status, ends with its own dbt result
+(`data_test_status`).
 
 `airflow dags test` ignores `start_from_trigger` and runs every task with `execute` in its own loop, one task at a
 time: there the node tasks poll in "reschedule" mode (the DAG's `operator_args`), which lets the loop run the
@@ -70,11 +84,18 @@ from cosmos.operators._watcher.triggerer import WatcherEventReason, WatcherTrigg
 POLL_S = 1.0
 POLL_GROWTH = 1.5
 POLL_MAX_S = 5.0
-#: Task states after which a gating test task will not change without someone clearing it.
-FAILED_STATES = frozenset({"failed", "upstream_failed"})
-SETTLED_STATES = FAILED_STATES | {"success", "skipped", "removed"}
-#: Attribute of a node task naming the test tasks that gate it (set by `report_tests_beside_downstream_nodes`).
+#: States of a gating task whose node dbt did not build (or whose test failed): what reads it cannot be built.
+NOT_BUILT_STATES = frozenset({"failed", "upstream_failed", "skipped"})
+#: Task states after which a gating task will not change without someone clearing it.
+SETTLED_STATES = NOT_BUILT_STATES | {"success", "removed"}
+#: Attribute of a node task naming the tasks that gate it: the tasks of the nodes it reads and of their tests
+#: (set by `report_tests_beside_downstream_nodes` and `wait_for_dbt_not_for_upstream_tasks`).
 GATES_ATTRIBUTE = "energystat_gating_tests"
+#: XCom in which the producer keeps the last status of every node (`publish_a_status_board`): a node trigger
+#: reads it for all the node triggers of its run, one API round trip per poll instead of one per node.
+BOARD_XCOM_KEY = "energystat_status_board"
+#: The producer's XComs the board mirrors: a node's status, a model's aggregate test status, a node's last event.
+BOARD_KEY_SUFFIXES = ("_status", "_dbt_event")
 
 
 def skipped_by_dbt(last_event: dict[str, Any] | None) -> bool:
@@ -92,10 +113,10 @@ def data_test_status(last_event: dict[str, Any] | None) -> str | None:
 
 
 def gate_verdict(states: dict[str, Any], gates: Iterable[str]) -> str | None:
-    """For a node dbt skipped: "skipped" when one of its gating tests failed, "failed" (Cosmos's verdict, to be
-    retried) when they all settled otherwise, None while one is still to settle."""
+    """For a node dbt did not build: "skipped" when a task gating it failed or was not built itself, "failed"
+    (Cosmos's verdict, to be retried) when they all settled otherwise, None while one is still to settle."""
     gate_states = [str(states.get(gate)) for gate in gates]
-    if any(state in FAILED_STATES for state in gate_states):
+    if any(state in NOT_BUILT_STATES for state in gate_states):
         return "skipped"
     if all(state in SETTLED_STATES for state in gate_states):
         return "failed"
@@ -106,6 +127,8 @@ def gate_verdict(states: dict[str, Any], gates: Iterable[str]) -> str | None:
 _PRODUCER_STATES: dict[tuple[str, str, str], tuple[float, str | None]] = {}
 #: (dag_id, run_id, producer task id) → dbt's startup events (its version lines), logged by each node trigger.
 _STARTUP_EVENTS: dict[tuple[str, str, str], Any] = {}
+#: (dag_id, run_id, producer task id) → (monotonic time asked, the read of the producer's status board).
+_BOARD_READS: dict[tuple[str, str, str], tuple[float, asyncio.Future]] = {}
 
 
 class NodeTrigger(WatcherTrigger):
@@ -130,13 +153,22 @@ class NodeTrigger(WatcherTrigger):
         ti = self.task_instance
         if ti is not None:
             self.dag_id, self.run_id, self.map_index = ti.dag_id, ti.run_id, ti.map_index
-        if ti is not None and ti.try_number > 1:  # a retry or a cleared task: dbt runs the node again
-            yield TriggerEvent({"status": "rerun"})
+        if ti is not None and ti.try_number > 1:  # a retry or a cleared task: dbt runs the node again,
+            # once what it reads was built again (its task does not wait for them: see the module's docstring)
+            if await self.gates_settled() == "skipped":
+                yield TaskSkippedEvent()
+            else:
+                yield TriggerEvent({"status": "rerun"})
             return
         async for event in super().run():
             payload = event.payload
-            if self.gates and payload.get("reason") == WatcherEventReason.NODE_FAILED:
-                payload = await self.unless_dbt_skipped_it(payload)
+            if self.gates and payload.get("reason") in (WatcherEventReason.NODE_FAILED,
+                                                        WatcherEventReason.PRODUCER_FAILED):
+                payload = await self.unless_a_gate_was_not_built(payload)
+            elif self.gates and payload.get("status") == EventStatus.SKIPPED:
+                # Skipped only once its gates settled: `marts_ready` (all_success) is skipped as soon as one task
+                # before it is, and the run would succeed though a gate of this node is still to fail.
+                await self.gates_settled()
             yield self.end_event(payload)
             return
 
@@ -152,9 +184,11 @@ class NodeTrigger(WatcherTrigger):
         return state
 
     async def get_xcom_val(self, key: str) -> Any | None:
-        """Cosmos's XCom read, except dbt's startup events: the producer pushes them once, before any node's
-        status, so the first trigger of a run that finds them keeps them for the others (an API round trip less
-        for each node task)."""
+        """Cosmos's XCom read, except that a node's status comes from the run's status board (`_board`) once
+        the producer published one, and dbt's startup events are read once per run: the producer pushes them
+        once, before any node's status, so the first trigger of a run that finds them keeps them for the others."""
+        if key.endswith(BOARD_KEY_SUFFIXES) and (board := await self._board()) is not None:
+            return board.get(key)
         if key != _DBT_STARTUP_EVENTS_XCOM_KEY:
             return await super().get_xcom_val(key)
         run = (self.dag_id, self.run_id, self.producer_task_id)
@@ -164,6 +198,19 @@ class NodeTrigger(WatcherTrigger):
                 return events
             _STARTUP_EVENTS[run] = events
         return _STARTUP_EVENTS[run]
+
+    async def _board(self) -> dict[str, Any] | None:
+        """The producer's status board (None before its first node settled), read at most once per half poll
+        interval for all node triggers of the run, and never before the producer's state was: a board read
+        after "the producer succeeded" holds every node it reported."""
+        run = (self.dag_id, self.run_id, self.producer_task_id)
+        now = time.monotonic()
+        fresh_from = max(now - self.poke_interval / 2, _PRODUCER_STATES.get(run, (float("-inf"), None))[0])
+        asked, reading = _BOARD_READS.get(run, (float("-inf"), None))
+        if reading is None or asked < fresh_from:
+            reading = asyncio.ensure_future(WatcherTrigger.get_xcom_val(self, BOARD_XCOM_KEY))
+            _BOARD_READS[run] = (now, reading)
+        return await asyncio.shield(reading)
 
     def look_again_later(self) -> None:
         """Wait `POLL_GROWTH` times longer before the next look (Cosmos's loop sleeps `poke_interval`)."""
@@ -189,22 +236,27 @@ class NodeTrigger(WatcherTrigger):
             return (await super()._parse_dbt_node_status_and_compiled_sql())[0]
         return await self._get_node_status()
 
-    async def unless_dbt_skipped_it(self, failed: dict[str, Any]) -> dict[str, Any]:
-        """`failed`, unless dbt skipped the node and one of its gating tests failed: then the node is skipped."""
-        if not skipped_by_dbt(await self.get_xcom_val(get_dbt_event_xcom_key(self.model_unique_id))):
-            return failed
+    async def unless_a_gate_was_not_built(self, failed: dict[str, Any]) -> dict[str, Any]:
+        """`failed` (Cosmos's verdict), unless a task gating the node failed or was not built: then dbt did not
+        run the node (it skips what reads a failed node; Cosmos reports that as failed, and the tests of a model
+        that failed as failed too) and its task is skipped, with no alert of its own."""
+        if await self.gates_settled() == "skipped":
+            self.log.warning("%s was not built: a node or test it depends on failed (%s)", self.model_unique_id,
+                             ", ".join(self.gates))
+            return {"status": EventStatus.SKIPPED}
+        return failed
+
+    async def gates_settled(self) -> str:
+        """Wait until every task gating the node settled; `gate_verdict` of their states ("failed" when none
+        gates it)."""
         from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
         while True:
             states = await sync_to_async(RuntimeTaskInstance.get_task_states)(
-                dag_id=self.dag_id, task_ids=self.gates, run_ids=[self.run_id])
+                dag_id=self.dag_id, task_ids=self.gates, run_ids=[self.run_id]) if self.gates else {}
             verdict = gate_verdict(states.get(self.run_id, {}), self.gates)
-            if verdict == "skipped":
-                self.log.warning("dbt skipped %s: a test it depends on failed (%s)", self.model_unique_id,
-                                 ", ".join(self.gates))
-                return {"status": EventStatus.SKIPPED}
-            if verdict == "failed":
-                return failed
+            if verdict is not None:
+                return verdict
             await asyncio.sleep(self.poke_interval)
 
     def end_event(self, payload: dict[str, Any]) -> TriggerEvent:
@@ -269,10 +321,62 @@ def report_tests_beside_downstream_nodes(tasks: Iterable[Any]) -> int:
     return moved
 
 
+def wait_for_dbt_not_for_upstream_tasks(tasks: Iterable[Any]) -> int:
+    """Make every node task start with the run (`TriggerRule.ALWAYS`) and wait for dbt's verdict on its node,
+    not for the tasks of the nodes it reads; returns how many. Those tasks become its gates (`GATES_ATTRIBUTE`):
+    what the scheduler's dependencies did, the trigger does (see the module's docstring). Call after
+    `report_tests_beside_downstream_nodes`, before `start_node_tasks_in_the_triggerer`."""
+    from airflow.sdk import TriggerRule
+
+    count = 0
+    for task in tasks:
+        if not isinstance(task, BaseConsumerSensor):
+            continue
+        upstream = {task_id for task_id in task.upstream_task_ids
+                    if isinstance(task.dag.get_task(task_id), BaseConsumerSensor)}
+        setattr(task, GATES_ATTRIBUTE, tuple(sorted({*getattr(task, GATES_ATTRIBUTE, ()), *upstream})))
+        task.trigger_rule = TriggerRule.ALWAYS
+        count += 1
+    return count
+
+
+def publish_a_status_board() -> None:
+    """Make Cosmos's producer keep, beside each node's status XComs, one XCom with all of them
+    (`BOARD_XCOM_KEY`: key → value, a node's last event trimmed to its status).
+
+    The node triggers of a run then read one XCom per poll between them instead of one each: ≈ 80 node tasks
+    polling every few seconds for the whole build were ≈ 16 API requests a second, each ≈ 25 ms of the
+    triggerer's CPU. Cosmos's own XComs stay as they are (a node task on a worker reads them). Called by
+    dags/build_marts.py, so the producer's task process has it."""
+    from cosmos.operators import watcher
+    from cosmos.operators._watcher import aggregation, base, state
+
+    if getattr(base.safe_xcom_push, "energystat_patched", False):
+        return
+    original: Callable[..., None] = state.safe_xcom_push
+    boards: dict[tuple[str, str, str, int], dict[str, Any]] = {}
+    lock = threading.Lock()
+
+    def safe_xcom_push(task_instance: Any, key: str, value: Any) -> None:
+        original(task_instance=task_instance, key=key, value=value)
+        if not key.endswith(BOARD_KEY_SUFFIXES):
+            return
+        run = (task_instance.dag_id, task_instance.run_id, task_instance.task_id, task_instance.try_number)
+        with lock:
+            board = boards.setdefault(run, {})
+            board[key] = {"status": value.get("status")} if key.endswith("_dbt_event") and isinstance(value, dict) \
+                else value
+            original(task_instance=task_instance, key=BOARD_XCOM_KEY, value=dict(board))
+
+    safe_xcom_push.energystat_patched = True  # type: ignore[attr-defined]
+    for module in (base, aggregation, watcher):
+        module.safe_xcom_push = safe_xcom_push
+
+
 def _skip_polls_of_nodes_dbt_skipped_for_a_failed_test() -> None:
-    """The same verdict as `NodeTrigger.unless_dbt_skipped_it` for node tasks that poll on a worker
-    (`airflow dags test`): Cosmos's poke fails a node dbt skipped; it keeps polling while a gating test is
-    to settle, and is skipped when one failed."""
+    """The same verdict as `NodeTrigger.unless_a_gate_was_not_built` for node tasks that poll on a worker
+    (`airflow dags test`): where Cosmos's poke fails a node, it keeps polling while a gate is to settle, and is
+    skipped when one was not built."""
     from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
     original: Callable[..., bool] = BaseConsumerSensor.poke
@@ -283,21 +387,25 @@ def _skip_polls_of_nodes_dbt_skipped_for_a_failed_test() -> None:
         try:
             return original(self, context)
         except AirflowSkipException:
+            if _gates_verdict(self, context) is None:  # skipped only once its gates settled (see NodeTrigger)
+                return False
             raise
         except AirflowException:
-            gates = getattr(self, GATES_ATTRIBUTE, ())
-            ti = context["ti"]
-            if not gates or not skipped_by_dbt(ti.xcom_pull(task_ids=self.producer_task_id,
-                                                            key=get_dbt_event_xcom_key(self.model_unique_id))):
-                raise
-            states = ti.get_task_states(dag_id=ti.dag_id, task_ids=list(gates), run_ids=[ti.run_id])
-            verdict = gate_verdict(states.get(ti.run_id, {}), gates)
+            verdict = _gates_verdict(self, context)
             if verdict == "skipped":
-                raise AirflowSkipException(f"dbt skipped {self.model_unique_id}: a test it depends on failed "
-                                           f"({', '.join(gates)})") from None
+                raise AirflowSkipException(f"{self.model_unique_id} was not built: a node or test it depends on "
+                                           f"failed ({', '.join(getattr(self, GATES_ATTRIBUTE, ()))})") from None
             if verdict == "failed":
                 raise
             return False
+
+    def _gates_verdict(self: Any, context: Any) -> str | None:
+        gates = getattr(self, GATES_ATTRIBUTE, ())
+        if not gates:
+            return "failed"
+        ti = context["ti"]
+        states = ti.get_task_states(dag_id=ti.dag_id, task_ids=list(gates), run_ids=[ti.run_id])
+        return gate_verdict(states.get(ti.run_id, {}), gates)
 
     poke.energystat_patched = True  # type: ignore[attr-defined]
     BaseConsumerSensor.poke = poke
@@ -305,6 +413,11 @@ def _skip_polls_of_nodes_dbt_skipped_for_a_failed_test() -> None:
 
 #: dbt events after which a node's `<node>_dbt_event` XCom is pushed: its last one (NodeFinished) or an error.
 LAST_NODE_EVENTS = frozenset({"NodeFinished"})
+
+
+def node_tasks(tasks: Iterable[Any]) -> list[Any]:
+    """The Cosmos watcher node tasks among `tasks` (each reports one dbt node; not the producer)."""
+    return [task for task in tasks if isinstance(task, BaseConsumerSensor)]
 
 
 def nodes_with_a_task(dag: Any) -> frozenset[str]:
