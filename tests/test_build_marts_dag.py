@@ -222,7 +222,7 @@ def test_node_triggers_of_a_run_read_the_status_board_and_startup_events_between
 
     monkeypatch.setattr(dbt_watcher.WatcherTrigger, "get_xcom_val_af3", from_the_api)
     monkeypatch.setattr(dbt_watcher.WatcherTrigger, "_get_producer_task_status", producer_running)
-    for cache in ("_STARTUP_EVENTS", "_PRODUCER_STATES", "_BOARD_READS"):
+    for cache in ("_STARTUP_EVENTS", "_SHARED_READS"):
         monkeypatch.setattr(dbt_watcher, cache, {})
 
     def event_of(node: str, poke_interval: float = 60) -> object:
@@ -241,7 +241,8 @@ def test_node_triggers_of_a_run_read_the_status_board_and_startup_events_between
 
     xcoms[dbt_watcher.BOARD_XCOM_KEY] = {"model__energystat__b_status": {"status": "success"},
                                          "model__energystat__c_status": {"status": "success"}}
-    monkeypatch.setattr(dbt_watcher, "_BOARD_READS", {})
+    monkeypatch.setattr(dbt_watcher, "_SHARED_READS", {
+        key: shared for key, shared in dbt_watcher._SHARED_READS.items() if key[0] != dbt_watcher.BOARD_XCOM_KEY})
     read.clear()
     assert all(isinstance(event_of(node), TaskSuccessEvent) for node in ("b", "c"))
     assert read == [dbt_watcher.BOARD_XCOM_KEY]  # the producer's state and startup events: read for "a"
@@ -251,11 +252,53 @@ def test_node_triggers_of_a_run_read_the_status_board_and_startup_events_between
     assert read == ["producer state", dbt_watcher.BOARD_XCOM_KEY]
 
 
-def test_watcher_producer_publishes_every_node_status_on_one_board(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each status Cosmos's producer pushes (a node's, a model's tests', a node's last event trimmed to its
-    status) also lands on the run's board, pushed whole after it; other XComs do not."""
+def test_node_triggers_asking_at_once_share_one_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ≈ 80 node triggers of a run start together and poll together: a read another trigger asked and is
+    still waiting for is shared, not asked again (each read is a turn of the triggerer's loop)."""
     from types import SimpleNamespace
 
+    from airflow.triggers.base import TaskSuccessEvent
+
+    board = {f"model__energystat__{node}_status": {"status": "success"} for node in "abcdefgh"}
+    xcoms = {"dbt_startup_events": STARTUP_EVENTS, dbt_watcher.BOARD_XCOM_KEY: board}
+    read: list[str] = []
+
+    async def from_the_api(self: object, key: str) -> object:
+        read.append(key)
+        await asyncio.sleep(0.05)  # a round trip: the other triggers ask meanwhile
+        return xcoms.get(key)
+
+    async def producer_running(self: object) -> str:
+        read.append("producer state")
+        await asyncio.sleep(0.05)
+        return "running"
+
+    monkeypatch.setattr(dbt_watcher.WatcherTrigger, "get_xcom_val_af3", from_the_api)
+    monkeypatch.setattr(dbt_watcher.WatcherTrigger, "_get_producer_task_status", producer_running)
+    for cache in ("_STARTUP_EVENTS", "_SHARED_READS"):
+        monkeypatch.setattr(dbt_watcher, cache, {})
+
+    async def first_event(node: str) -> object:
+        trigger = dbt_watcher.NodeTrigger(f"model.energystat.{node}", "dbt.dbt_producer_watcher", poke_interval=60)
+        trigger.task_instance = SimpleNamespace(dag_id="build_marts", run_id="r1", task_id=f"dbt.{node}.run",
+                                                map_index=-1, try_number=1)
+        async for event in trigger.run():
+            return event
+
+    async def all_nodes() -> list[object]:
+        return await asyncio.gather(*(first_event(node) for node in "abcdefgh"))
+
+    assert all(isinstance(event, TaskSuccessEvent) for event in asyncio.run(all_nodes()))
+    assert sorted(read) == sorted(["dbt_startup_events", "producer state", dbt_watcher.BOARD_XCOM_KEY])
+
+
+def test_the_producer_keeps_a_status_board(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each status Cosmos's producer pushes (a node's, a model's tests', a node's last event trimmed to its
+    status) also lands on the run's board; other XComs do not. The board is pushed empty as the producer starts,
+    then at most once per `BOARD_PUSH_INTERVAL_S` with what changed meanwhile, and whole before the producer ends."""
+    from types import SimpleNamespace
+
+    from cosmos.operators import watcher
     from cosmos.operators._watcher import aggregation, base, state
 
     pushed: list[tuple[str, object]] = []
@@ -263,24 +306,57 @@ def test_watcher_producer_publishes_every_node_status_on_one_board(monkeypatch: 
     def xcom_push(key: str, value: object) -> None:
         pushed.append((key, value))
 
+    def dbt_build(self: object, context: dict) -> str:  # the producer's execute: dbt's events, then its end
+        base.safe_xcom_push(task_instance=ti, key="model__energystat__a_status", value={"status": "success"})
+        base.safe_xcom_push(task_instance=ti, key="model__energystat__a_compiled_sql", value="select 1")
+        aggregation.safe_xcom_push(task_instance=ti, key="model__energystat__a_tests_status", value="pass")
+        base.safe_xcom_push(task_instance=ti, key="test__energystat__t_dbt_event",
+                            value={"status": "fail", "msg": "Got 3 results", "start_time": "…"})
+        boards_during_the_build.extend(value for key, value in pushed if key == dbt_watcher.BOARD_XCOM_KEY)
+        return "built"
+
     monkeypatch.setattr(state, "safe_xcom_push", state.safe_xcom_push)
-    for module in (base, aggregation):
+    for module in (base, aggregation, watcher):
         monkeypatch.setattr(module, "safe_xcom_push", module.safe_xcom_push)
+    monkeypatch.setattr(watcher.DbtProducerWatcherOperator, "execute", dbt_build)
+    monkeypatch.setattr(dbt_watcher, "BOARD_PUSH_INTERVAL_S", 60)
     dbt_watcher.publish_a_status_board()
     ti = SimpleNamespace(dag_id="build_marts", run_id="r9", task_id="dbt.dbt_producer_watcher", try_number=1,
                          xcom_push=xcom_push)
-    base.safe_xcom_push(task_instance=ti, key="model__energystat__a_status", value={"status": "success"})
-    base.safe_xcom_push(task_instance=ti, key="model__energystat__a_compiled_sql", value="select 1")
-    aggregation.safe_xcom_push(task_instance=ti, key="model__energystat__a_tests_status", value="pass")
-    base.safe_xcom_push(task_instance=ti, key="test__energystat__t_dbt_event",
-                        value={"status": "fail", "msg": "Got 3 results", "start_time": "…"})
-    boards = [value for key, value in pushed if key == dbt_watcher.BOARD_XCOM_KEY]
+    boards_during_the_build: list[object] = []
+
+    assert watcher.DbtProducerWatcherOperator.execute(object(), {"ti": ti}) == "built"
+
     assert [key for key, _ in pushed if key != dbt_watcher.BOARD_XCOM_KEY] == [
         "model__energystat__a_status", "model__energystat__a_compiled_sql", "model__energystat__a_tests_status",
         "test__energystat__t_dbt_event"]
-    assert len(boards) == 3 and boards[-1] == {"model__energystat__a_status": {"status": "success"},
+    assert boards_during_the_build == [{}]  # the statuses settled within the interval wait for the next push
+    boards = [value for key, value in pushed if key == dbt_watcher.BOARD_XCOM_KEY]
+    assert len(boards) == 2 and boards[-1] == {"model__energystat__a_status": {"status": "success"},
                                                "model__energystat__a_tests_status": "pass",
                                                "test__energystat__t_dbt_event": {"status": "fail"}}
+
+
+def test_a_status_board_pushes_what_changed_within_its_interval_once_it_passed() -> None:
+    import threading
+
+    pushes: list[dict] = []
+    second = threading.Event()
+
+    def push(values: dict) -> None:
+        pushes.append(values)
+        if len(pushes) == 2:
+            second.set()
+
+    board = dbt_watcher.StatusBoard(push, interval=0.2)
+    board.set("a_status", "success")
+    board.set("b_status", "success")
+    board.set("c_status", "fail")
+    assert pushes == [{"a_status": "success"}]
+    assert second.wait(5)
+    assert pushes[1] == {"a_status": "success", "b_status": "success", "c_status": "fail"}
+    board.flush()  # nothing changed since
+    assert len(pushes) == 2
 
 
 def test_a_retry_or_a_node_reported_failed_waits_for_its_gates(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -310,7 +386,7 @@ def test_a_retry_or_a_node_reported_failed_waits_for_its_gates(monkeypatch: pyte
     monkeypatch.setattr(RuntimeTaskInstance, "get_task_states", staticmethod(task_states))
     monkeypatch.setattr(dbt_watcher.WatcherTrigger, "_get_producer_task_status", producer)
     monkeypatch.setattr(dbt_watcher.WatcherTrigger, "get_xcom_val_af3", no_status)
-    monkeypatch.setattr(dbt_watcher, "_PRODUCER_STATES", {})
+    monkeypatch.setattr(dbt_watcher, "_SHARED_READS", {})
 
     def event_of(try_number: int, *gate_states: dict[str, str]) -> object:
         states[:] = list(gate_states)

@@ -84,8 +84,8 @@ class DbtError(RuntimeError):
 def run_dbt(args: Sequence[str], dsn: str | None = None, raise_on_failure: bool = True) -> Any:
     """Run `dbt <args>` in-process (dbtRunner) against `dsn` (default: the warehouse); returns dbt's result.
 
-    The project and profiles folders are added unless given; the connection goes through env vars so the
-    password never appears on a command line.
+    The project and profiles folders, profile and target are added unless given; the connection goes through env
+    vars so the password never appears on a command line.
     """
     if dsn is None:
         dsn = warehouse.warehouse_dsn()
@@ -97,6 +97,10 @@ def run_dbt(args: Sequence[str], dsn: str | None = None, raise_on_failure: bool 
         cli_args += ["--project-dir", str(project_dir())]
     if "--profiles-dir" not in cli_args:
         cli_args += ["--profiles-dir", str(project_dir())]
+    if "--profile" not in cli_args:
+        # Named as Cosmos names them: dbt hashes the CLI's profile and target into partial_parse.msgpack, so the
+        # file `marts parse` writes lets build_marts's dbt parse only what changed (≈ 1.6 s instead of ≈ 6 s).
+        cli_args += ["--profile", PROFILE_NAME, "--target", TARGET_NAME]
     try:
         from dbt.cli.main import dbtRunner
 

@@ -55,7 +55,7 @@ import asyncio
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from airflow.triggers.base import (
@@ -96,6 +96,9 @@ GATES_ATTRIBUTE = "energystat_gating_tests"
 BOARD_XCOM_KEY = "energystat_status_board"
 #: The producer's XComs the board mirrors: a node's status, a model's aggregate test status, a node's last event.
 BOARD_KEY_SUFFIXES = ("_status", "_dbt_event")
+#: Seconds between two pushes of the board while dbt runs: what settles meanwhile goes in the next push (pushing
+#: it at every node's event was ≈ 150 more API round trips per build; node triggers look every second or more).
+BOARD_PUSH_INTERVAL_S = 1.0
 
 
 def skipped_by_dbt(last_event: dict[str, Any] | None) -> bool:
@@ -123,12 +126,28 @@ def gate_verdict(states: dict[str, Any], gates: Iterable[str]) -> str | None:
     return None
 
 
-#: (dag_id, run_id, producer task id) → (monotonic time asked, state): shared by the node triggers of a triggerer.
-_PRODUCER_STATES: dict[tuple[str, str, str], tuple[float, str | None]] = {}
+class SharedRead:
+    """A read of the producer's state or XComs that the node triggers of a run share: one API round trip (each
+    is a turn of the triggerer's loop: ≈ 10 database queries) answers every trigger asking meanwhile."""
+
+    def __init__(self, future: asyncio.Future) -> None:
+        self.asked, self.answered = time.monotonic(), float("inf")
+        self.future = future
+        future.add_done_callback(self._answer)
+
+    def _answer(self, future: asyncio.Future) -> None:
+        self.answered = time.monotonic()
+
+    def usable(self, asked_since: float) -> bool:
+        """Asked since `asked_since` (answered or not yet), and not failed."""
+        failed = self.future.done() and (self.future.cancelled() or self.future.exception() is not None)
+        return self.asked >= asked_since and not failed
+
+
+#: (what, dag_id, run_id, producer task id) → the last read of it, shared by the node triggers of a triggerer.
+_SHARED_READS: dict[tuple[str, str, str, str], SharedRead] = {}
 #: (dag_id, run_id, producer task id) → dbt's startup events (its version lines), logged by each node trigger.
 _STARTUP_EVENTS: dict[tuple[str, str, str], Any] = {}
-#: (dag_id, run_id, producer task id) → (monotonic time asked, the read of the producer's status board).
-_BOARD_READS: dict[tuple[str, str, str], tuple[float, asyncio.Future]] = {}
 
 
 class NodeTrigger(WatcherTrigger):
@@ -144,6 +163,7 @@ class NodeTrigger(WatcherTrigger):
                          is_test_sensor=is_test_sensor)
         self.gates = sorted(gates)
         self.looks = 0  # at the node's status so far
+        self.answered: dict[str, float] = {}  # what → when the shared read this trigger last acted on was answered
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         _, kwargs = super().serialize()
@@ -172,28 +192,36 @@ class NodeTrigger(WatcherTrigger):
             yield self.end_event(payload)
             return
 
+    async def _shared(self, what: str, read: Callable[[], Awaitable[Any]], asked_since: float) -> Any:
+        """`read()`'s answer, from the read of `what` another node trigger of the run asked since `asked_since`
+        when there is one (still pending or answered)."""
+        key = (what, self.dag_id, self.run_id, self.producer_task_id)
+        last = _SHARED_READS.get(key)
+        if last is None or not last.usable(asked_since):
+            last = _SHARED_READS[key] = SharedRead(asyncio.ensure_future(read()))
+        answer = await asyncio.shield(last.future)
+        self.answered[what] = last.answered
+        return answer
+
     async def _get_producer_task_status(self) -> str | None:
-        """The producer's state, asked at most once per half poll interval for all node triggers of a run (each
-        ask is an API round trip; the ≈ 10–40 triggers waiting at a time all want the same answer). A state at
-        most that old is safe: the node's status is read after it, so "succeeded, no status" stays true."""
-        key = (self.dag_id, self.run_id, self.producer_task_id)
-        asked, state = _PRODUCER_STATES.get(key, (float("-inf"), None))
-        if time.monotonic() - asked >= self.poke_interval / 2:
-            state = await super()._get_producer_task_status()
-            _PRODUCER_STATES[key] = (time.monotonic(), state)
-        return state
+        """The producer's state, asked at most once per half poll interval for all node triggers of a run (the
+        ≈ 10–80 triggers waiting at a time all want the same answer). A state at most that old is safe: the
+        node's status is read after it, so "succeeded, no status" stays true."""
+        return await self._shared("producer state", lambda: WatcherTrigger._get_producer_task_status(self),
+                                  time.monotonic() - self.poke_interval / 2)
 
     async def get_xcom_val(self, key: str) -> Any | None:
         """Cosmos's XCom read, except that a node's status comes from the run's status board (`_board`) once
-        the producer published one, and dbt's startup events are read once per run: the producer pushes them
-        once, before any node's status, so the first trigger of a run that finds them keeps them for the others."""
+        the producer published one, and dbt's startup events are read for all node triggers of a run together
+        until found, then kept: the producer pushes them once, before any node's status."""
         if key.endswith(BOARD_KEY_SUFFIXES) and (board := await self._board()) is not None:
             return board.get(key)
         if key != _DBT_STARTUP_EVENTS_XCOM_KEY:
             return await super().get_xcom_val(key)
         run = (self.dag_id, self.run_id, self.producer_task_id)
         if run not in _STARTUP_EVENTS:
-            events = await super().get_xcom_val(key)
+            events = await self._shared(key, lambda: WatcherTrigger.get_xcom_val(self, key),
+                                        time.monotonic() - self.poke_interval / 2)
             if not events:
                 return events
             _STARTUP_EVENTS[run] = events
@@ -201,16 +229,11 @@ class NodeTrigger(WatcherTrigger):
 
     async def _board(self) -> dict[str, Any] | None:
         """The producer's status board (None before its first node settled), read at most once per half poll
-        interval for all node triggers of the run, and never before the producer's state was: a board read
-        after "the producer succeeded" holds every node it reported."""
-        run = (self.dag_id, self.run_id, self.producer_task_id)
-        now = time.monotonic()
-        fresh_from = max(now - self.poke_interval / 2, _PRODUCER_STATES.get(run, (float("-inf"), None))[0])
-        asked, reading = _BOARD_READS.get(run, (float("-inf"), None))
-        if reading is None or asked < fresh_from:
-            reading = asyncio.ensure_future(WatcherTrigger.get_xcom_val(self, BOARD_XCOM_KEY))
-            _BOARD_READS[run] = (now, reading)
-        return await asyncio.shield(reading)
+        interval for all node triggers of the run, and always after the producer's state they act on was
+        answered: a board read after "the producer succeeded" holds every node it reported."""
+        return await self._shared(BOARD_XCOM_KEY, lambda: WatcherTrigger.get_xcom_val(self, BOARD_XCOM_KEY),
+                                  max(time.monotonic() - self.poke_interval / 2,
+                                      self.answered.get("producer state", float("-inf"))))
 
     def look_again_later(self) -> None:
         """Wait `POLL_GROWTH` times longer before the next look (Cosmos's loop sleeps `poke_interval`)."""
@@ -340,9 +363,55 @@ def wait_for_dbt_not_for_upstream_tasks(tasks: Iterable[Any]) -> int:
     return count
 
 
+class StatusBoard:
+    """One producer run's board: every node's last status, pushed (`push`) at most once per `interval` seconds —
+    the first change at once, the ones after it together, `interval` after the previous push — and by `flush`."""
+
+    def __init__(self, push: Callable[[dict[str, Any]], None], interval: float) -> None:
+        self.push, self.interval = push, interval
+        self.values: dict[str, Any] = {}
+        self.pushed_at = float("-inf")
+        self.dirty = False
+        self.pending: threading.Timer | None = None
+        self.lock = threading.Lock()
+
+    def set(self, key: str, value: Any) -> None:
+        with self.lock:
+            self.values[key] = value
+            self.dirty = True
+            if self.pending is not None:
+                return
+            wait = self.pushed_at + self.interval - time.monotonic()
+            if wait <= 0:
+                self._push()
+            else:
+                self.pending = threading.Timer(wait, self.flush)
+                self.pending.daemon = True
+                self.pending.start()
+
+    def publish(self) -> None:
+        """Push the board as it is, now (an empty one tells the node triggers their statuses will be on it)."""
+        with self.lock:
+            self._push()
+
+    def flush(self) -> None:
+        """Push what changed since the last push, now."""
+        with self.lock:
+            if self.pending is not None:
+                self.pending.cancel()
+                self.pending = None
+            if self.dirty:
+                self._push()
+
+    def _push(self) -> None:
+        self.push(dict(self.values))
+        self.pushed_at, self.dirty = time.monotonic(), False
+
+
 def publish_a_status_board() -> None:
     """Make Cosmos's producer keep, beside each node's status XComs, one XCom with all of them
-    (`BOARD_XCOM_KEY`: key → value, a node's last event trimmed to its status).
+    (`BOARD_XCOM_KEY`: key → value, a node's last event trimmed to its status), pushed at most once a second
+    while dbt runs (`StatusBoard`) and once more before the producer ends.
 
     The node triggers of a run then read one XCom per poll between them instead of one each: ≈ 80 node tasks
     polling every few seconds for the whole build were ≈ 16 API requests a second, each ≈ 25 ms of the
@@ -354,23 +423,44 @@ def publish_a_status_board() -> None:
     if getattr(base.safe_xcom_push, "energystat_patched", False):
         return
     original: Callable[..., None] = state.safe_xcom_push
-    boards: dict[tuple[str, str, str, int], dict[str, Any]] = {}
+    original_execute: Callable[..., Any] = watcher.DbtProducerWatcherOperator.execute
+    boards: dict[tuple[str, str, str, int], StatusBoard] = {}
     lock = threading.Lock()
+
+    def run_of(task_instance: Any) -> tuple[str, str, str, int]:
+        return task_instance.dag_id, task_instance.run_id, task_instance.task_id, task_instance.try_number
+
+    def board_of(task_instance: Any) -> StatusBoard:
+        with lock:
+            board = boards.get(run_of(task_instance))
+            if board is None:
+                board = boards[run_of(task_instance)] = StatusBoard(
+                    lambda values: original(task_instance=task_instance, key=BOARD_XCOM_KEY, value=values),
+                    BOARD_PUSH_INTERVAL_S)
+            return board
 
     def safe_xcom_push(task_instance: Any, key: str, value: Any) -> None:
         original(task_instance=task_instance, key=key, value=value)
-        if not key.endswith(BOARD_KEY_SUFFIXES):
-            return
-        run = (task_instance.dag_id, task_instance.run_id, task_instance.task_id, task_instance.try_number)
-        with lock:
-            board = boards.setdefault(run, {})
-            board[key] = {"status": value.get("status")} if key.endswith("_dbt_event") and isinstance(value, dict) \
-                else value
-            original(task_instance=task_instance, key=BOARD_XCOM_KEY, value=dict(board))
+        if key.endswith(BOARD_KEY_SUFFIXES):
+            board_of(task_instance).set(
+                key, {"status": value.get("status")} if key.endswith("_dbt_event") and isinstance(value, dict)
+                else value)
+
+    def execute(self: Any, context: Any, **kwargs: Any) -> Any:
+        # Published empty at once: until dbt settles a first node, each node trigger would ask for its own XCom.
+        board_of(context["ti"]).publish()
+        try:
+            return original_execute(self, context, **kwargs)
+        finally:  # the board is complete before the producer's state says it ended (NodeTrigger relies on it)
+            with lock:
+                board = boards.pop(run_of(context["ti"]), None)
+            if board is not None:
+                board.flush()
 
     safe_xcom_push.energystat_patched = True  # type: ignore[attr-defined]
     for module in (base, aggregation, watcher):
         module.safe_xcom_push = safe_xcom_push
+    watcher.DbtProducerWatcherOperator.execute = execute
 
 
 def _skip_polls_of_nodes_dbt_skipped_for_a_failed_test() -> None:
