@@ -415,8 +415,8 @@ def test_a_retry_or_a_node_reported_failed_waits_for_its_gates(monkeypatch: pyte
 
 def test_node_trigger_looks_soon_then_less_and_less_often(monkeypatch: pytest.MonkeyPatch) -> None:
     """A node's trigger looks again after `POLL_S`, then each wait is `POLL_GROWTH` times longer up to
-    `POLL_MAX_S`: a short node is seen within a second, a node dbt works on for minutes costs an API round trip
-    every few seconds, not every second."""
+    `POLL_MAX_S`: a short node is seen within a second, a node dbt works on for minutes wakes its trigger every
+    couple of seconds, not every second."""
     from types import SimpleNamespace
 
     from airflow.triggers.base import TaskSuccessEvent

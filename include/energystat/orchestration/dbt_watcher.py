@@ -77,13 +77,13 @@ from cosmos.operators._watcher.state import (
 )
 from cosmos.operators._watcher.triggerer import WatcherEventReason, WatcherTrigger
 
-#: Seconds between a node's trigger's first two looks at the producer's XComs (one API round trip per node each
-#: time); each wait after is `POLL_GROWTH` times longer, up to `POLL_MAX_S`. A node of a small build ends within a
-#: second or two, and is seen at once; the triggers waiting minutes on the large models of a province-sized build
-#: ask every few seconds, leaving the 2 cores to dbt and PostgreSQL.
+#: Seconds between a node's trigger's first two looks at the producer's state and status board; each wait after
+#: is `POLL_GROWTH` times longer, up to `POLL_MAX_S`. The node triggers of a run share their reads (`SharedRead`:
+#: a few API round trips a second however many nodes wait), so the wait bounds how late a node task ends after
+#: dbt settled its node — and `marts_ready`, which waits for the last one, after the producer ended.
 POLL_S = 1.0
 POLL_GROWTH = 1.5
-POLL_MAX_S = 5.0
+POLL_MAX_S = 2.0
 #: States of a gating task whose node dbt did not build (or whose test failed): what reads it cannot be built.
 NOT_BUILT_STATES = frozenset({"failed", "upstream_failed", "skipped"})
 #: Task states after which a gating task will not change without someone clearing it.
