@@ -95,3 +95,32 @@ def test_each_component_stops_its_own_children_and_what_outlives_the_grace_is_ki
     assert any("api-server did not stop within 4 s" in message for message in warnings), warnings
     assert any("triggerer took" in message for message in warnings), warnings
     assert not any("scheduler" in message for message in warnings), warnings
+
+
+#: A component that notes each SIGTERM in `<dir>/sigterms` and exits a second after the first one.
+COUNTING = textwrap.dedent("""
+    import os, signal, sys, time
+    got = []
+    def note(*_):
+        got.append(time.monotonic())
+        open(os.path.join(sys.argv[1], "sigterms"), "a").write("x")
+    signal.signal(signal.SIGTERM, note)
+    open(os.path.join(sys.argv[1], "ready"), "w").close()
+    while not got or time.monotonic() - got[0] < 1:
+        time.sleep(0.02)
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups and /proc")
+def test_a_component_stopped_early_gets_one_sigterm(tmp_path: Path) -> None:
+    """`stop_early` (the demo stops the triggerer once nothing defers) then `stop`: one SIGTERM, as a second one
+    makes an Airflow component force its exit."""
+    running = stack.Stack("LocalExecutor", {}, 0, tmp_path)
+    running.processes["triggerer"], triggerer = _component(tmp_path, "triggerer", COUNTING)
+    running.processes["scheduler"], scheduler = _component(tmp_path, "scheduler", COUNTING)
+    running.stop_early("triggerer")
+    time.sleep(0.3)
+    running.stop()
+    assert (triggerer / "sigterms").read_text() == "x"
+    assert (scheduler / "sigterms").read_text() == "x"
+    assert not running.processes and not running.stopping

@@ -65,16 +65,20 @@ def _quiet_env() -> dict[str, str]:
     return {} if os.environ.get("ENERGYSTAT_DEMO_VERBOSE") else {"AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"}
 
 
-def _run_dags_through_the_scheduler(client: AirflowClient, year: int) -> list[tuple[str, str]]:
+def _run_dags_through_the_scheduler(running: Stack, year: int) -> list[tuple[str, str]]:
     """Each DAG once, in order, as a scheduler runs them; every DAG is paused again afterwards."""
     from energystat.orchestration import stack
 
+    client = running.client()
     links: list[tuple[str, str]] = []
     try:
         t = _step("DAG ingest_monthly_uploads, then build_marts triggered by its raw-table Asset (Cosmos: dbt)")
         ingest, marts = client.run_ingestion_and_marts(timeout=1800, note="make demo")
         links.append(("ingest_monthly_uploads", _check(client, "ingest_monthly_uploads", ingest)["dag_run_id"]))
         links.append(("build_marts", _check(client, "build_marts", marts)["dag_run_id"]))
+        # Nothing after build_marts defers: the triggerer stops while the circular is written (its stop can wait
+        # 10 s for its trigger runner, which Airflow gives that long to exit).
+        running.stop_early("triggerer")
         _done(t)
         t = _step(f"DAG annual_circular for {year}")
         circular = client.run_once("annual_circular", {"year": year}, note="make demo")
@@ -173,7 +177,7 @@ def _through_airflow(args: argparse.Namespace, env: dict[str, str], year: str) -
         running.start_dag_processor()
         running.wait_ready()
         _done(t)
-        links = _run_dags_through_the_scheduler(running.client(), int(year))
+        links = _run_dags_through_the_scheduler(running, int(year))
     finally:
         manifest.cancel()
         if not starting.cancel():  # it started the components, or is starting them: stop them

@@ -87,6 +87,7 @@ class Stack:
     api_port: int
     log_dir: Path
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    stopping: set[str] = field(default_factory=set)  # components sent their SIGTERM (`stop_early`, `stop`)
 
     @property
     def base_url(self) -> str:
@@ -104,7 +105,11 @@ class Stack:
         log.flush()
         self.processes[name] = subprocess.Popen(
             [AIRFLOW, *args], env={**self.env, **extra_env}, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,  # own process group: killpg ends its children
+            stdin=subprocess.DEVNULL,
+            # Its own process group (killpg ends its children) in the caller's session: a session of its own would
+            # be a scheduling group of its own too (Linux autogroup), taking an equal share of the CPU whatever its
+            # niceness — the DAG processor's as much as the scheduler's, whose group also holds every task.
+            process_group=0,
         )
         log.close()  # the child holds its own descriptor
         if niceness:
@@ -167,9 +172,9 @@ class Stack:
         # Task processes may start sessions of their own (outside the component's group): note every
         # descendant now, to kill what survives the groups.
         descendants = {pid for process in self.processes.values() for pid in _descendants(process.pid)}
-        for process in self.processes.values():
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
+        for name in self.processes:
+            if name not in self.stopping:  # a second SIGTERM would force Airflow's component to exit at once
+                self.stop_early(name)
         started = time.monotonic()
         stopped_after: dict[str, float] = {}
         interrupted = False
@@ -190,11 +195,18 @@ class Stack:
             _signal_group(process, signal.SIGKILL)  # also task processes the component left behind
             process.wait()
         self.processes.clear()
+        self.stopping.clear()
         for pid in descendants:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
         if interrupted:
             raise KeyboardInterrupt
+
+    def stop_early(self, name: str) -> None:
+        """SIGTERM component `name` now, ahead of `stop` (which then waits for it with the others)."""
+        self.stopping.add(name)
+        with contextlib.suppress(ProcessLookupError):
+            self.processes[name].send_signal(signal.SIGTERM)
 
     def __enter__(self) -> Stack:
         return self
