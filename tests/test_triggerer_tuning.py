@@ -20,6 +20,18 @@ def _listener() -> object:
     return listener
 
 
+#: Threads alive when the triggerer forked its trigger runner (`_fork_the_trigger_runner`).
+THREADS_AT_FORK: list[str] = []
+
+
+def _fork_the_trigger_runner(cls: type, **kwargs: object) -> str:
+    """Stands for `TriggerRunnerSupervisor.start`, which forks the trigger runner."""
+    import threading
+
+    THREADS_AT_FORK[:] = [thread.name for thread in threading.enumerate()]
+    return "supervisor"
+
+
 @pytest.fixture
 def triggerer_started(monkeypatch: pytest.MonkeyPatch) -> None:
     """The listener called as `airflow triggerer` starts (what it changes is undone afterwards)."""
@@ -28,6 +40,7 @@ def triggerer_started(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(runner, "in_process_api_server", runner.in_process_api_server)
     monkeypatch.setattr(DatabaseCallbackSink, "send", DatabaseCallbackSink.send)
+    monkeypatch.setattr(runner.TriggerRunnerSupervisor, "start", classmethod(_fork_the_trigger_runner))
     listener = _listener()
     monkeypatch.setattr(sys, "argv", ["airflow", "scheduler"])
     listener.on_starting(component=None)
@@ -37,10 +50,15 @@ def triggerer_started(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_triggerer_gets_its_execution_api_built_ahead(triggerer_started: None) -> None:
+    """Built in a thread started once the trigger runner was forked: a fork while the thread held an import's
+    lock left the runner waiting for that lock forever (seen in `make demo`: every node task stayed deferred)."""
     import threading
 
     from airflow.jobs import triggerer_job_runner as runner
 
+    assert not [t for t in threading.enumerate() if t.name == "energystat-execution-api-ahead"]
+    assert runner.TriggerRunnerSupervisor.start() == "supervisor"
+    assert "energystat-execution-api-ahead" not in THREADS_AT_FORK
     [builder] = [t for t in threading.enumerate() if t.name == "energystat-execution-api-ahead"]
     builder.join(60)
     api = runner.in_process_api_server()  # what the triggerer's client is made from

@@ -5,7 +5,9 @@ dbt node tasks do (`energystat.orchestration.dbt_watcher`).
 - `build_execution_api_ahead`: the triggerer answers its triggers' XCom and task-state reads through an
   in-process copy of the Task Execution API, which builds its versioned routes (Cadwyn) on the first request:
   ≈ 5 s of CPU, paid in the first run with a deferred task — in `make demo`, while build_marts' `dbt build`
-  needs the same two cores. A thread of the lowest CPU priority builds them as the triggerer starts instead.
+  needs the same two cores. A thread of the lowest CPU priority builds them as the triggerer starts instead,
+  once the triggerer forked its trigger runner: a fork while the thread held a lock (an import's) left the runner
+  waiting for it forever.
 - `drop_callbacks_the_dag_processor_ignores`: for every task a trigger ends the triggerer asks the DAG processor
   to run the task's callback, success included (`models/trigger.py`, `handle_event_submit`); the DAG processor
   runs only failure and retry callbacks (`dag_processing/processor.py`, `_execute_task_callbacks`), and parsed
@@ -34,14 +36,16 @@ def in_the_triggerer() -> bool:
 
 
 def build_execution_api_ahead() -> None:
-    """Build the in-process Task Execution API's routes in a thread of the lowest CPU priority (it takes CPU the
-    machine has to spare); the triggerer's own call for its API gets that one once built, or builds its own."""
+    """Once the triggerer started its trigger runner, build the in-process Task Execution API's routes in a thread
+    of the lowest CPU priority (it takes CPU the machine has to spare); the triggerer's own call for its API gets
+    that one once built, or builds its own."""
     from airflow.jobs import triggerer_job_runner as runner
 
     build = runner.in_process_api_server
     if getattr(build, "energystat_ahead", False):
         return
     built: Future[Any] = Future()
+    start_runner = runner.TriggerRunnerSupervisor.__dict__["start"].__func__
 
     def build_routes() -> None:
         with contextlib.suppress(OSError, AttributeError):  # Linux: a thread's own niceness; elsewhere as it is
@@ -60,9 +64,14 @@ def build_execution_api_ahead() -> None:
             log.warning("building the in-process Task Execution API ahead failed", exc_info=built.exception())
         return build()  # not built yet (a busy machine): not worth waiting for a thread of the lowest priority
 
+    def start_runner_then_build(cls: type, *args: Any, **kwargs: Any) -> Any:
+        supervisor = start_runner(cls, *args, **kwargs)  # the fork: only the parent returns here
+        threading.Thread(target=build_routes, name="energystat-execution-api-ahead", daemon=True).start()
+        return supervisor
+
     in_process_api_server.energystat_ahead = True  # type: ignore[attr-defined]
     runner.in_process_api_server = in_process_api_server
-    threading.Thread(target=build_routes, name="energystat-execution-api-ahead", daemon=True).start()
+    runner.TriggerRunnerSupervisor.start = classmethod(start_runner_then_build)  # type: ignore[method-assign]
 
 
 def drop_callbacks_the_dag_processor_ignores() -> None:
