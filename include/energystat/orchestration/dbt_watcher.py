@@ -38,9 +38,10 @@ task of its tests (which links only to `marts_ready`, still gated by every node 
 lineage, with each model's tests beside it.
 
 The producer pushes a node's dbt event only for the nodes that have a task (`push_only_the_node_events_a_task_reads`)
-and keeps every node's status on one board XCom (`publish_a_status_board`); `NodeTrigger` reads as little as it
-needs: the board once per poll for all node triggers of a run, dbt's startup events once per run, no compiled
-SQL — each XCom is a round trip to the API server that the producer's `dbt build` or the triggerer waits for. A
+and keeps every node's status on one board XCom (`publish_a_status_board`, pushed at most once a second);
+`NodeTrigger` reads as little as it needs: the producer's state and the board at most once per half poll for all
+node triggers of a run together (`SharedRead`: ≈ 80 triggers wake together), dbt's startup events once per run,
+no compiled SQL — each read is a turn of the triggerer's loop (≈ 10 queries of its metadata database). A
 test spanning several models, for which Cosmos publishes no status, ends with its own dbt result
 (`data_test_status`).
 
