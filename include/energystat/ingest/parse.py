@@ -603,17 +603,18 @@ def _blank(row: list[Any]) -> bool:
                or (isinstance(c, float) and math.isnan(c)) for c in row)
 
 
-def _by_unique(cells: list[Any], convert: Callable[[Any], Any]) -> list[Any]:
+def _by_unique(cells: list[Any], convert: Callable[[Any], Any]) -> list[Any] | np.ndarray:
     """`convert` applied once per distinct cell value (periods and kinds repeat on every row)."""
-    cache: dict[Any, Any] = {}
-    out = []
-    for value in cells:
-        try:
-            out.append(cache[value])
-        except KeyError:
-            out.append(cache.setdefault(value, convert(value)))
-        except TypeError:  # unhashable: convert directly
-            out.append(convert(value))
+    values = np.empty(len(cells), dtype=object)
+    values[:] = cells
+    try:
+        position, distinct = pd.factorize(values)
+    except TypeError:  # an unhashable cell: convert each directly
+        return [convert(value) for value in cells]
+    converted = np.array([convert(value) for value in distinct] + [None], dtype=object)
+    out = converted[position]  # position -1 (a missing cell): the last, converted below
+    for missing in np.flatnonzero(position < 0):
+        out[missing] = convert(cells[missing])
     return out
 
 
@@ -665,11 +666,16 @@ def _build_frame(specs: tuple[ColumnSpec, ...], positions: dict[str, int], facto
 
 def _numbers(cells: list[Any]) -> tuple[pd.Series, list[str | None]]:
     """Cells as float64 (NaN = blank or not a number) and, per cell, its original text when it is not a number.
-    Fast path: pandas converts plain numbers; only the cells it cannot read go through `to_number`."""
+    Fast paths: a column of finite floats (what a workbook's number cells give) is taken as it is; otherwise pandas
+    converts plain numbers and only the cells it cannot read go through `to_number`."""
+    texts: list[str | None] = [None] * len(cells)
+    if all(type(cell) is float for cell in cells):
+        numbers = np.array(cells, dtype="float64")
+        if np.isfinite(numbers).all():
+            return pd.Series(numbers), texts
     raw = pd.Series(cells, dtype="object")
     series = pd.to_numeric(raw, errors="coerce").astype("float64")
     series[np.isinf(series.to_numpy())] = np.nan  # "1e400", inf: not numbers (to_number keeps their text)
-    texts: list[str | None] = [None] * len(cells)
     for position in (series.isna() & raw.notna()).to_numpy().nonzero()[0]:
         number, text = to_number(cells[position])
         if number is not None:

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import psycopg
 
@@ -36,39 +37,41 @@ class RegistryLookup:
     """The registry indexed by credit code, and its active institutions per month and reporter.
 
     Building these costs a pass over the whole registry; a night's files share one registry, so the contexts of
-    one `load_contexts` call share one lookup instead of each file paying for it.
+    one `load_contexts` call share one lookup instead of each file paying for it. Per month and per reporter the
+    answers are arrays over registry positions, computed once (a file's rows are then looked up by code once).
     """
 
     def __init__(self, registry: pd.DataFrame) -> None:
         self.registry = registry
         self.by_code = code_indexed(registry)
-        self._active: dict[str, pd.Series] = {}
-        self._active_codes: dict[str, pd.Index] = {}
-        self._mine: dict[tuple[str, str | None], pd.Series] = {}
+        self._codes = registry["credit_code"].to_numpy(dtype=object)
+        self._rows_of_reporter = registry.groupby("reporter_code", sort=False).indices
+        self._active: dict[str, np.ndarray] = {}
+        self._active_by_code: dict[str, np.ndarray] = {}
+        self._mine: dict[tuple[str, str | None], np.ndarray] = {}
 
-    def is_active(self, period: str) -> pd.Series:
-        """Registry mask: active at some time in the month."""
+    def is_active(self, period: str) -> np.ndarray:
+        """Per registry row: active at some time in the month."""
         if period not in self._active:
             start = month_start(period)
             end = (pd.Timestamp(start) + pd.offsets.MonthEnd(0)).date()
             registry = self.registry
-            self._active[period] = (registry["active_from"] <= end) & (registry["active_to"].isna()
-                                                                      | (registry["active_to"] >= start))
+            self._active[period] = ((registry["active_from"] <= end) & (registry["active_to"].isna()
+                                                                        | (registry["active_to"] >= start))).to_numpy()
         return self._active[period]
 
-    def active_codes(self, period: str) -> pd.Index:
-        """The distinct credit codes active in the month (one Index per month: its hash table is built once)."""
-        if period not in self._active_codes:
-            self._active_codes[period] = pd.Index(self.registry.loc[self.is_active(period), "credit_code"].unique(),
-                                                  dtype=object)
-        return self._active_codes[period]
+    def active_at(self, period: str, entry: np.ndarray) -> np.ndarray:
+        """Per `by_code` entry (-1: not registered): some registry row of that code is active in the month."""
+        if period not in self._active_by_code:
+            active_codes = pd.Index(pd.unique(self._codes[self.is_active(period)]), dtype=object)
+            self._active_by_code[period] = self.by_code.index.isin(active_codes)
+        return (entry >= 0) & self._active_by_code[period][entry]
 
-    def active_of_reporter(self, period: str, reporter: str | None) -> pd.Series:
-        """Credit codes of the reporter's institutions active in the month."""
+    def active_of_reporter(self, period: str, reporter: str | None) -> np.ndarray:
+        """Credit codes of the reporter's institutions active in the month, in registry order."""
         if (period, reporter) not in self._mine:
-            registry = self.registry
-            self._mine[(period, reporter)] = registry.loc[self.is_active(period)
-                                                          & (registry["reporter_code"] == reporter), "credit_code"]
+            rows = self._rows_of_reporter.get(reporter, np.empty(0, dtype=np.intp))
+            self._mine[(period, reporter)] = self._codes[rows[self.is_active(period)[rows]]]
         return self._mine[(period, reporter)]
 
 

@@ -36,10 +36,11 @@ _code_is_valid = lru_cache(maxsize=1 << 18)(creditcode.is_valid)
 
 def _valid_codes(codes: pd.Series, missing_is_valid: bool) -> pd.Series:
     """True/False per credit code; a missing code is False, or None (not checked) when codes are optional."""
-    valid = {c: _code_is_valid(c) for c in codes.dropna().unique()}
     missing = None if missing_is_valid else False
-    return pd.Series([valid.get(c, missing) if isinstance(c, str) else missing for c in codes],
-                     index=codes.index, dtype="object")
+    position, distinct = pd.factorize(codes)  # -1: missing; each distinct code checked once
+    valid = np.array([_code_is_valid(c) if isinstance(c, str) else missing for c in distinct] + [missing],
+                     dtype=object)
+    return pd.Series(valid[position], index=codes.index, dtype="object")  # position -1: the appended `missing`
 
 
 def _at(column: pd.Series, entry: np.ndarray, index: pd.Index) -> pd.Series:
@@ -108,7 +109,7 @@ def _monthly_file(frame: pd.DataFrame, context: ValidationContext) -> _File:
         kind_for_range = _at(by_code["institution_subkind"], entry, frame.index).fillna(kind_for_range)
         if valid_period(context.period):
             period = context.period or ""
-            active = lookup.active_codes(period).get_indexer(frame["credit_code"]) >= 0
+            active = lookup.active_at(period, entry)
             mine = lookup.active_of_reporter(period, context.reporter_code)
             present = set(frame["credit_code"].dropna())
             missing = sorted(set(mine) - present)
