@@ -82,3 +82,28 @@ def test_stopping_early_kills_the_readers_still_running() -> None:
             time.sleep(0.05)
     assert time.monotonic() - started_at < 30
     assert len(calls) == 3 and not any(c.child.is_alive() for c in calls)
+
+
+def test_a_nights_chunks_start_small_grow_and_taper_at_the_end(tmp_path, monkeypatch):
+    """Files are validated in chunks of about ENERGYSTAT_VALIDATE_CHUNK_ROWS rows: the first an eighth, a quarter,
+    a half of it (validation starts early), the last no more than half the rows still to come (little is left once
+    the files are parsed); every file once, in order."""
+    from fixtures_uploads import monthly_row, write_csv
+
+    from energystat.ingest import run
+    from energystat.ingest.landing import discover
+
+    monkeypatch.setenv("ENERGYSTAT_VALIDATE_CHUNK_ROWS", "80")
+    root = tmp_path / "landing"
+    for month in range(1, 13):
+        period = f"2024-{month:02d}"
+        for reporter in ("450100", "450200", "450300"):
+            write_csv(root / reporter / period / f"{reporter}_{period}_能源资源消费月报.csv",
+                      [monthly_row(n, period, reporter) for n in range(10)])
+    files = list(enumerate(discover(root)))
+    chunks = [[f.rel_path for _, f in group] for group, _parsed in run._parsed_chunks(files, root, {})]
+    rows = [10 * len(chunk) for chunk in chunks]
+    assert [path for chunk in chunks for path in chunk] == [f.rel_path for _, f in files]
+    assert rows[:4] == [10, 20, 40, 80]
+    assert max(rows) == 80
+    assert rows[-1] == 10 and rows[-2] <= 20, rows

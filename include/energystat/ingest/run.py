@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -55,6 +56,10 @@ from energystat.ingest.validate.context import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Validated chunks waiting for the loader or being loaded, at most: a big chunk's COPY takes about as long as
+#: validating the next one, so with one only the validation would often wait for the load before going on.
+LOADS_AHEAD = 2
 
 #: A run of files validated together: (position in the run, file) pairs and their parsed uploads.
 Chunk = tuple[list[tuple[int, LandingFile]], list[ParsedUpload]]
@@ -102,21 +107,21 @@ def process_files(
             year = list(year)
             contexts = load_contexts(dsn, [(f.reporter_code, f.period) for _, f in year])
             # One connection for the year's files, one transaction per file (a new connection per file cost more
-            # than loading a small file). A chunk is loaded by a thread while the next one is validated (the server
-            # does the COPY meanwhile), one chunk at a time and in order; the year's files are all loaded before
-            # the next year's contexts are read.
+            # than loading a small file). Chunks are loaded by a thread, one at a time and in order, while the next
+            # ones are validated (the server does the COPY meanwhile); the year's files are all loaded before the
+            # next year's contexts are read.
             with warehouse.connect(dsn, role=roles.LOADER) as conn, \
                     ThreadPoolExecutor(1, thread_name_prefix="energystat-load") as loader:  # the loader's job
                 engineer_errors: dict[int, str] = {}
-                loading: Future[None] | None = None
+                loads: deque[Future[None]] = deque()
                 for group, parsed in _parsed_chunks(year, root, engineer_errors):
                     reports = _validated(group, parsed, contexts, engineer_errors)
-                    if loading is not None:
-                        loading.result()  # raises what stopped it (the warehouse went away)
-                    loading = loader.submit(_settle_chunk, group, parsed, reports, conn, root, quarantine,
-                                            engineer_errors, outcomes)
-                if loading is not None:
-                    loading.result()
+                    while len(loads) >= LOADS_AHEAD:
+                        loads.popleft().result()  # raises what stopped it (the warehouse went away)
+                    loads.append(loader.submit(_settle_chunk, group, parsed, reports, conn, root, quarantine,
+                                               engineer_errors, outcomes))
+                while loads:
+                    loads.popleft().result()
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         raise WarehouseUnavailable(f"warehouse unavailable during the run ({len(outcomes)} of {len(files)} files"
                                    f" done, each in its own transaction; rerun to continue): {exc}") from exc
