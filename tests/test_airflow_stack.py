@@ -132,6 +132,19 @@ def test_the_dag_processor_yields_the_cpu_to_the_tasks(local_run) -> None:
             for name in ("api-server", "scheduler", "triggerer")} == {own}
 
 
+def test_task_processes_are_forked_with_their_libraries_imported(local_run) -> None:
+    """The LocalExecutor scheduler imports the tasks' libraries (pandas, GX, dbt, …) before it forks its worker
+    processes, from which every task process is forked: the idle workers hold pandas's compiled extension,
+    which nothing of Airflow's own loads."""
+    _, _, running = local_run
+    scheduler = running.processes["scheduler"].pid
+    workers = [pid for pid in stack._descendants(scheduler)
+               if "LocalExecutor" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
+    assert workers, "no LocalExecutor worker below the scheduler"
+    for pid in [scheduler, *workers]:
+        assert "/pandas/_libs/" in Path(f"/proc/{pid}/maps").read_text(), f"pandas not loaded in process {pid}"
+
+
 def test_task_logs_are_readable_through_the_api(local_run) -> None:
     run, _, _ = local_run
     assert set(run.logs) == {f"ingest_monthly_uploads.{ti['task_id']}[{ti['map_index']}]"

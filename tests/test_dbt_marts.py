@@ -18,7 +18,7 @@ import pandas as pd
 import psycopg
 import pytest
 
-from energystat import cli, dbt_runner, reference, warehouse
+from energystat import cli, dbt_runner, reference, roles, warehouse
 from energystat.contract import forms
 from energystat.ingest import run as ingest
 
@@ -290,6 +290,30 @@ def test_days_late_follow_the_files_submission_times(built: str, province: Path)
 
 
 # ------------------------------------------------------------------ the profile's connection settings
+
+def _sessions_opened(dsn: str) -> int:
+    """Sessions the server has opened on `dsn`'s database so far (each backend reports its own at exit)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute("select sessions from pg_stat_database where datname = current_database()").fetchone()[0]
+
+
+def test_dbt_reuses_a_connection_per_thread_instead_of_one_per_node(built: str) -> None:
+    """A data test takes milliseconds; a fresh connection (a new server backend, its catalog caches cold) per node
+    cost the build more than many tests did. dbt's threads keep theirs from node to node, and close them all
+    when the build ends."""
+    before = _sessions_opened(built)
+    # tables only: rebuilding a staging view would drop the views that read it (dbt's `drop … cascade`)
+    result = dbt_runner.build(dsn=built, select=["dim_reporter", "dim_institution", "mart_task_progress",
+                                                 "mart_reporting_timeliness"])
+    nodes = len(result.result.results)
+    # this check's own connection, dbt's main one and one per thread (profiles.yml: 2), with slack for a third
+    opened = _sessions_opened(built) - before
+    assert nodes >= 40 and opened <= 5, (nodes, opened)
+    with psycopg.connect(built, autocommit=True) as conn:
+        left_open = conn.execute("select count(*) from pg_stat_activity where datname = current_database() "
+                                 "and usename = %s", (roles.TRANSFORMER,)).fetchone()[0]
+    assert left_open == 0
+
 
 def test_dbt_env_from_a_socket_uri() -> None:
     env = dbt_runner.dbt_env("postgresql://postgres:@/energystat?host=/srv/pgdata")

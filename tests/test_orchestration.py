@@ -7,6 +7,7 @@ import secrets
 import stat
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -43,6 +44,21 @@ def test_every_module_but_the_glue_imports_without_airflow() -> None:
     done = subprocess.run([sys.executable, "-c", _WITHOUT_AIRFLOW], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert int(done.stdout.split()[-1]) > 20
+
+
+def test_the_preloading_scheduler_starts_no_thread_and_is_airflow_itself() -> None:
+    """`orchestration.preload` imports the task libraries in the scheduler before it forks its workers: a thread
+    started by an import would be copied half-done into every task process. After the imports it is Airflow's
+    own command line."""
+    check = ("import threading; from energystat.orchestration import preload; preload.import_task_modules(); "
+             "print(threading.active_count())")
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-1] == "1"
+    version = subprocess.run([sys.executable, "-m", "energystat.orchestration.preload", "version"],
+                             capture_output=True, text=True, timeout=300)
+    assert version.returncode == 0, version.stderr[-3000:]
+    assert version.stdout.split()[-1] == metadata.version("apache-airflow")
 
 
 def test_only_dag_files_import_the_glue() -> None:

@@ -78,6 +78,8 @@ from cosmos.operators._watcher.state import (
 )
 from cosmos.operators._watcher.triggerer import WatcherEventReason, WatcherTrigger
 
+from energystat import dbt_runner
+
 #: Seconds between a node's trigger's first two looks at the producer's state and status board; each wait after
 #: is `POLL_GROWTH` times longer, up to `POLL_MAX_S`. The node triggers of a run share their reads (`SharedRead`:
 #: a few API round trips a second however many nodes wait), so the wait bounds how late a node task ends after
@@ -572,6 +574,7 @@ def handle_dbt_events_in_one_thread() -> None:
         return
 
     def run_dbt_runner(self: Any, command: list[str], env: dict[str, str], cwd: str, **kwargs: Any) -> Any:
+        dbt_runner.reuse_connections_between_nodes()
         callbacks = self._dbt_runner_callbacks
         if not isinstance(self, DbtProducerWatcherOperator) or not callbacks:
             return original(self, command, env, cwd, **kwargs)

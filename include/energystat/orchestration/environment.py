@@ -55,6 +55,7 @@ LOCAL_STACK_SETTINGS = {
 #: from the demo's tasks on 2 cores. (`make airflow` keeps 30 s: it also picks up a rewritten dbt manifest.)
 DEMO_STACK_SETTINGS = {
     "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
+    "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
 }
 
 

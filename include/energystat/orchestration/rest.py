@@ -119,7 +119,7 @@ class AirflowClient:
 
     def healthy(self, components: tuple[str, ...] = COMPONENTS) -> bool:
         """Whether every one of `components` reports healthy (one look; raises when the API does not answer)."""
-        return _all_healthy(self.health(), components)
+        return all_healthy(self.health(), components)
 
     def wait_until_healthy(self, timeout: float = 180, components: tuple[str, ...] = COMPONENTS) -> dict:
         deadline = time.monotonic() + timeout
@@ -127,7 +127,7 @@ class AirflowClient:
         while time.monotonic() < deadline:
             try:
                 last = self.health()
-                if _all_healthy(last, components):
+                if all_healthy(last, components):
                     return last
             except (URLError, OSError, AirflowApiError) as exc:
                 last = exc
@@ -269,5 +269,6 @@ class AirflowClient:
         return "\n".join(lines)
 
 
-def _all_healthy(health: dict, components: tuple[str, ...]) -> bool:
+def all_healthy(health: dict, components: tuple[str, ...] = COMPONENTS) -> bool:
+    """Whether every one of `components` is healthy in `health` (the answer of `/api/v2/monitor/health`)."""
     return all((health.get(c) or {}).get("status") == "healthy" for c in components)

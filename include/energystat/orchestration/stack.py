@@ -23,10 +23,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from energystat.orchestration import WORKER_NAME_ENV, environment
+from energystat.orchestration import WORKER_NAME_ENV, environment, rest
 from energystat.orchestration.rest import AirflowClient
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+PRELOADED_AIRFLOW = [sys.executable, "-m", "energystat.orchestration.preload"]
 LOCAL = "LocalExecutor"
 CELERY = "CeleryExecutor"
 #: The project's DAGs, which a started stack waits for.
@@ -97,15 +98,16 @@ class Stack:
         return AirflowClient.from_passwords_file(self.base_url, environment.passwords_file(
             Path(self.env["AIRFLOW_HOME"])))
 
-    def spawn(self, name: str, args: list[str], niceness: int = 0, **extra_env: str) -> None:
+    def spawn(self, name: str, args: list[str], niceness: int = 0, preload: bool = False, **extra_env: str) -> None:
         """Start `airflow <args>` as component `name`, in a process group of its own, `niceness` added to its CPU
-        priority (its children, started later, inherit it)."""
+        priority (its children, started later, inherit it); `preload`: with the task processes' libraries
+        imported first (`orchestration.preload`)."""
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
         log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} airflow {' '.join(args)}\n".encode())
         log.flush()
         self.processes[name] = subprocess.Popen(
-            [AIRFLOW, *args], env={**self.env, **extra_env}, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            [*(PRELOADED_AIRFLOW if preload else [AIRFLOW]), *args], env={**self.env, **extra_env}, stdout=log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             # Its own process group (killpg ends its children) in the caller's session: a session of its own would
             # be a scheduling group of its own too (Linux autogroup), taking an equal share of the CPU whatever its
             # niceness — the DAG processor's as much as the scheduler's, whose group also holds every task.
@@ -134,9 +136,9 @@ class Stack:
         return path.read_text(encoding="utf-8", errors="replace")[-chars:] if path.exists() else ""
 
     def wait_ready(self, timeout: float = 240) -> AirflowClient:
-        """Wait until the API answers, every component reports healthy and the DAGs are parsed; meanwhile the Task
-        Execution API is warmed up (the API server builds it on its first request, ≈ 3 s, which would otherwise
-        delay the first task of the first run)."""
+        """Wait until the API answers, every component reports healthy and the DAGs are parsed; meanwhile, from
+        the API server's first answer, the Task Execution API is warmed up (the API server builds it on its first
+        request, ≈ 3 s of CPU, which would otherwise delay the first task of the first run)."""
         deadline = time.monotonic() + timeout
         passwords = environment.passwords_file(Path(self.env["AIRFLOW_HOME"]))
         warming: threading.Thread | None = None
@@ -147,13 +149,13 @@ class Stack:
                     # One try per look: the client's retries (for a busy API server) sleep up to 18 s between tries,
                     # long past the moment the API server starts answering.
                     probe = replace(self.client(), read_attempts=1)
-                    if probe.healthy():
-                        if warming is None:
-                            warming = threading.Thread(target=probe.warm_up_execution_api, daemon=True)
-                            warming.start()
-                        if set(DAG_IDS) <= {dag["dag_id"] for dag in probe.dags()}:
-                            warming.join()
-                            return self.client()
+                    health = probe.health()
+                    if warming is None:  # as soon as the API server answers, while the other components start
+                        warming = threading.Thread(target=probe.warm_up_execution_api, daemon=True)
+                        warming.start()
+                    if rest.all_healthy(health) and set(DAG_IDS) <= {dag["dag_id"] for dag in probe.dags()}:
+                        warming.join()
+                        return self.client()
             except (TimeoutError, OSError, ValueError, KeyError):
                 pass
             if time.monotonic() > deadline:
@@ -288,7 +290,8 @@ def start(executor: str = LOCAL, *, api_port: int | None = None, workers: int = 
         # execution API as they start; one the scheduler runs before the API server listens (a left-over of an
         # interrupted run) retries its calls (environment.LOCAL_STACK_SETTINGS) rather than failing.
         stack.spawn("api-server", ["api-server", "--port", str(port)])
-        stack.spawn("scheduler", ["scheduler"])
+        # A LocalExecutor scheduler forks every task process: it imports their libraries once for all of them.
+        stack.spawn("scheduler", ["scheduler"], preload=executor == LOCAL)
         if dag_processor:
             stack.start_dag_processor()
         stack.spawn("triggerer", ["triggerer"])
