@@ -534,6 +534,57 @@ def batches(p: dict[str, Any]) -> dict[str, Any]:
     return results
 
 
+#: The size `make demo` runs (Makefile DEMO_INSTITUTIONS).
+DEMO_INSTITUTIONS = 600
+
+
+def cpu_probe_s() -> float:
+    """Seconds of a fixed pure-Python loop: the machine's speed at the moment (it varies on a shared host)."""
+    started = time.perf_counter()
+    sum(range(10**8))
+    return round(time.perf_counter() - started, 2)
+
+
+def demo_steps(output: str) -> dict[str, float]:
+    """`energystat demo`'s steps (`==> title` … `(N s)`) and their seconds, from its output."""
+    steps: dict[str, float] = {}
+    title = None
+    for line in output.splitlines():
+        if line.startswith("==> "):
+            title = line[4:].strip()
+        elif title and line.strip().startswith("(") and line.strip().endswith(" s)"):
+            steps[title] = float(line.strip()[1:-3])
+            title = None
+    return steps
+
+
+@stage
+def demo(p: dict[str, Any]) -> dict[str, Any]:
+    """`make demo` as on a fresh laptop, `demo_runs` times: `energystat demo` with a state folder of its own (the
+    embedded PostgreSQL started there, no DSN or Airflow setting inherited), timed end to end and per step, each
+    run after a CPU probe (the machine's speed when it ran)."""
+    import shutil
+
+    state = Path(p["workdir"]) / "demo_state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENERGYSTAT_", "AIRFLOW_", "AIRFLOW__"))}
+    env["ENERGYSTAT_STATE_DIR"] = str(state)
+    command = [str(Path(sys.executable).with_name("energystat")), "demo", "--institutions", str(DEMO_INSTITUTIONS)]
+    runs = []
+    for _ in range(p.get("demo_runs", 1)):
+        shutil.rmtree(state, ignore_errors=True)
+        probe = cpu_probe_s()
+        started = time.perf_counter()
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)
+        seconds = time.perf_counter() - started
+        subprocess.run([*command[:1], "warehouse", "stop"], env=env, capture_output=True, timeout=120)
+        runs.append({"seconds": round(seconds, 1), "cpu_probe_s": probe, "returncode": done.returncode,
+                     "steps_s": demo_steps(done.stdout),
+                     "output_tail": (done.stdout[-1500:] + done.stderr[-1500:]) if done.returncode else None})
+    shutil.rmtree(state, ignore_errors=True)
+    return {"seconds": statistics.median(r["seconds"] for r in runs), "institutions": DEMO_INSTITUTIONS,
+            "runs": runs}
+
+
 def main() -> None:
     name, params = sys.argv[1], json.loads(sys.argv[2])
     started = time.perf_counter()

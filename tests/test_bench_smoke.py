@@ -22,7 +22,7 @@ def test_quick_bench_runs_and_reports(tmp_path: Path, server_dsn: str) -> None:
     env = {**os.environ, config.WAREHOUSE_DSN_ENV: server_dsn}
     run = subprocess.run(
         [sys.executable, "-m", "bench.run", "--quick", "--years", "2023", "--baseline-files", "12",
-         "--skip", "parse", "dbt_build", "build_marts", "circular", "nightly", "dag_parse",
+         "--skip", "parse", "dbt_build", "build_marts", "circular", "nightly", "dag_parse", "demo",
          "--workdir", str(tmp_path / "work"), "--db-prefix", f"es_smoke_{secrets.token_hex(3)}", "--results-dir", str(results)],
         cwd=config.PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
@@ -51,3 +51,13 @@ def test_quick_bench_runs_and_reports(tmp_path: Path, server_dsn: str) -> None:
     assert table.startswith("# Bench results\n\n<!-- current-figures:start -->")
     assert f"\n## {result['date']} — quick (300 institutions" in table.split("<!-- current-figures:end -->")[1]
     assert "| **ingest total**" in table and "ingest_over_plain_copy" in table
+
+
+def test_the_demo_stage_reads_every_step_of_the_demo_output() -> None:
+    from bench.stages import demo_steps
+
+    output = ("\n==> Warehouse: start the embedded PostgreSQL\n    (0.9 s)\n\n==> Sample data: 600 institutions\n"
+              "    plus a faulty re-upload, to show the quarantine: 450100/2023-12/x.xlsx\n    (2.5 s)\n"
+              "==> DAG annual_circular for 2023\n    success: manual__1\n    (5.1 s)\nDone in 73 s.\n")
+    assert demo_steps(output) == {"Warehouse: start the embedded PostgreSQL": 0.9,
+                                  "Sample data: 600 institutions": 2.5, "DAG annual_circular for 2023": 5.1}
