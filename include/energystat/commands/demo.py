@@ -4,7 +4,8 @@ set up (warehouse, migrations) -> sample province in the landing folder, while t
 starts in the background (api-server, scheduler, triggerer; the dag-processor once dbt's manifest is written)
 -> through the REST API: run
 `ingest_monthly_uploads`, which triggers `build_marts` by its Asset, then `annual_circular` -> run links and
-paths printed -> the stack is stopped (also on failure), so `make airflow` afterwards shows the runs and logs.
+paths printed -> the components told to stop, which they do while the monthly bulletin is written (on failure:
+stopped at once), so `make airflow` afterwards shows the runs and logs.
 """
 
 from __future__ import annotations
@@ -127,11 +128,16 @@ def _run(args: argparse.Namespace) -> int:
         t = _step(f"Annual circular {year}")
         _energystat("circular", "--year", year, "--out", str(config.circular_dir()), env=env)
         _done(t)
-    else:
-        _through_airflow(args, env, year)
-    t = _step(f"Monthly progress bulletin {year}-07 (月度进度简报)")  # listed below beside the circular
-    _energystat("bulletin", "--year", year, "--month", "7", "--out", str(config.circular_dir()), env=env)
-    _done(t)
+    stopping = None if args.no_airflow else _through_airflow(args, env, year)
+    try:
+        t = _step(f"Monthly progress bulletin {year}-07 (月度进度简报)")  # listed below beside the circular
+        _energystat("bulletin", "--year", year, "--month", "7", "--out", str(config.circular_dir()), env=env)
+        _done(t)
+    finally:
+        if stopping is not None:
+            t = _step("Airflow: the components the demo started stop (told to after the last run)")
+            stopping.stop()
+            _done(t)
     return _summary_and_logins(dsn, year, total)
 
 
@@ -160,7 +166,9 @@ def _start_airflow_without_dag_processor(env: dict[str, str]) -> Stack:
                        **environment.local_stack_environ(os.environ, environment.DEMO_STACK_SETTINGS))
 
 
-def _through_airflow(args: argparse.Namespace, env: dict[str, str], year: str) -> None:
+def _through_airflow(args: argparse.Namespace, env: dict[str, str], year: str) -> Stack:
+    """The sample data and the DAG runs through Airflow; returns the stack, its components told to stop (they stop
+    while the bulletin is written: `Stack.stop` waits for them). On failure they are stopped before it raises."""
     # While the sample data is made: Airflow's metadata database migrates, the components start (each mostly an
     # Airflow import) and dbt writes the manifest the build_marts DAG is rendered from. One step at a time in the
     # background: the generator keeps a core.
@@ -178,7 +186,7 @@ def _through_airflow(args: argparse.Namespace, env: dict[str, str], year: str) -
         running.wait_ready()
         _done(t)
         links = _run_dags_through_the_scheduler(running, int(year))
-    finally:
+    except BaseException:
         manifest.cancel()
         if not starting.cancel():  # it started the components, or is starting them: stop them
             started = None
@@ -188,9 +196,13 @@ def _through_airflow(args: argparse.Namespace, env: dict[str, str], year: str) -
                 t = _step("Airflow: stop the components the demo started")
                 started.stop()
                 _done(t)
+        raise
+    for name in running.processes:
+        running.stop_early(name)
     print("\nRuns (open them after `make airflow`, http://localhost:8080):")
     for dag_id, run_id in links:
         print(f"    {dag_id}: http://localhost:8080/dags/{dag_id}/runs/{run_id}")
+    return running
 
 
 def _summary_and_logins(dsn: str, year: str, total: float) -> int:
