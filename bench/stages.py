@@ -581,7 +581,7 @@ def demo(p: dict[str, Any]) -> dict[str, Any]:
                      "steps_s": demo_steps(done.stdout),
                      "output_tail": (done.stdout[-1500:] + done.stderr[-1500:]) if done.returncode else None})
     shutil.rmtree(state, ignore_errors=True)
-    return {"seconds": statistics.median(r["seconds"] for r in runs), "institutions": DEMO_INSTITUTIONS,
+    return {"seconds": round(statistics.median(r["seconds"] for r in runs), 1), "institutions": DEMO_INSTITUTIONS,
             "runs": runs}
 
 
