@@ -578,7 +578,7 @@ def demo(p: dict[str, Any]) -> dict[str, Any]:
         seconds = time.perf_counter() - started
         subprocess.run([*command[:1], "warehouse", "stop"], env=env, capture_output=True, timeout=120)
         runs.append({"seconds": round(seconds, 1), "cpu_probe_s": probe, "returncode": done.returncode,
-                     "steps_s": demo_steps(done.stdout),
+                     "steps_s": demo_steps(done.stdout.replace(str(state), "<state folder>")),
                      "output_tail": (done.stdout[-1500:] + done.stderr[-1500:]) if done.returncode else None})
     shutil.rmtree(state, ignore_errors=True)
     return {"seconds": round(statistics.median(r["seconds"] for r in runs), 1), "institutions": DEMO_INSTITUTIONS,
