@@ -358,6 +358,21 @@ def test_charts_have_no_missing_glyphs(complete: str, with_cjk_font: bool) -> No
     assert chart.cjk is with_cjk_font
 
 
+def test_a_font_cache_older_than_the_cjk_fonts_still_gives_simplified_chinese(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fonts-noto-cjk installed after matplotlib built its cache: the fonts are registered from disk and the chart
+    family is the Simplified Chinese face, not the .ttc's first (Japanese) one."""
+    from matplotlib import font_manager
+
+    from energystat.circular import charts
+
+    if not any("notosanscjk" in path.lower() for path in font_manager.findSystemFonts()):
+        pytest.skip("Noto Sans CJK not installed (apt-get install fonts-noto-cjk)")
+    without_cjk = [f for f in font_manager.fontManager.ttflist if not any(
+        token in f.fname.lower() for token in charts.CJK_FILE_TOKENS)]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", without_cjk)
+    assert charts.find_cjk_font() == "Noto Sans CJK SC"
+
+
 # ------------------------------------------------------------------ the printed pages (GB/T 9704-2012)
 
 MM = 72 / 25.4  # points per millimetre in the PDFs

@@ -20,6 +20,7 @@ CJK_FAMILIES = (
     "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Micro Hei",
     "WenQuanYi Zen Hei", "SimHei", "Microsoft YaHei", "PingFang SC", "Noto Serif CJK SC", "AR PL UMing CN",
 )
+CJK_FILE_TOKENS = ("notosanscjk", "notoserifcjk", "wqy", "sourcehansans", "simhei")
 COLOUR_ATTAINED = "#2e7d32"
 COLOUR_MISSED = "#c62828"
 COLOUR_UNKNOWN = "#9e9e9e"
@@ -38,18 +39,23 @@ def find_cjk_font() -> str | None:
     """The family name of an installed CJK font matplotlib can use, or None."""
     from matplotlib import font_manager
 
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    for family in CJK_FAMILIES:
-        if family in installed:
-            return family
-    # A rebuilt cache may be needed after `apt-get install fonts-noto-cjk`: look on disk once more.
-    for path in font_manager.findSystemFonts():
-        if any(token in path.lower() for token in ("notosanscjk", "notoserifcjk", "wqy", "sourcehansans", "simhei")):
-            font_manager.fontManager.addfont(path)
-            name = font_manager.FontProperties(fname=path).get_name()
-            log.info("registered CJK font %s from %s", name, path)
-            return name
-    return None
+    family = _preferred_installed(font_manager.fontManager.ttflist)
+    if family is None:
+        # matplotlib's cache predates `apt-get install fonts-noto-cjk`: register the CJK files on disk. A .ttc holds
+        # every language's face (JP first in Noto's), so the family is picked by preference, not by the file's
+        # first face: the JP face draws 直, 骨, 没 … in Japanese shapes.
+        for path in font_manager.findSystemFonts():
+            if any(token in path.lower() for token in CJK_FILE_TOKENS):
+                font_manager.fontManager.addfont(path)
+        family = _preferred_installed(font_manager.fontManager.ttflist)
+        if family is not None:
+            log.info("registered the CJK fonts on disk; charts use %s", family)
+    return family
+
+
+def _preferred_installed(fonts: list) -> str | None:
+    installed = {f.name for f in fonts}
+    return next((family for family in CJK_FAMILIES if family in installed), None)
 
 
 def yoy_chart(
