@@ -16,6 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytest_plugins = ["sigterm_teardown"]
+
 # Tests never touch the developer's own state folder: give the session its own (kept short for the socket path).
 if "ENERGYSTAT_STATE_DIR" not in os.environ:
     os.environ["ENERGYSTAT_STATE_DIR"] = str(ROOT / ".energystat" / "test")
