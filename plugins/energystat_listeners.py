@@ -10,7 +10,7 @@ from airflow.plugins_manager import AirflowPlugin
 
 class TriggererTuning:
     """As the triggerer starts: `energystat.orchestration.triggerer_tuning` (its Task Execution API built ahead,
-    no requests for callbacks the DAG processor ignores)."""
+    no requests for callbacks the DAG processor ignores, no deadlock with its trigger runner)."""
 
     @hookimpl
     def on_starting(self, component: Any) -> None:
@@ -19,6 +19,7 @@ class TriggererTuning:
         if triggerer_tuning.in_the_triggerer():
             triggerer_tuning.build_execution_api_ahead()
             triggerer_tuning.drop_callbacks_the_dag_processor_ignores()
+            triggerer_tuning.answer_the_trigger_runner_without_deadlock()
 
 
 class EnergystatListeners(AirflowPlugin):

@@ -1,5 +1,5 @@
-"""Two corrections to Airflow 3.3's triggerer, applied as it starts (the listener in
-`plugins/energystat_listeners.py`); both matter wherever many tasks end in the triggerer, as build_marts' ≈ 100
+"""Three corrections to Airflow 3.3's triggerer, applied as it starts (the listener in
+`plugins/energystat_listeners.py`); they matter wherever many tasks end in the triggerer, as build_marts' ≈ 100
 dbt node tasks do (`energystat.orchestration.dbt_watcher`).
 
 - `build_execution_api_ahead`: the triggerer answers its triggers' XCom and task-state reads through an
@@ -13,6 +13,12 @@ dbt node tasks do (`energystat.orchestration.dbt_watcher`).
   runs only failure and retry callbacks (`dag_processing/processor.py`, `_execute_task_callbacks`), and parsed
   build_marts.py ≈ 25 times per run (≈ 12–17 s of CPU) only to log that it ignores a success callback. The
   triggerer no longer sends those; failure and retry callbacks — the alerts — go as before.
+- `answer_the_trigger_runner_without_deadlock`: the triggerer answers its trigger runner's requests with a
+  blocking `sendall` on their socket, and reads the runner's logs only between answers. When ≈ 100 triggers
+  started at once (an 80,000-institution build_marts run), the runner's logs filled their socket (213 KB) while
+  the answer carrying the new triggers filled the other (220 KB): each process waited for the other to read, the
+  triggerer stopped heartbeating, every node task stayed deferred and the run never ended. While the runner does
+  not read, the triggerer now reads its logs, stdout and stderr (never its requests: an answer is being written).
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
+import selectors
+import socket
 import sys
 import threading
 from concurrent.futures import Future
@@ -90,3 +99,53 @@ def drop_callbacks_the_dag_processor_ignores() -> None:
 
     send_unless_ignored.energystat_patched = True  # type: ignore[attr-defined]
     DatabaseCallbackSink.send = send_unless_ignored  # type: ignore[method-assign]
+
+
+class DrainingRequestChannel:
+    """The triggerer's end of its trigger runner's request socket, whose `sendall` reads the runner's other
+    channels (the selector's handlers, as `_service_subprocess` calls them) while the runner reads no answer."""
+
+    def __init__(self, requests: socket.socket, selector: selectors.BaseSelector) -> None:
+        self.requests, self.selector = requests, selector
+
+    def __getattr__(self, name: str) -> Any:  # close, fileno, recv … as the socket's own
+        return getattr(self.requests, name)
+
+    def sendall(self, data: bytes) -> None:
+        unsent = memoryview(data)
+        while unsent:
+            try:
+                unsent = unsent[self.requests.send(unsent, socket.MSG_DONTWAIT):]
+            except BlockingIOError:
+                self._read_other_channels_until_writable()
+
+    def _read_other_channels_until_writable(self) -> None:
+        others = {key.fileobj: key.data for key in self.selector.get_map().values()
+                  if key.fileobj.fileno() != self.requests.fileno()}
+        readable, _, _ = select.select(list(others), [self.requests], [], 1.0)
+        for channel in readable:
+            handle, on_close = others[channel]
+            try:
+                more = handle(channel)
+            except (BrokenPipeError, ConnectionResetError):
+                more = False
+            if not more:
+                on_close(channel)
+                channel.close()
+
+
+def answer_the_trigger_runner_without_deadlock() -> None:
+    """Give each trigger runner the triggerer starts a `DrainingRequestChannel` for its answers."""
+    from airflow.jobs import triggerer_job_runner as runner
+
+    start = runner.TriggerRunnerSupervisor.__dict__["start"].__func__
+    if getattr(start, "energystat_draining", False):
+        return
+
+    def start_with_a_draining_request_channel(cls: type, *args: Any, **kwargs: Any) -> Any:
+        supervisor = start(cls, *args, **kwargs)
+        supervisor.stdin = DrainingRequestChannel(supervisor.stdin, supervisor.selector)
+        return supervisor
+
+    start_with_a_draining_request_channel.energystat_draining = True  # type: ignore[attr-defined]
+    runner.TriggerRunnerSupervisor.start = classmethod(start_with_a_draining_request_channel)  # type: ignore[method-assign]
