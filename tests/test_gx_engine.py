@@ -1,5 +1,6 @@
-"""`run_gx` (our pandas engine: narrowed domains, configurations built once per run, no fingerprint) gives the
-results GX's own engine gives, expectation by expectation, on a frame full of what the rules look for."""
+"""`run_gx` (our pandas engine: narrowed domains and unexpected values, configurations built once per run, no
+fingerprint) gives the results GX's own engine gives, expectation by expectation, on a frame full of what the
+rules look for."""
 
 from __future__ import annotations
 
@@ -56,9 +57,17 @@ def _gx_own_results(kind: str, frame: pd.DataFrame) -> list:
 
 
 def _essentials(results: list) -> list[tuple]:
-    keys = ("element_count", "missing_count", "unexpected_count", "unexpected_index_list")
+    keys = ("element_count", "missing_count", "unexpected_count", "unexpected_index_list", "unexpected_list",
+            "partial_unexpected_list")
     return [(r.expectation_config.meta["rule_id"], r.success, r.exception_info.get("raised_exception"),
-             *(r.result.get(k) for k in keys)) for r in results]
+             *(_missing_as_none(r.result.get(k)) for k in keys)) for r in results]
+
+
+def _missing_as_none(value: object) -> object:
+    """A list's NaN as None: NaN equals no NaN, and the values listed for a not-null rule are all missing."""
+    if not isinstance(value, list):
+        return value
+    return [None if not isinstance(v, (list, dict)) and pd.isna(v) else v for v in value]
 
 
 @pytest.mark.parametrize("kind", [MONTHLY, TASK_PROGRESS])
