@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import select
 import selectors
 import socket
 import sys
@@ -122,8 +121,12 @@ class DrainingRequestChannel:
     def _read_other_channels_until_writable(self) -> None:
         others = {key.fileobj: key.data for key in self.selector.get_map().values()
                   if key.fileobj.fileno() != self.requests.fileno()}
-        readable, _, _ = select.select(list(others), [self.requests], [], 1.0)
-        for channel in readable:
+        with selectors.DefaultSelector() as waiting:  # epoll: no limit on descriptor numbers, unlike select()
+            waiting.register(self.requests, selectors.EVENT_WRITE)
+            for channel in others:
+                waiting.register(channel, selectors.EVENT_READ)
+            ready = [key.fileobj for key, _ in waiting.select(timeout=1.0) if key.fileobj in others]
+        for channel in ready:
             handle, on_close = others[channel]
             try:
                 more = handle(channel)
