@@ -4,6 +4,7 @@ guard, registry checks, run lock (issue 13). The end-to-end behaviour is in test
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import re
 import subprocess
@@ -143,6 +144,27 @@ def test_workbook_scan_reads_declared_size_and_formulas_without_value(tmp_path: 
     assert (first.name, first.declared_rows, first.declared_columns) == (MONTHLY_SHEET, 1048576, 16384)
     assert first.formula_cells_without_value == 1 and first.formula_refs == ["B2"]
     assert (notes.name, notes.declared_rows, notes.formula_cells_without_value) == ("说明", None, 0)
+
+
+@pytest.mark.parametrize(("xml", "found"), [
+    (b'<c r="B2"><f>A2*2</f></c>', True),
+    (b'<c r="B2"><f t="shared" si="0"/></c>', True),
+    (b'<c r="B2"><f/></c>', True),
+    (b'<x:c r="B2"><x:f>A2*2</x:f></x:c>', True),
+    (b'<c r="B2" t="inlineStr"><is><t>fuel f&gt; of</t></is></c>', False),  # an `f` in text or a name: no tag
+    (b'<sheetFormatPr defaultRowHeight="15"/><c r="F2"><v>1</v></c>', False),
+    (b"f>", False),  # no opener before it
+])
+def test_the_formula_tag_search_finds_every_form_of_the_tag_and_nothing_else(xml: bytes, found: bool) -> None:
+    assert workbook_scan._formula_tag_in(xml) is found
+
+
+@pytest.mark.parametrize("split", range(1, 4))
+def test_a_formula_tag_split_across_the_scan_s_read_chunks_is_found(split: int) -> None:
+    padding = b"<c><v>1</v></c>" * (((1 << 20) // 15) + 1)
+    xml = padding[: (1 << 20) - split] + b"<f>A1</f>"  # the tag straddles the 1 MB chunk boundary
+    assert workbook_scan._has_formula(io.BytesIO(xml))
+    assert not workbook_scan._has_formula(io.BytesIO(padding * 2))
 
 
 def test_boundary_refuses_links_special_files_other_suffixes_and_bad_periods(tmp_path: Path) -> None:
