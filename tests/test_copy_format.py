@@ -8,6 +8,7 @@ import io
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from energystat.contract.uploads import MONTHLY, RAW_COLUMNS, TASK_PROGRESS
 from energystat.ingest import copy_format
@@ -48,8 +49,35 @@ def test_task_rows_take_year_and_quarter_from_their_period() -> None:
     frame = pd.DataFrame({"source_row": [2], "period_quarter": ["2023-Q3"], "task_code": ["pv"], "quantity": [1.5],
                           "note": [None]})
     constants = copy_format.load_constants(TASK_PROGRESS, 5, "450000", "2023-Q3")
-    rows = copy_format.rows_csv(TASK_PROGRESS, frame)
-    by_column = dict(zip(copy_format.row_columns(TASK_PROGRESS), rows[0].split(","), strict=True))
+    text = copy_format.with_constants(copy_format.rows_csv(TASK_PROGRESS, frame), constants)
+    by_column = dict(zip([*constants, *copy_format.row_columns(TASK_PROGRESS)], _fields(text)[0], strict=True))
     assert (by_column["year"], by_column["quarter"], by_column["quantity"], by_column["note"]) == ("2023", "3", "1.5", "")
-    assert copy_format.with_constants(rows, constants).startswith("5,\"450000\",2,")
-    assert copy_format.rows_csv(TASK_PROGRESS, frame.iloc[:0]) == []
+    assert text.startswith("5,\"450000\",2,")
+    assert copy_format.rows_csv(TASK_PROGRESS, frame.iloc[:0]) == ""
+
+
+def test_repeated_values_and_long_columns_are_written_as_to_csv_writes_them() -> None:
+    rows = 60  # long enough that repeated numbers are formatted once per distinct value
+    frame = pd.DataFrame({
+        "source_row": pd.array(range(2, rows + 2), dtype="Int64"),
+        "credit_code": [f"11450100MB{i:07d}X" for i in range(rows)],
+        "institution_name": [["某\"局\"", "甲,乙", None, "第一行\n第二行", "普通单位"][i % 5] for i in range(rows)],
+        "institution_kind": ["机关"] * rows,
+        "headcount": [[0.0, np.nan, 12.0, 1e-05][i % 4] for i in range(rows)],
+        "electricity_kwh": [i * 1.1 for i in range(rows)],
+        "water_t": [0.0] * rows,
+    })
+    constants = copy_format.load_constants(MONTHLY, 3, "450200", "2023-02")
+    text = copy_format.with_constants(copy_format.rows_csv(MONTHLY, frame), constants)
+    expected = _expected(frame, constants, [*constants, *copy_format.row_columns(MONTHLY)])
+    assert _fields(text) == _fields(expected) and len(_fields(text)) == rows
+    assert text.count('"第一行\n第二行"') == rows // 5  # a line break inside a name stays inside its quotes
+
+
+def test_a_text_holding_nul_is_refused_not_spliced_into_the_constants() -> None:
+    frame = pd.DataFrame({"source_row": [2, 3], "credit_code": ["A\x00B", "C"], "headcount": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="NUL"):
+        copy_format.rows_csv(MONTHLY, frame)
+    mixed = pd.DataFrame({"source_row": [2, 3], "credit_code": ["A\x00B", 7], "headcount": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="NUL"):  # the value-by-value path too
+        copy_format.rows_csv(MONTHLY, mixed)

@@ -158,3 +158,19 @@ def test_truncated_xlsx_is_p001(tmp_path):
 
 def test_missing_file_is_p001(tmp_path):
     assert [f.rule_id for f in parse_upload(tmp_path / "nope.csv").findings] == ["P001"]
+
+
+def test_a_text_column_normalised_in_one_pass_equals_the_cell_by_cell_conversion():
+    from energystat.ingest import parse
+
+    texts = ["  11450100MB0000001X ", "ＡＢＣ１２３", "第一\u3000行", "e\u0301", "\u0301开头", "ß straße", "\t两头空白\n",
+             "", "   ", "a b c", "全角（括号）", "ﬁ ligature", "x" * 300]
+    for values in (texts, [*texts, 12.0], [*texts, "has\x00nul"]):
+        for convert, credit in ((parse._cell_text, False), (parse._credit_code_text, True)):
+            whole = parse._joined_texts(values, credit_codes=credit)
+            if not all(isinstance(v, str) and "\x00" not in v for v in values):
+                assert whole is None  # left to the cell-by-cell path
+                continue
+            assert whole == [convert(v) for v in values]
+    column = ["ＡＢＣ", None, 3.0, "名称", "ＡＢＣ"]  # mixed cells through the frame builder's path
+    assert list(parse._by_unique(column, parse._cell_text)) == [parse._cell_text(v) for v in column]

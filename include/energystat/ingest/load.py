@@ -250,17 +250,18 @@ def rejection_reason(report: ValidationReport) -> str:
 
 
 def copy_rows(conn: psycopg.Connection, f: LandingFile, upload_id: int, frame: pd.DataFrame,
-              rows: list[str] | None = None) -> int:
+              rows: str | None = None) -> int:
     """COPY the parsed rows into the raw table of their kind; returns the row count. `rows` are the frame's rows
     as CSV (`copy_format.rows_csv`) when a reader process formatted them already."""
     constants = copy_format.load_constants(f.kind, upload_id, f.reporter_code, f.period)
     columns = [*constants, *copy_format.row_columns(f.kind)]
     rows = copy_format.rows_csv(f.kind, frame) if rows is None else rows
-    with conn.cursor().copy(
-        f"copy {RAW_TABLES[f.kind]} ({', '.join(columns)}) from stdin with (format csv, null '')"
-    ) as copy:
-        copy.write(copy_format.with_constants(rows, constants))
-    return len(rows)
+    with conn.cursor() as cursor:
+        with cursor.copy(
+            f"copy {RAW_TABLES[f.kind]} ({', '.join(columns)}) from stdin with (format csv, null '')"
+        ) as copy:
+            copy.write(copy_format.with_constants(rows, constants))
+        return cursor.rowcount  # as the server counted them
 
 
 def insert_findings(conn: psycopg.Connection, upload_id: int, findings: Sequence[Finding]) -> None:

@@ -95,7 +95,7 @@ class ParsedUpload:
     #: Reads `cells` again when the parser left them in its child process (`start_parse`).
     reread_cells: Callable[[], Cells] | None = field(default=None, repr=False, compare=False)
     #: The rows as COPY text (`copy_format.rows_csv`), formatted by the reader process, or None.
-    rows_csv: list[str] | None = field(default=None, repr=False, compare=False)
+    rows_csv: str | None = field(default=None, repr=False, compare=False)
 
     def table_cells(self) -> Cells:
         """The rows as read (what the marked workbook copies), read again when the parser's child kept them."""
@@ -611,7 +611,9 @@ def _by_unique(cells: list[Any], convert: Callable[[Any], Any]) -> list[Any] | n
         position, distinct = pd.factorize(values)
     except TypeError:  # an unhashable cell: convert each directly
         return [convert(value) for value in cells]
-    converted = np.array([convert(value) for value in distinct] + [None], dtype=object)
+    bulk = _BULK_TEXT.get(convert)
+    texts = bulk(distinct.tolist()) if bulk is not None else None
+    converted = np.array([*(texts if texts is not None else map(convert, distinct)), None], dtype=object)
     out = converted[position]  # position -1 (a missing cell): the last, converted below
     for missing in np.flatnonzero(position < 0):
         out[missing] = convert(cells[missing])
@@ -620,6 +622,33 @@ def _by_unique(cells: list[Any], convert: Callable[[Any], Any]) -> list[Any] | n
 
 def _credit_code_text(value: Any) -> str | None:
     return (_cell_text(value) or "").upper().replace(" ", "") or None
+
+
+#: A separator no cell text holds (checked) and NFKC leaves alone: it neither composes nor reorders with a neighbour.
+_JOIN = "\x00"
+
+
+def _joined_texts(values: list[Any], credit_codes: bool = False) -> list[str | None] | None:
+    """`_cell_text` (or `_credit_code_text`) of each value when all are text, computed in one pass over the texts
+    joined (a column of names or codes is mostly distinct values: a call per cell cost more than the rest of the
+    column); None when a value is not text or holds the separator (the caller converts each then)."""
+    if not values or not set(map(type, values)) <= {str}:
+        return None
+    joined = _JOIN.join(values)
+    if joined.count(_JOIN) != len(values) - 1:
+        return None
+    if not joined.isascii():  # NFKC of ASCII is itself: `normalise_text`'s fast path
+        joined = unicodedata.normalize("NFKC", joined).replace("\u3000", " ")
+    if credit_codes:  # the same as per value: case and inner blanks never touch the separator
+        joined = joined.upper().replace(" ", "")
+    return [text or None for text in map(str.strip, joined.split(_JOIN))]
+
+
+#: Converters of `_by_unique` with a whole-column form.
+_BULK_TEXT: dict[Callable[[Any], Any], Callable[[list[Any]], list[str | None] | None]] = {
+    _cell_text: _joined_texts,
+    _credit_code_text: partial(_joined_texts, credit_codes=True),
+}
 
 
 def _cell(row: list[Any], position: int | None) -> Any:
@@ -669,7 +698,7 @@ def _numbers(cells: list[Any]) -> tuple[pd.Series, list[str | None]]:
     Fast paths: a column of finite floats (what a workbook's number cells give) is taken as it is; otherwise pandas
     converts plain numbers and only the cells it cannot read go through `to_number`."""
     texts: list[str | None] = [None] * len(cells)
-    if all(type(cell) is float for cell in cells):
+    if set(map(type, cells)) <= {float}:
         numbers = np.array(cells, dtype="float64")
         if np.isfinite(numbers).all():
             return pd.Series(numbers), texts
