@@ -92,6 +92,9 @@ def summarise(figures: dict[str, Any]) -> dict[str, Any]:
         "ingest_s": ingest.get("seconds"),
         "ingest_rows": ingest.get("rows"),
         "ingest_rows_per_s": ingest.get("rows_per_s"),
+        # The target's figure: the baseline's files parsed and loaded by energystat in the same stage, no rules.
+        "baseline_over_energystat_parse_load_same_files": baseline.get("over_energystat_parse_load"),
+        # The ingest run's view: its wait for the readers plus its loads, while the rules run alongside.
         "baseline_over_energystat_parse_load": _ratio(es_rate, baseline_rate),
         "baseline_over_energystat_ingest_with_rules": _ratio(ingest.get("rows_per_s"), baseline_rate),
         "ingest_over_plain_copy": _ratio(ingest.get("seconds"), copy.get("seconds")),
@@ -141,6 +144,7 @@ def markdown(result: dict[str, Any]) -> str:
          str(parse.get("csv_gbk", {}).get("seconds", "-")), f"{parse.get('csv_gbk', {}).get('rows_per_s') or '-':,}" if parse.get("csv_gbk") else "-", "(same process)"),
     ]
     ingest = f.get("ingest_year", {})
+    ours = f.get("baseline", {}).get("energystat_parse_load") or {}
     steps = ingest.get("steps_s", {})
     for label, key in (("ingest: parse (run waiting for its readers)", "parse"), ("ingest: validate (GX suites)", "validate"),
                        ("ingest: load (COPY)", "load")):
@@ -155,6 +159,9 @@ def markdown(result: dict[str, Any]) -> str:
          cell("copy_reference", "rows_per_s"), cell("copy_reference", "peak_rss_mib")),
         (f"baseline read_excel(openpyxl)+to_sql ({cell('baseline', 'files')} monthly files)", cell("baseline", "rows"),
          cell("baseline"), cell("baseline", "rows_per_s"), cell("baseline", "peak_rss_mib")),
+        ("energystat parse+load of the baseline's files (reader processes + COPY, no rules; same stage)",
+         f"{ours.get('rows', '-'):,}" if ours else "-", str(ours.get("seconds", "-")),
+         f"{ours.get('rows_per_s', '-'):,}" if ours else "-", "(same process)"),
         ("dbt build (all years)", cell("dbt_build", "rows"), cell("dbt_build"), cell("dbt_build", "rows_per_s"),
          cell("dbt_build", "peak_rss_mib")),
         (f"build_marts through the scheduler (LocalExecutor), watcher mode (DAG run; trigger to end "
@@ -176,7 +183,7 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     lines += [f"| {' | '.join(map(str, r))} |" for r in rows]
     lines += ["", "Ratios and targets (issue 8):", ""]
-    target = {"ingest_s": "≤ 60 s at 80,000", "baseline_over_energystat_parse_load": "≥ 10",
+    target = {"ingest_s": "≤ 60 s at 80,000", "baseline_over_energystat_parse_load_same_files": "≥ 10",
               "ingest_over_plain_copy": "≤ 3", "dbt_build_s": "≤ 60 s at 80,000", "nightly_one_file_s": "≤ 60 s",
               "build_marts_over_dbt_build": "≤ 1.3", "make_demo_s": "≤ 90 s",
               "slowest_dag_parse_s": "≤ 0.5 s", "peak_rss_mib": "≤ 2048"}
@@ -284,7 +291,9 @@ CURRENT_FIGURES = (
     ("generate xlsx province, CPU s (all processes)", "generate.cpu_s", ""),
     ("ingest (parse + validate + load), s", "ingest_s", "≤ 60 at 80,000"),
     ("ingest / plain COPY", "ingest_over_plain_copy", "≤ 3"),
-    ("baseline / energystat parse+load", "baseline_over_energystat_parse_load", "≥ 10"),
+    ("baseline / energystat parse+load, the same files in one stage", "baseline_over_energystat_parse_load_same_files",
+     "≥ 10"),
+    ("baseline / ingest run's parse wait + load (rules alongside)", "baseline_over_energystat_parse_load", ""),
     ("dbt build, s", "dbt_build_s", "≤ 60 at 80,000"),
     ("build_marts DAG run, s", "build_marts_s", ""),
     ("build_marts / dbt build", "build_marts_over_dbt_build", "≤ 1.3"),

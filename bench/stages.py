@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from energystat import config, warehouse
-from energystat.contract.forms import MONTHLY_COLUMNS, MONTHLY_HEADERS
+from energystat.contract.forms import MONTHLY_COLUMNS, MONTHLY_HEADERS, MONTHLY_NUMERIC_COLUMNS
 from energystat.contract.uploads import FORM_KINDS, RAW_COLUMNS, RAW_TABLES
 from energystat.ingest import landing as ingest_landing
 from energystat.ingest import load as ingest_load
@@ -280,8 +280,57 @@ def baseline(p: dict[str, Any]) -> dict[str, Any]:
         timings["to_sql"] += time.perf_counter() - t1
         rows += len(frame)
     seconds = time.perf_counter() - started
+    loaded_by_pandas = _monthly_totals(dsn)
+    ours = _energystat_parse_load(landing, files, dsn)
+    if _monthly_totals(dsn) != loaded_by_pandas:  # two parsers (openpyxl, calamine), one warehouse content
+        raise AssertionError(f"energystat and pandas loaded different rows from the same files: "
+                             f"{_monthly_totals(dsn)} != {loaded_by_pandas}")
     return {"files": len(files), "rows": rows, "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds),
-            "steps_s": {k: round(v, 2) for k, v in timings.items()}}
+            "steps_s": {k: round(v, 2) for k, v in timings.items()}, "energystat_parse_load": ours,
+            "over_energystat_parse_load": round(seconds / ours["seconds"], 2)}
+
+
+def _monthly_totals(dsn: str) -> dict[str, object]:
+    """Row count and each numeric column's total (to 0.001) of raw.monthly_statistics."""
+    import psycopg
+
+    sums = ", ".join(f"round(sum({c}), 3)" for c in MONTHLY_NUMERIC_COLUMNS)
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(f"select count(*), {sums} from raw.monthly_statistics").fetchone()
+    assert row is not None
+    return dict(zip(["rows", *MONTHLY_NUMERIC_COLUMNS], row, strict=True))
+
+
+def _energystat_parse_load(landing: Path, files: list[ingest_landing.LandingFile], dsn: str) -> dict[str, Any]:
+    """The baseline's work done by energystat, into a fresh database of the same schema: the same files read and
+    parsed by ingest's bounded reader processes (`parse_ahead` ahead of the loader, as in a run), each logged
+    and COPYed in one transaction, then marked accepted. No rules, as the baseline has none."""
+    import psycopg
+
+    from energystat import migrate
+    from energystat.ingest.run import _read
+
+    warehouse.drop_database(dsn)
+    warehouse.ensure_database(dsn)
+    migrate.migrate(dsn)
+    settings = config.settings()
+    rows = 0
+    started = time.perf_counter()
+    with psycopg.connect(dsn) as conn, ReadAhead(
+            enumerate(files), lambda item, on_start: _read(*item, landing, settings.max_file_bytes, on_start),
+            rows=lambda read: read[2].rows, readers=settings.parse_ahead,
+            budget_rows=settings.validate_chunk_rows) as reading:
+        for _, f, parsed, error in reading:
+            if error or parsed.frame is None:
+                raise RuntimeError(f"{f.rel_path}: not parsed ({error})")
+            with conn.transaction():
+                upload_id = ingest_load.insert_upload(conn, f, "processing", rows_in_file=int(parsed.rows))
+                loaded = ingest_load.copy_rows(conn, f, upload_id, parsed.frame, parsed.rows_csv)
+                conn.execute("update ops.upload_log set status = 'accepted', rows_loaded = %s where upload_id = %s",
+                             (loaded, upload_id))
+            rows += loaded
+    seconds = time.perf_counter() - started
+    return {"rows": rows, "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds)}
 
 
 @stage

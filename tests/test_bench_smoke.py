@@ -40,6 +40,10 @@ def test_quick_bench_runs_and_reports(tmp_path: Path, server_dsn: str) -> None:
     assert ingest["statuses"] == {"accepted": ingest["files"]} and ingest["files"] == figures["generate"]["files"]
     assert figures["copy_reference"]["rows"] == ingest["rows"] == figures["generate"]["rows"]
     assert figures["baseline"]["files"] == 12 and 0 < figures["baseline"]["rows"] < ingest["rows_by_kind"]["monthly"]
+    # The same 12 files parsed and loaded by energystat in the baseline's stage (the stage checks that both
+    # warehouses hold the same rows and column totals): the ratio the target is about.
+    assert figures["baseline"]["energystat_parse_load"]["rows"] == figures["baseline"]["rows"]
+    assert result["summary"]["baseline_over_energystat_parse_load_same_files"] > 0
     for stage in ("ingest_year", "copy_reference", "baseline"):
         assert figures[stage]["seconds"] > 0 and figures[stage]["peak_rss_mib"] > 0
     assert set(ingest["steps_s"]) >= {"parse_wait_monthly", "validate_context", "validate_rules", "load_monthly"}
