@@ -135,7 +135,9 @@ def _monthly_derived(frame: pd.DataFrame, files: list[_File]) -> pd.DataFrame:
     kgce = reference.kgce_per_raw_unit()
     energy = sum(frame[c].fillna(0.0) * k for c, k in kgce.items() if c in frame)
     frame["energy_kgce"] = energy
-    kind_for_range = frame["kind_for_range"]
+    # Each row's kind as a position into the chunk's few kinds (-1: none): a bound is then looked up per kind,
+    # not per row (`Series.map` of a dict walks a text column in Python, six times over).
+    kind_position, kinds = pd.factorize(frame["kind_for_range"])
     ranges = reference.intensity_ranges()
     for indicator, (numerator, denominator) in INTENSITIES.items():
         # Zero energy is M013's finding and a negative value M006's, not an implausible intensity.
@@ -145,7 +147,8 @@ def _monthly_derived(frame: pd.DataFrame, files: list[_File]) -> pd.DataFrame:
         frame[indicator] = (top / bottom).astype("float64")
         for side, bound in (("_low", 0), ("_high", 1)):
             by_kind = {k: limits[bound] for (k, ind), limits in ranges.items() if ind == indicator}
-            frame[indicator + side] = kind_for_range.map(by_kind).astype("float64")
+            bounds = np.array([by_kind.get(k, np.nan) for k in kinds] + [np.nan], dtype="float64")
+            frame[indicator + side] = bounds[kind_position]  # position -1: the appended NaN
 
     # Zero energy for an active institution (M013): energy total of active registered rows, null otherwise.
     active = np.concatenate([f.active if f.active is not None else np.zeros(len(f.frame), bool) for f in files])
