@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if name == "generate" and "error" not in figures[name]:
             (workdir / "generate.json").write_text(json.dumps(figures[name]) + "\n")
         if name == "prepare" and (args.batches or args.ingest_runs > 1):  # later runs start from this state
-            _snapshot(params["dsn"], params["template_db"])
+            warehouse.copy_database(params["dsn"], warehouse.with_database(server, params["template_db"]))
         if name == "copy_reference" and args.ingest_runs > 1 and "ingest_year" not in skip:
             _repeat_ingest(params, figures, args.ingest_runs)
     for db in ("copy_dsn", "baseline_dsn"):
@@ -360,7 +360,7 @@ def _repeat_ingest(params: dict[str, Any], figures: dict[str, Any], runs: int) -
     one run, so its steps add up); every pair is listed under `ingest_year.runs`."""
     pairs = [(figures["ingest_year"], figures["copy_reference"])]
     for _ in range(runs - 1):
-        _restore(params["dsn"], params["template_db"])
+        warehouse.copy_database(warehouse.with_database(params["dsn"], params["template_db"]), params["dsn"])
         pairs.append((run_stage("ingest_year", params), run_stage("copy_reference", params)))
     timed = [(i, c) for i, c in pairs if "error" not in i and "error" not in c]
     if not timed:
@@ -372,22 +372,6 @@ def _repeat_ingest(params: dict[str, Any], figures: dict[str, Any], runs: int) -
          "ratio": _ratio(i.get("seconds"), c.get("seconds")), "run_cpu_s": i.get("run_cpu_s"),
          "statuses": i.get("statuses")} for i, c in pairs]}
     figures["copy_reference"] = copy
-
-
-def _restore(dsn: str, template: str) -> None:
-    import psycopg
-
-    warehouse.drop_database(dsn)
-    with psycopg.connect(warehouse.with_database(dsn, "postgres"), autocommit=True) as conn:
-        conn.execute(f'create database "{warehouse.database_of(dsn)}" template "{template}"')
-
-
-def _snapshot(dsn: str, template: str) -> None:
-    import psycopg
-
-    warehouse.drop_database(warehouse.with_database(dsn, template))
-    with psycopg.connect(warehouse.with_database(dsn, "postgres"), autocommit=True) as conn:
-        conn.execute(f'create database "{template}" template "{warehouse.database_of(dsn)}"')
 
 
 if __name__ == "__main__":

@@ -565,9 +565,7 @@ def batches(p: dict[str, Any]) -> dict[str, Any]:
     results = {}
     for count in p["counts"]:
         dsn = p[f"batch_dsn_{count}"]
-        warehouse.drop_database(dsn)
-        with __import__("psycopg").connect(warehouse.with_database(dsn, "postgres"), autocommit=True) as conn:
-            conn.execute(f'create database "{warehouse.database_of(dsn)}" template "{p["template_db"]}"')
+        warehouse.copy_database(warehouse.with_database(dsn, p["template_db"]), dsn)
         landing = Path(p["landing"])
         plan = ingest_landing.batches_by_reporter(landing_files(landing, p["year"]), count)
         started = time.perf_counter()

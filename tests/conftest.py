@@ -53,17 +53,9 @@ def clone_database(server_dsn: str, template_dsn: str) -> str:
 
 
 def _fresh_database(server_dsn: str, template_dsn: str) -> str:
-    import psycopg
-    from psycopg import sql
-
-    name = f"es_test_{_worker()}_{secrets.token_hex(4)}"
-    with psycopg.connect(warehouse.with_database(server_dsn, "postgres"), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("create database {} template {}").format(
-                sql.Identifier(name), sql.Identifier(warehouse.database_of(template_dsn))
-            )
-        )
-    return warehouse.with_database(server_dsn, name)
+    fresh = warehouse.with_database(server_dsn, f"es_test_{_worker()}_{secrets.token_hex(4)}")
+    warehouse.copy_database(template_dsn, fresh)
+    return fresh
 
 
 @pytest.fixture

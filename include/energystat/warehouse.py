@@ -146,6 +146,18 @@ def drop_database(dsn: str) -> None:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
+def copy_database(source_dsn: str, target_dsn: str) -> None:
+    """(Re)create the target database as a copy of the source (`create database … template`; the source must have
+    no open connections)."""
+    import psycopg
+    from psycopg import sql
+
+    drop_database(target_dsn)
+    with psycopg.connect(with_database(target_dsn, "postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {} template {}").format(
+            sql.Identifier(database_of(target_dsn)), sql.Identifier(database_of(source_dsn))))
+
+
 def server_dsn(start: bool = True) -> str:
     """A DSN for the server itself (database part is the warehouse's), in the lookup order of `config`."""
     current = config.settings()
