@@ -250,7 +250,7 @@ def rejection_reason(report: ValidationReport) -> str:
 
 
 def copy_rows(conn: psycopg.Connection, f: LandingFile, upload_id: int, frame: pd.DataFrame,
-              rows: str | None = None) -> int:
+              rows: bytes | None = None) -> int:
     """COPY the parsed rows into the raw table of their kind; returns the row count. `rows` are the frame's rows
     as CSV (`copy_format.rows_csv`) when a reader process formatted them already."""
     constants = copy_format.load_constants(f.kind, upload_id, f.reporter_code, f.period)

@@ -95,7 +95,7 @@ class ParsedUpload:
     #: Reads `cells` again when the parser left them in its child process (`start_parse`).
     reread_cells: Callable[[], Cells] | None = field(default=None, repr=False, compare=False)
     #: The rows as COPY text (`copy_format.rows_csv`), formatted by the reader process, or None.
-    rows_csv: str | None = field(default=None, repr=False, compare=False)
+    rows_csv: bytes | None = field(default=None, repr=False, compare=False)
 
     def table_cells(self) -> Cells:
         """The rows as read (what the marked workbook copies), read again when the parser's child kept them."""
