@@ -77,3 +77,24 @@ def test_run_gx_gives_gx_own_results(kind):
     assert ours == _essentials(_gx_own_results(kind, frame))
     assert sum(1 for rule in ours if not rule[1]) >= len(ours) // 2  # the frame breaks most rules
     assert ours == _essentials(gx.run_gx(kind, frame).results)  # a second run: nothing carried over
+
+
+def test_ids_computed_once_per_run_are_gx_own():
+    """Within a run a metric keyword dict's id is computed once per distinct dict; it is the id GX computes, and
+    values GX tells apart (1, 1.0, True; None and "None") keep their own ids."""
+    from great_expectations.core.id_dict import IDDict
+
+    gx._gx()  # installs the run-scoped id cache
+    dicts = [IDDict({"column": "a", "batch_id": "b", "row_condition": None}), IDDict({"x": 1, "y": "z"}),
+             IDDict({"x": 1.0, "y": "z"}), IDDict({"x": True, "y": "z"}), IDDict({"x": "None", "y": None}),
+             IDDict({"x": None, "y": "None"}), IDDict({"value_set": ["a", "b"], "mostly": 0.95})]
+    outside = [d.to_id() for d in dicts]  # no run in progress: GX's own computation
+    gx._built_in_run.by_id = {}
+    try:
+        inside = [d.to_id() for d in dicts]
+        again = [IDDict(d).to_id() for d in dicts]  # equal dicts, new objects: from the run's cache
+        cached = sum(1 for key in gx._built_in_run.by_id if isinstance(key, tuple) and len(key) == 3)
+    finally:
+        gx._built_in_run.by_id = None
+    assert inside == outside == again and len(set(outside)) == len(dicts)
+    assert cached == len(dicts) - 1  # the dict holding a list is left to GX
