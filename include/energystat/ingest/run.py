@@ -105,17 +105,19 @@ def process_files(
             gx.prepare_in_background()
         for _, year in groupby(uploads, key=lambda item: (item[1].period or "")[:4]):
             year = list(year)
-            contexts = load_contexts(dsn, [(f.reporter_code, f.period) for _, f in year])
             # One connection for the year's files, one transaction per file (a new connection per file cost more
             # than loading a small file). Chunks are loaded by a thread, one at a time and in order, while the next
             # ones are validated (the server does the COPY meanwhile); the year's files are all loaded before the
             # next year's contexts are read.
             with warehouse.connect(dsn, role=roles.LOADER) as conn, \
                     ThreadPoolExecutor(1, thread_name_prefix="energystat-load") as loader:  # the loader's job
+                # The year's contexts (one history query: seconds) are read by the loader's thread, idle until the
+                # first chunk is validated, while the first files are parsed; nothing of the year is loaded before.
+                contexts = loader.submit(load_contexts, dsn, [(f.reporter_code, f.period) for _, f in year])
                 engineer_errors: dict[int, str] = {}
                 loads: deque[Future[None]] = deque()
                 for group, parsed in _parsed_chunks(year, root, engineer_errors):
-                    reports = _validated(group, parsed, contexts, engineer_errors)
+                    reports = _validated(group, parsed, contexts.result(), engineer_errors)
                     while len(loads) >= LOADS_AHEAD:
                         loads.popleft().result()  # raises what stopped it (the warehouse went away)
                     loads.append(loader.submit(_settle_chunk, group, parsed, reports, conn, root, quarantine,
